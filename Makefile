@@ -1,0 +1,57 @@
+# Edge Marketplace: the front door. `make demo` runs the marketplace locally; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+NATIVE_SRC := $(wildcard native/bisuna_c/src/*.c native/bisuna_c/src/*.h native/bisuna_c/include/*.h) native/bisuna_c/build_ffi.py
+
+.PHONY: install demo test test-c test-py bench fuzz soak lint contracts clean
+
+install: $(VENV)/.installed node_modules/.installed bisuna/.built
+
+$(VENV)/.installed: pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel cffi
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+# Rebuild the cffi extension in place when the C core changes.
+bisuna/.built: $(VENV)/.installed $(NATIVE_SRC)
+	$(PIP) install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+demo: install
+	$(VENV)/bin/edgemarket demo
+
+test: install test-c test-py
+
+test-c:
+	$(MAKE) -C native/bisuna_c test
+
+test-py: install
+	$(PY) -m pytest -q tests
+
+bench: install
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done
+
+fuzz:
+	$(MAKE) -C native/bisuna_c fuzz
+
+soak: install
+	$(PY) -m pytest -q -m soak tests --override-ini="addopts=-ra"
+
+lint: install
+	$(VENV)/bin/ruff check bisuna services tests bench
+	$(VENV)/bin/mypy
+
+contracts: install
+	$(PY) contracts/compile.py
+
+clean:
+	$(MAKE) -C native/bisuna_c clean || true
+	rm -rf build *.egg-info bisuna/_bisuna*.so bisuna/.built
