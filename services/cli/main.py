@@ -18,5 +18,9 @@ def version() -> None:
     typer.echo(f"edgemarket 0.1.0, bisuna-core {bisuna.__version__}")
 
 
+from services.cli.keys import app as keys_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+
 if __name__ == "__main__":
     app()
