@@ -1,0 +1,48 @@
+"""The solver's private agent store (Redis): agents travel between islands by digest here,
+never through a public content store before their reveal."""
+
+from __future__ import annotations
+
+import hashlib
+
+import redis
+
+
+class PrivateAgentError(LookupError):
+    """A digest is not in the private store, or its bytes don't hash to it."""
+
+
+class PrivateAgents:
+    """Agent bytes keyed by their sha256 (hex), expiring after `ttl` seconds."""
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl: int) -> None:
+        self._r = client
+        self._prefix = prefix
+        self._ttl = ttl
+
+    def _key(self, digest_hex: str) -> str:
+        return f"{self._prefix}:agent:{digest_hex}"
+
+    def put(self, agent: bytes) -> str:
+        digest = hashlib.sha256(agent).hexdigest()
+        self._r.set(self._key(digest), agent, ex=self._ttl)
+        return digest
+
+    def put_many(self, agents: list[bytes]) -> list[str]:
+        pipe = self._r.pipeline(transaction=False)
+        digests = []
+        for agent in agents:
+            digest = hashlib.sha256(agent).hexdigest()
+            pipe.set(self._key(digest), agent, ex=self._ttl)
+            digests.append(digest)
+        pipe.execute()
+        return digests
+
+    def get(self, digest_hex: str) -> bytes:
+        raw = self._r.get(self._key(digest_hex))
+        if raw is None:
+            raise PrivateAgentError(f"agent {digest_hex[:16]}… is not in the private store")
+        data = bytes(raw)  # type: ignore[arg-type]
+        if hashlib.sha256(data).hexdigest() != digest_hex:
+            raise PrivateAgentError(f"agent {digest_hex[:16]}… does not hash to its key")
+        return data

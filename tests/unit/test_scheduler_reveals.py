@@ -1,0 +1,54 @@
+"""The pending-reveal store keeps salt and agent through a kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from services.scheduler.reveals import PendingState, RevealStore, TaskState
+
+
+def test_intent_survives_kill_9(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite"
+    code = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from services.scheduler.reveals import RevealStore\n"
+        f"s = RevealStore(Path({str(db)!r}))\n"
+        "s.record_commit_intent(7, b'\\x01' * 32, b'agent-bytes', b'\\x02' * 32, 123)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], check=False)
+    assert proc.returncode == -signal.SIGKILL
+    store = RevealStore(db)
+    [p] = store.pending(7)
+    assert (p.agent, p.salt, p.claimed_score, p.state) == (
+        b"agent-bytes", b"\x02" * 32, 123, PendingState.COMMITTING
+    )
+    assert os.stat(db).st_size > 0
+
+
+def test_pending_lifecycle(tmp_path: Path) -> None:
+    store = RevealStore(tmp_path / "s.sqlite")
+    store.record_commit_intent(1, b"c" * 32, b"a", b"s" * 32, 5)
+    store.record_commit_intent(1, b"c" * 32, b"other", b"t" * 32, 6)  # same commitment: kept once
+    store.mark(b"c" * 32, PendingState.COMMITTED, solution_id=3)
+    [p] = store.pending(1)
+    assert (p.agent, p.solution_id, p.state) == (b"a", 3, PendingState.COMMITTED)
+    store.mark(b"c" * 32, PendingState.REVEALED)
+    assert store.pending(1) == []
+    assert store.all_for(1)[0].solution_id == 3
+
+
+def test_task_states(tmp_path: Path) -> None:
+    store = RevealStore(tmp_path / "s.sqlite")
+    store.put_task(4, TaskState.ACCEPTED, spec_cid="bafk", commit_deadline=10, reveal_deadline=20)
+    assert store.count_attempt(4) == 1
+    store.set_task_state(4, TaskState.REJECTED, "spec is not edgemarket/task@1")
+    rec = store.task(4)
+    assert rec is not None and rec.state is TaskState.REJECTED and "task@1" in rec.reason
+    assert store.tasks_in(TaskState.ACCEPTED) == []
+    assert store.task(5) is None
