@@ -21,6 +21,9 @@ def version() -> None:
 from services.cli.keys import app as keys_app  # noqa: E402
 
 app.add_typer(keys_app, name="keys")
+from services.cli.contract import app as contract_app  # noqa: E402
+
+app.add_typer(contract_app, name="contract")
 
 if __name__ == "__main__":
     app()
