@@ -1,0 +1,81 @@
+"""What every route depends on: the read-model session, the content store, conditional responses."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request, Response
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from services.common.content import ContentStore
+    from services.common.settings import Settings
+
+
+@dataclass
+class ApiState:
+    """Everything the routes share, built once by `create_app` and kept on `app.state.api`."""
+
+    settings: Settings
+    engine: Engine
+    content: ContentStore | None
+    # Leaderboards are cached per (task, projected block): a block is the unit of change.
+    leaderboard_cache: dict[tuple[int, str], Any] = field(default_factory=dict)
+    # Specs and previews are immutable: keyed by digest.
+    spec_summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    previews: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    sse_poll_seconds: float = 0.5
+    deployment: dict[str, Any] | None = None
+
+
+def api_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.api
+    return state
+
+
+def db_session(state: Annotated[ApiState, Depends(api_state)]) -> Iterator[Session]:
+    with Session(state.engine) as session:
+        yield session
+
+
+State = Annotated[ApiState, Depends(api_state)]
+DB = Annotated[Session, Depends(db_session)]
+
+
+def etag_of(*parts: bytes | str) -> str:
+    """A strong ETag over the given parts (the identity of an immutable resource)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\x00")
+    return f'"{h.hexdigest()[:32]}"'
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    """True when the client's If-None-Match already names this representation."""
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return etag in tags
+
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
+def conditional(
+    request: Request, response: Response, etag: str, cache_control: str
+) -> Response | None:
+    """Set ETag and Cache-Control; return a 304 response if the client is up to date."""
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = cache_control
+    if not_modified(request, etag):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
+    return None

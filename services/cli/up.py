@@ -1,0 +1,544 @@
+"""`edgemarket up` and `edgemarket demo`: the whole marketplace as supervised local processes."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ANVIL = PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
+COLOURS = (36, 33, 32, 35, 34, 91, 92, 93, 94, 95, 96)
+
+
+class StackError(RuntimeError):
+    """The stack could not start or a child died; the message says which and why."""
+
+
+class Stopping(BaseException):
+    """Raised in the main thread by SIGTERM so that `finally` blocks stop every child."""
+
+
+# ---------------------------------------------------------------- child processes
+
+
+def _die_with_parent() -> None:
+    # Linux: the child gets SIGTERM if the supervisor dies without cleaning up (kill -9).
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    essential: bool = True
+    pump: threading.Thread | None = None
+
+
+@dataclass
+class Supervisor:
+    """Starts children in their own process groups, forwards their logs, stops them all."""
+
+    quiet: bool = False
+    children: list[Child] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopped: bool = False
+
+    def say(self, name: str, line: str) -> None:
+        colour = COLOURS[sum(name.encode()) % len(COLOURS)]
+        prefix = f"{name:<12}|"
+        if sys.stdout.isatty():
+            prefix = f"\x1b[{colour}m{prefix}\x1b[0m"
+        with self._lock:
+            sys.stdout.write(f"{prefix} {line}\n")
+            sys.stdout.flush()
+
+    def start(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str],
+        *,
+        cwd: Path = PROJECT_ROOT,
+        essential: bool = True,
+    ) -> Child:
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: we stop its whole tree, Ctrl-C reaches only us
+            preexec_fn=_die_with_parent,
+        )
+        child = Child(name, process, essential)
+        child.pump = threading.Thread(target=self._pump, args=(child,), daemon=True)
+        child.pump.start()
+        self.children.append(child)
+        return child
+
+    def _pump(self, child: Child) -> None:
+        assert child.process.stdout is not None
+        for raw in iter(child.process.stdout.readline, b""):
+            if not self.quiet:
+                self.say(child.name, raw.decode(errors="replace").rstrip())
+
+    def check(self) -> None:
+        """Raise if an essential child has exited."""
+        for child in self.children:
+            code = child.process.poll()
+            if code is not None and child.essential and not self._stopped:
+                raise StackError(f"{child.name} exited with status {code}; its log is above")
+
+    def stop_all(self, timeout: float = 10.0) -> None:
+        """SIGTERM every child's process group (last started first), then SIGKILL stragglers."""
+        self._stopped = True
+        for child in reversed(self.children):
+            _signal_group(child.process, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in reversed(self.children):
+            remaining = max(0.1, deadline - time.monotonic())
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(remaining)
+        for child in self.children:
+            # Also the group: a Celery worker's pool processes share it and may outlive it.
+            _signal_group(child.process, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.process.wait(5)
+        for child in self.children:
+            if child.pump is not None:
+                child.pump.join(2)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_until(
+    what: str, ready: Any, supervisor: Supervisor, timeout: float = 60.0, period: float = 0.2
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        supervisor.check()
+        with contextlib.suppress(Exception):
+            value = ready()
+            if value:
+                return value
+        time.sleep(period)
+    raise StackError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# ---------------------------------------------------------------- the stack
+
+
+@dataclass
+class Stack:
+    """What a running stack offers: where things are, whose keys do what."""
+
+    run_dir: Path
+    rpc_url: str
+    redis_url: str
+    api_url: str
+    chain_id: int
+    env: dict[str, str]
+    accounts: list[str]
+    keys: list[str]  # anvil's dev keys from its own config output; never written to the log
+    supervisor: Supervisor
+
+
+def _redis_answers(port: int) -> bool:
+    if not port_open(port):
+        return False
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+        s.sendall(b"PING\r\n")
+        return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))
+
+
+def _start_redis(supervisor: Supervisor, run_dir: Path) -> str:
+    server = shutil.which("redis-server")
+    if server is not None:
+        # A private instance: a fresh stream and broker for a fresh chain, nothing shared.
+        port = free_port()
+        supervisor.start(
+            "redis",
+            [
+                server,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(run_dir),
+            ],
+            dict(os.environ),
+        )
+        wait_until("redis", lambda: _redis_answers(port), supervisor, timeout=20)
+        return f"redis://127.0.0.1:{port}/0"
+    if _redis_answers(6379):
+        return "redis://127.0.0.1:6379/0"
+    raise StackError(
+        "no Redis: nothing answers on 127.0.0.1:6379 and redis-server is not installed; "
+        "run `apt-get install -y redis-server` (make demo does this) or start one"
+    )
+
+
+def _start_anvil(
+    supervisor: Supervisor, run_dir: Path, block_time: int
+) -> tuple[str, list[str], list[str]]:
+    if not ANVIL.exists():
+        raise StackError(f"anvil is not installed at {ANVIL}; run `make install` (npm install)")
+    port = free_port()
+    config = run_dir / "anvil.json"
+    supervisor.start(
+        "anvil",
+        [
+            str(ANVIL),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--block-time",
+            str(block_time),
+            "--accounts",
+            "10",
+            "--silent",
+            "--config-out",
+            str(config),
+        ],
+        dict(os.environ),
+    )
+    rpc = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        r = httpx.post(
+            rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1
+        )
+        return r.status_code == 200 and config.exists() and config.stat().st_size > 0
+
+    wait_until("anvil", ready, supervisor, timeout=30)
+    data = json.loads(config.read_text())
+    config.unlink()  # the keys stay in memory only
+    return rpc, list(data["available_accounts"]), list(data["private_keys"])
+
+
+def _service_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "services.cli.main", *args]
+
+
+def _deploy(env: dict[str, str], supervisor: Supervisor) -> None:
+    result = subprocess.run(
+        _service_argv("contract", "deploy"),
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    for line in (result.stdout + result.stderr).splitlines():
+        supervisor.say("deploy", line)
+    if result.returncode != 0:
+        raise StackError(
+            f"contract deploy failed with status {result.returncode}; its output is above"
+        )
+
+
+def _migrate(env: dict[str, str], supervisor: Supervisor) -> None:
+    result = subprocess.run(
+        _service_argv("db", "upgrade"),
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    for line in (result.stdout + result.stderr).splitlines():
+        supervisor.say("migrate", line)
+    if result.returncode != 0:
+        raise StackError(
+            f"database migration failed with status {result.returncode}; its output is above"
+        )
+
+
+@contextlib.contextmanager
+def running_stack(
+    *,
+    run_dir: Path,
+    api_port: int,
+    workers: int = 2,
+    evaluators: int = 3,
+    block_time: int = 1,
+    quiet: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Stack]:
+    """Start anvil, Redis, the contract, every service and the API; stop them all on exit."""
+    supervisor = Supervisor(quiet=quiet)
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a fresh chain needs a fresh projection, stream and content store
+    run_dir.mkdir(parents=True)
+    try:
+        rpc_url, accounts, keys = _start_anvil(supervisor, run_dir, block_time)
+        redis_url = _start_redis(supervisor, run_dir)
+        base = {k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")}
+        base.update(
+            {
+                "EDGEMARKET_RPC_URL": rpc_url,
+                "EDGEMARKET_CHAIN_ID": "31337",
+                "EDGEMARKET_REDIS_URL": redis_url,
+                "EDGEMARKET_DATABASE_URL": f"sqlite:///{run_dir / 'edgemarket.db'}",
+                "EDGEMARKET_CONTENT_STORE": f"file:{run_dir / 'content'}",
+                "EDGEMARKET_DEPLOYMENT_FILE": str(run_dir / "deployment.json"),
+                "EDGEMARKET_STATE_DIR": str(run_dir),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        base.update(extra_env or {})
+
+        def with_key(index: int) -> dict[str, str]:
+            return {**base, "EDGEMARKET_PRIVATE_KEY": keys[index]}
+
+        _deploy(with_key(0), supervisor)
+        _migrate(base, supervisor)
+        supervisor.start("indexer", _service_argv("run", "indexer"), base)
+        supervisor.start("projector", _service_argv("run", "projector"), base)
+        supervisor.start("scheduler", _service_argv("run", "scheduler"), with_key(1))
+        supervisor.start("keeper", _service_argv("run", "keeper"), with_key(5))
+        for i in range(evaluators):
+            supervisor.start(
+                f"evaluator-{i + 1}", _service_argv("run", "evaluator"), with_key(2 + i)
+            )
+        for i in range(workers):
+            supervisor.start(f"worker-{i + 1}", _service_argv("worker", "--concurrency", "1"), base)
+        supervisor.start(
+            "api", _service_argv("run", "api", "--host", "127.0.0.1", "--port", str(api_port)), base
+        )
+        api_url = f"http://127.0.0.1:{api_port}"
+        wait_until(
+            "the API",
+            lambda: httpx.get(f"{api_url}/health", timeout=2).status_code == 200,
+            supervisor,
+            60,
+        )
+        yield Stack(
+            run_dir=run_dir,
+            rpc_url=rpc_url,
+            redis_url=redis_url,
+            api_url=api_url,
+            chain_id=31337,
+            env=base,
+            accounts=accounts,
+            keys=keys,
+            supervisor=supervisor,
+        )
+    finally:
+        supervisor.stop_all()
+
+
+@contextlib.contextmanager
+def signals_stop() -> Iterator[None]:
+    """SIGTERM (and SIGHUP) behave like Ctrl-C: unwind, stopping every child on the way."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise Stopping(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def serve_forever(stack: Stack) -> None:
+    while True:
+        stack.supervisor.check()
+        time.sleep(0.5)
+
+
+# ---------------------------------------------------------------- the demo task
+
+DEMO_SPEC: dict[str, Any] = {
+    "schema": "edgemarket/task@1",
+    "scorer": "bisuna-core/1",
+    "env": {"name": "cipher", "params": {"payload_words": 1, "mix": "xor"}},
+    "eval": {"samples": 512},
+    "budget": {"population": 24, "generations": 60, "islands": 2, "epoch_generations": 20},
+    "limits": {"max_neurons": 256, "max_connections": 2048, "max_agent_bytes": 24576},
+    "title": "Demo: learn a one-time pad",
+    "description": "Alice encrypts a 16-bit word with a shared key, Bob decrypts it, and three "
+    "attackers who never see the key try to read it.",
+}
+
+
+def create_demo_task(
+    stack: Stack, *, commit_seconds: int, reveal_seconds: int, eval_window: int
+) -> int:
+    """Store the demo spec through the API and create the task on chain from the requester's key."""
+    from services.common.chain import Marketplace  # noqa: F401  (fails early with a clear error if absent)
+    from services.scheduler.tasks_admin import create_task  # type: ignore[import-not-found]
+
+    stored = httpx.post(f"{stack.api_url}/specs", json=DEMO_SPEC, timeout=10)
+    stored.raise_for_status()
+    task_id: int = create_task(
+        stack=stack,
+        spec_digest=stored.json()["digest"],
+        commit_seconds=commit_seconds,
+        reveal_seconds=reveal_seconds,
+        eval_window=eval_window,
+    )
+    return task_id
+
+
+def wait_for_payout(stack: Stack, task_id: int, timeout: float) -> dict[str, Any]:
+    def finalized() -> dict[str, Any] | None:
+        task: dict[str, Any] = httpx.get(f"{stack.api_url}/tasks/{task_id}", timeout=5).json()
+        return task if task.get("state") == "finalized" else None
+
+    task: dict[str, Any] = wait_until(
+        f"task {task_id} to be paid", finalized, stack.supervisor, timeout, period=1.0
+    )
+    return task
+
+
+def print_leaderboard(stack: Stack, task: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    board = httpx.get(f"{stack.api_url}/tasks/{task['id']}/leaderboard", timeout=5).json()
+    table = Table(title=f"Task #{task['id']}: {task.get('title') or 'demo'}")
+    for column in ("rank", "solution", "solver", "status", "verified", "claimed", "attestations"):
+        table.add_column(column)
+    for e in board["entries"]:
+        verified = "-" if e["verified_score"] is None else f"{e['verified_score'] / 1e6:.6f}"
+        claimed = "-" if e["claimed_score"] is None else f"{e['claimed_score'] / 1e6:.6f}"
+        table.add_row(
+            str(e["rank"] or "-"),
+            str(e["solution_id"]),
+            e["solver"],
+            e["status"],
+            verified,
+            claimed,
+            str(len(e["attestations"])),
+        )
+    console = Console()
+    console.print(table)
+    payout = int(task.get("payout_wei") or 0) / 1e18
+    console.print(f"winner {task.get('winner')} paid {payout} TFUEL")
+    console.print(f"the page: {stack.api_url}/#/tasks/{task['id']}")
+
+
+# ---------------------------------------------------------------- commands
+
+
+def up(
+    api_port: Annotated[int, typer.Option(help="Port of the API and the web page.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Celery workers to start.")] = 2,
+    evaluators: Annotated[
+        int, typer.Option(min=1, max=5, help="Independent evaluators to start.")
+    ] = 3,
+    run_dir: Annotated[
+        Path, typer.Option(help="Where the local chain's data lives (wiped).")
+    ] = Path(".edgemarket/up"),
+) -> None:
+    """Start the whole marketplace as local processes; Ctrl-C stops every one of them."""
+    with (
+        signals_stop(),
+        contextlib.suppress(KeyboardInterrupt, Stopping),
+        running_stack(
+            run_dir=run_dir, api_port=api_port, workers=workers, evaluators=evaluators
+        ) as stack,
+    ):
+        stack.supervisor.say("up", f"the page: {stack.api_url}/   the API: {stack.api_url}/docs")
+        stack.supervisor.say(
+            "up", f"chain {stack.rpc_url} (id {stack.chain_id}), redis {stack.redis_url}"
+        )
+        serve_forever(stack)
+
+
+def demo(
+    api_port: Annotated[int, typer.Option(help="Port of the API and the web page.")] = 8000,
+    commit_seconds: Annotated[int, typer.Option(help="The demo task's commit window.")] = 45,
+    reveal_seconds: Annotated[int, typer.Option(help="The demo task's reveal window.")] = 20,
+    eval_window: Annotated[
+        int, typer.Option(help="The demo task's evaluation window (contract minimum 60).")
+    ] = 60,
+    timeout: Annotated[
+        float, typer.Option(help="Give up if no payout after this many seconds.")
+    ] = 600,
+    exit_after_payout: Annotated[
+        bool,
+        typer.Option("--exit", envvar="DEMO_EXIT", help="Exit 0 after the payout (DEMO_EXIT=1)."),
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="Do not forward the services' logs.")] = False,
+    run_dir: Annotated[
+        Path, typer.Option(help="Where the local chain's data lives (wiped).")
+    ] = Path(".edgemarket/demo"),
+) -> None:
+    """The whole marketplace, plus a sample cipher task driven to a verified payout."""
+    code = 0
+    with signals_stop(), contextlib.suppress(KeyboardInterrupt, Stopping):
+        try:
+            with running_stack(
+                run_dir=run_dir,
+                api_port=api_port,
+                quiet=quiet,
+                extra_env={"EDGEMARKET_COMMIT_MARGIN": "8", "EDGEMARKET_KEEPER_INTERVAL": "1"},
+            ) as stack:
+                task_id = create_demo_task(
+                    stack,
+                    commit_seconds=commit_seconds,
+                    reveal_seconds=reveal_seconds,
+                    eval_window=eval_window,
+                )
+                stack.supervisor.say(
+                    "demo",
+                    f"created task {task_id}; watch it live at {stack.api_url}/#/tasks/{task_id}",
+                )
+                task = wait_for_payout(stack, task_id, timeout)
+                print_leaderboard(stack, task)
+                if not task.get("winner") or task["winner"] == "0x" + "0" * 40:
+                    raise StackError(f"task {task_id} finalized without a verified winner")
+                if exit_after_payout:
+                    return
+                stack.supervisor.say("demo", "serving until Ctrl-C")
+                serve_forever(stack)
+        except StackError as exc:
+            typer.echo(f"demo failed: {exc}", err=True)
+            code = 1
+    raise typer.Exit(code)
