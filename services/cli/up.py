@@ -407,22 +407,38 @@ DEMO_SPEC: dict[str, Any] = {
 
 
 def create_demo_task(
-    stack: Stack, *, commit_seconds: int, reveal_seconds: int, eval_window: int
+    stack: Stack, *, commit_seconds: int, reveal_seconds: int, eval_window: int, evaluators: int = 3
 ) -> int:
-    """Store the demo spec through the API and create the task on chain from the requester's key."""
-    from services.common.chain import Marketplace  # noqa: F401  (fails early with a clear error if absent)
-    from services.scheduler.tasks_admin import create_task  # type: ignore[import-not-found]
+    """Store the demo spec through the API, then create the task on chain as the requester."""
+    from eth_account import Account
+    from web3 import Web3
+
+    from services.common.chain import Deployment, Marketplace
 
     stored = httpx.post(f"{stack.api_url}/specs", json=DEMO_SPEC, timeout=10)
     stored.raise_for_status()
-    task_id: int = create_task(
-        stack=stack,
-        spec_digest=stored.json()["digest"],
-        commit_seconds=commit_seconds,
-        reveal_seconds=reveal_seconds,
+    w3 = Web3(Web3.HTTPProvider(stack.rpc_url, request_kwargs={"timeout": 30}))
+    deployment = Deployment.load(stack.run_dir / "deployment.json")
+    requester = Account.from_key(stack.keys[0])
+    market = Marketplace.from_deployment(w3, deployment, requester)
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    result = market.create_task(
+        spec_digest=bytes.fromhex(stored.json()["digest"][2:]),
+        commit_deadline=now + commit_seconds,
+        reveal_deadline=now + commit_seconds + reveal_seconds,
         eval_window=eval_window,
+        evaluators=stack.accounts[2 : 2 + evaluators],
+        quorum=evaluators // 2 + 1,
+        min_score=0,
+        commit_bond=10**16,
+        evaluator_fee=10**15,
+        bounty=10**18,
     )
-    return task_id
+    for event in result.events:
+        task_id = getattr(event, "task_id", None)
+        if task_id is not None:
+            return int(task_id)
+    raise StackError("createTask succeeded but emitted no TaskCreated event")
 
 
 def wait_for_payout(stack: Stack, task_id: int, timeout: float) -> dict[str, Any]:

@@ -1,0 +1,70 @@
+"""The API application: the read model over HTTP, the web page, problems for every error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+
+from services.api.deps import ApiState
+from services.api.problems import install_problem_handlers
+from services.api.routes import agents, chain, events, health, specs, tasks
+
+if TYPE_CHECKING:
+    from services.common.settings import Settings
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, sse_poll_seconds: float = 0.5
+) -> FastAPI:
+    """Build the app over the projection named by `settings.database_url` (or the given engine)."""
+    from services.common.content import open_content_store
+
+    if engine is None:
+        engine = make_engine(settings.database_url)
+    state = ApiState(
+        settings=settings,
+        engine=engine,
+        content=open_content_store(settings),
+        sse_poll_seconds=sse_poll_seconds,
+    )
+    app = FastAPI(
+        title="Edge Marketplace API",
+        version="0.1.0",
+        summary="Tasks, solutions, verified leaderboards and agents of the BiSUNA compute marketplace.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.api = state
+    install_problem_handlers(app)
+    for router in (
+        health.router,
+        tasks.router,
+        agents.router,
+        specs.router,
+        events.router,
+        chain.router,
+    ):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/static/index.html")
+
+    return app
+
+
+def make_engine(database_url: str) -> Engine:
+    from sqlmodel import create_engine
+
+    if database_url.startswith("sqlite"):
+        # The projector writes while the API reads: one connection per thread, short waits.
+        return create_engine(database_url, connect_args={"check_same_thread": False, "timeout": 15})
+    return create_engine(database_url, pool_pre_ping=True)

@@ -1,0 +1,48 @@
+"""GET /tasks/{id}/events: the task's leaderboard as server-sent events, one per projected change."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from sqlmodel import Session
+from sse_starlette.sse import EventSourceResponse
+
+from services.api.deps import DB, ApiState, State
+from services.api.problems import PROBLEM_RESPONSES
+from services.api.routes.tasks import _task_or_404, build_leaderboard
+
+router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES)
+
+
+def _snapshot(state: ApiState, task_id: int) -> tuple[str, str]:
+    with Session(state.engine) as db:
+        board, etag = build_leaderboard(state, db, task_id)
+    return etag, board.model_dump_json()
+
+
+async def leaderboard_events(
+    request: Request, state: ApiState, task_id: int
+) -> AsyncIterator[dict[str, Any]]:
+    last: str | None = None
+    while not await request.is_disconnected():
+        etag, data = await asyncio.to_thread(_snapshot, state, task_id)
+        if etag != last:
+            last = etag
+            yield {"event": "leaderboard", "id": etag.strip('"'), "data": data}
+        await asyncio.sleep(state.sse_poll_seconds)
+
+
+@router.get(
+    "/tasks/{task_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "`leaderboard` events"}},
+)
+def task_events(
+    task_id: Annotated[int, Path(ge=1, lt=2**63)], request: Request, db: DB, state: State
+) -> EventSourceResponse:
+    """Server-sent events: a `leaderboard` event now and whenever the projection changes it."""
+    _task_or_404(db, task_id)
+    return EventSourceResponse(leaderboard_events(request, state, task_id), ping=15)

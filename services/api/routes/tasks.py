@@ -1,0 +1,279 @@
+"""GET /tasks, /tasks/{id}, /tasks/{id}/leaderboard, /tasks/{id}/solutions/{solution_id}."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from services.api.deps import DB, REVALIDATE, ApiState, State, conditional, etag_of
+from services.api.problems import PROBLEM_RESPONSES, not_found
+from services.api.routes import read_model
+from services.api.routes.read_model import SolutionRow, TaskRow
+
+router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES)
+
+TaskId = Annotated[int, Path(ge=1, lt=2**63, description="the task id on chain (from 1)")]
+SolutionId = Annotated[
+    int, Path(ge=0, lt=2**63, description="the solution id within its task (from 0)")
+]
+
+
+class TaskStateName(StrEnum):
+    open = "open"
+    finalized = "finalized"
+    cancelled = "cancelled"
+
+
+class TaskOut(BaseModel):
+    id: int
+    creator: str
+    spec_digest: str
+    spec_cid: str
+    title: str | None = None
+    description: str | None = None
+    env: str | None = None
+    bounty_wei: str
+    commit_deadline: int
+    reveal_deadline: int
+    eval_window: int
+    evaluators: list[str]
+    quorum: int
+    min_score: int
+    commit_bond_wei: str
+    evaluator_fee_wei: str
+    state: TaskStateName
+    phase: str = Field(
+        description="commit, reveal, evaluate, finalizable, finalized or cancelled (by the projected block's time)"
+    )
+    eval_seed: str | None
+    solutions: int
+    best_solution_id: int | None
+    best_score: int | None
+    winner: str | None
+    payout_wei: str | None
+    created_block: int
+
+
+class TaskPage(BaseModel):
+    items: list[TaskOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AttestationOut(BaseModel):
+    evaluator: str
+    score: int
+
+
+class SolutionOut(BaseModel):
+    task_id: int
+    solution_id: int
+    rank: int | None = Field(
+        description="position among verified solutions, as the contract ranks them"
+    )
+    solver: str
+    status: str = Field(description="committed, revealed or verified")
+    commitment: str
+    claimed_score: int | None
+    verified_score: int | None
+    agent_digest: str | None
+    agent_cid: str | None
+    agent_size: int | None
+    attestations: list[AttestationOut]
+
+
+class Leaderboard(BaseModel):
+    task_id: int
+    block: int | None = Field(description="the last block the projection has seen")
+    entries: list[SolutionOut]
+
+
+def rank_key(s: SolutionRow) -> tuple[int, int, int, int]:
+    """The contract's order: verified first, higher score, smaller agent, lower solution id."""
+    if s.verified_score is None:
+        return (1, 0, 0, s.solution_id)
+    return (0, -s.verified_score, s.agent_size or 0, s.solution_id)
+
+
+def ranked(solutions: list[SolutionRow]) -> list[tuple[int | None, SolutionRow]]:
+    out: list[tuple[int | None, SolutionRow]] = []
+    rank = 0
+    for s in sorted(solutions, key=rank_key):
+        if s.verified_score is not None:
+            rank += 1
+            out.append((rank, s))
+        else:
+            out.append((None, s))
+    return out
+
+
+def solution_out(s: SolutionRow, rank: int | None) -> SolutionOut:
+    from services.common.content import cid_of_digest
+
+    digest = s.agent_digest
+    return SolutionOut(
+        task_id=s.task_id,
+        solution_id=s.solution_id,
+        rank=rank,
+        solver=s.solver,
+        status=s.status,
+        commitment=s.commitment,
+        claimed_score=s.claimed_score,
+        verified_score=s.verified_score,
+        agent_digest=digest,
+        agent_cid=cid_of_digest(bytes.fromhex(digest[2:])) if digest else None,
+        agent_size=s.agent_size,
+        attestations=[AttestationOut(evaluator=e, score=v) for e, v in s.attestations],
+    )
+
+
+def _spec_summary(state: ApiState, spec_digest: str) -> dict[str, Any]:
+    """Title, description and env of a task's spec, from the content store (immutable: cached)."""
+    cached = state.spec_summaries.get(spec_digest)
+    if cached is not None:
+        return cached
+    summary: dict[str, Any] = {}
+    if state.content is not None:
+        from services.common.content import cid_of_digest
+
+        try:
+            spec = json.loads(state.content.get(cid_of_digest(bytes.fromhex(spec_digest[2:]))))
+            summary = {
+                "title": spec.get("title"),
+                "description": spec.get("description"),
+                "env": (spec.get("env") or {}).get("name"),
+                "spec": spec,
+            }
+        except Exception:
+            return {}  # not (yet) in this content store: try again next time
+    state.spec_summaries[spec_digest] = summary
+    return summary
+
+
+def _phase(t: TaskRow, now: int | None) -> str:
+    if t.state != "open":
+        return t.state
+    if now is None:
+        return "commit"
+    if now < t.commit_deadline:
+        return "commit"
+    if now < t.reveal_deadline:
+        return "reveal"
+    if now < t.reveal_deadline + t.eval_window:
+        return "evaluate"
+    return "finalizable"
+
+
+def task_out(state: ApiState, t: TaskRow, now: int | None) -> TaskOut:
+    from services.common.content import cid_of_digest
+
+    summary = _spec_summary(state, t.spec_digest)
+    return TaskOut(
+        id=t.task_id,
+        creator=t.creator,
+        spec_digest=t.spec_digest,
+        spec_cid=cid_of_digest(bytes.fromhex(t.spec_digest[2:])),
+        title=summary.get("title"),
+        description=summary.get("description"),
+        env=summary.get("env"),
+        bounty_wei=str(t.bounty),
+        commit_deadline=t.commit_deadline,
+        reveal_deadline=t.reveal_deadline,
+        eval_window=t.eval_window,
+        evaluators=t.evaluators,
+        quorum=t.quorum,
+        min_score=t.min_score,
+        commit_bond_wei=str(t.commit_bond),
+        evaluator_fee_wei=str(t.evaluator_fee),
+        state=TaskStateName(t.state),
+        phase=_phase(t, now),
+        eval_seed=t.eval_seed,
+        solutions=t.solution_count,
+        best_solution_id=t.best_solution_id,
+        best_score=t.best_score,
+        winner=t.winner,
+        payout_wei=None if t.payout is None else str(t.payout),
+        created_block=t.created_block,
+    )
+
+
+def _task_or_404(db: DB, task_id: int) -> TaskRow:
+    task = read_model.get_task(db, task_id)
+    if task is None:
+        raise not_found(
+            "task", f"there is no task {task_id} in the projection (yet); see GET /tasks"
+        )
+    return task
+
+
+@router.get("/tasks", response_model=TaskPage)
+def list_tasks(
+    db: DB,
+    state: State,
+    task_state: Annotated[
+        TaskStateName | None, Query(alias="state", description="only tasks in this state")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+) -> TaskPage:
+    """Tasks, newest first."""
+    rows, total = read_model.list_tasks(
+        db, state=task_state.value if task_state else None, limit=limit, offset=offset
+    )
+    now = read_model.projected_time(db)
+    return TaskPage(
+        items=[task_out(state, t, now) for t in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/tasks/{task_id}", response_model=TaskOut)
+def get_task(task_id: TaskId, db: DB, state: State) -> TaskOut:
+    return task_out(state, _task_or_404(db, task_id), read_model.projected_time(db))
+
+
+def build_leaderboard(state: ApiState, db: Any, task_id: int) -> tuple[Leaderboard, str]:
+    """The leaderboard and its ETag, cached per projected block."""
+    head = read_model.projected_head(db)
+    head_hash = head[1] if head else "genesis"
+    key = (task_id, head_hash)
+    cached = state.leaderboard_cache.get(key)
+    if cached is not None:
+        board: Leaderboard = cached[0]
+        return board, cached[1]
+    rows = read_model.task_solutions(db, task_id)
+    board = Leaderboard(
+        task_id=task_id,
+        block=head[0] if head else None,
+        entries=[solution_out(s, r) for r, s in ranked(rows)],
+    )
+    etag = etag_of("leaderboard", str(task_id), head_hash, str(len(rows)))
+    if len(state.leaderboard_cache) > 1024:
+        state.leaderboard_cache.clear()
+    state.leaderboard_cache[key] = (board, etag)
+    return board, etag
+
+
+@router.get("/tasks/{task_id}/leaderboard", response_model=Leaderboard)
+def leaderboard(task_id: TaskId, request: Request, response: Response, db: DB, state: State) -> Any:
+    """Solutions ranked as the contract ranks them; verified ones first. Revalidate with If-None-Match."""
+    _task_or_404(db, task_id)
+    board, etag = build_leaderboard(state, db, task_id)
+    cached = conditional(request, response, etag, REVALIDATE)
+    return cached if cached is not None else board
+
+
+@router.get("/tasks/{task_id}/solutions/{solution_id}", response_model=SolutionOut)
+def get_solution(task_id: TaskId, solution_id: SolutionId, db: DB) -> SolutionOut:
+    _task_or_404(db, task_id)
+    rows = read_model.task_solutions(db, task_id)
+    for rank, s in ranked(rows):
+        if s.solution_id == solution_id:
+            return solution_out(s, rank)
+    raise not_found(
+        "solution", f"task {task_id} has no solution {solution_id}; see its leaderboard"
+    )

@@ -1,0 +1,194 @@
+"""POST /specs, GET /chain, POST /tx/create-task and problem responses, against the real parts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.api.app import create_app
+from services.common.chain import Deployment, Marketplace
+from services.common.content import LocalContentStore, cid_of
+from services.common.settings import Settings
+from tests.fixtures.chain import Chain
+
+SPEC: dict[str, Any] = {
+    "schema": "edgemarket/task@1",
+    "scorer": "bisuna-core/1",
+    "env": {"name": "cipher", "params": {"payload_words": 3, "mix": "xor"}},
+    "eval": {"samples": 256},
+    "budget": {"population": 10, "generations": 5, "islands": 1, "epoch_generations": 5},
+    "limits": {"max_neurons": 256, "max_connections": 2048, "max_agent_bytes": 24576},
+    "title": "a test task",
+}
+
+
+def _settings(tmp_path: Path, **extra: Any) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path / 'api.db'}",
+        content_store=f"file:{tmp_path / 'content'}",
+        **extra,
+    )
+
+
+@pytest.fixture
+def client(tmp_path: Path, clean_env: None) -> Iterator[TestClient]:
+    with TestClient(create_app(_settings(tmp_path))) as c:
+        yield c
+
+
+def _is_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["title"] and body["type"]
+    return body
+
+
+def test_store_spec_returns_cid_and_digest_and_stores_the_bytes(
+    client: TestClient, tmp_path: Path
+) -> None:
+    raw = json.dumps(SPEC).encode()
+    r = client.post("/specs", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["digest"] == "0x" + hashlib.sha256(raw).hexdigest()
+    assert body["cid"] == cid_of(raw)
+    assert body["title"] == "a test task"
+    assert LocalContentStore(tmp_path / "content").get(body["cid"]) == raw
+
+
+def test_bad_specs_are_problems(client: TestClient) -> None:
+    missing = {k: v for k, v in SPEC.items() if k != "env"}
+    body = _is_problem(client.post("/specs", json=missing), 422)
+    assert "env" in body["detail"]
+    _is_problem(
+        client.post("/specs", content=b"{not json", headers={"content-type": "application/json"}),
+        422,
+    )
+    bad_env = {**SPEC, "env": {"name": "chess", "params": {}}}
+    _is_problem(client.post("/specs", json=bad_env), 422)
+    _is_problem(client.post("/specs", content=b"x", headers={"content-type": "text/plain"}), 415)
+
+
+def test_oversized_spec_is_refused_before_it_is_stored(client: TestClient, tmp_path: Path) -> None:
+    big = {**SPEC, "description": "x" * (70 * 1024)}
+    body = _is_problem(client.post("/specs", json=big), 413)
+    assert "at most" in body["detail"]
+    content = tmp_path / "content"
+    assert not content.exists() or not any(p.is_file() for p in content.rglob("*"))
+
+
+def test_unknown_paths_and_methods_are_problems(client: TestClient) -> None:
+    _is_problem(client.get("/no/such/thing"), 404)
+    _is_problem(client.delete("/specs"), 405)
+
+
+def test_chain_without_deployment_is_a_clear_problem(tmp_path: Path, clean_env: None) -> None:
+    settings = _settings(tmp_path, chain_id=31337, deployment_file=tmp_path / "missing.json")
+    with TestClient(create_app(settings)) as c:
+        body = _is_problem(c.get("/chain"), 503)
+        assert "contract deploy" in body["detail"]
+
+
+@pytest.fixture
+def chain_client(
+    tmp_path: Path, clean_env: None, chain: Chain, marketplace_deployment: Deployment
+) -> Iterator[TestClient]:
+    path = marketplace_deployment.save(tmp_path / "deployments")
+    settings = _settings(tmp_path, chain_id=31337, rpc_url=chain.url, deployment_file=path)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_chain_info_names_the_deployment(
+    chain_client: TestClient, marketplace_deployment: Deployment
+) -> None:
+    r = chain_client.get("/chain")
+    assert r.status_code == 200
+    assert r.json() == {
+        "chain_id": 31337,
+        "contract": marketplace_deployment.address,
+        "deploy_block": marketplace_deployment.block_number,
+    }
+
+
+def test_prepared_create_task_is_accepted_by_the_contract(
+    chain_client: TestClient, chain: Chain, marketplace: Marketplace
+) -> None:
+    """The page's path: spec to the API, createTask prepared, signed by the user's own key."""
+    stored = chain_client.post("/specs", json=SPEC).json()
+    requester = chain.accounts[7]
+    evaluators = [a.address for a in chain.accounts[8:11]]
+    now = chain.now()
+    request = {
+        "spec_digest": stored["digest"],
+        "bounty_wei": str(10**18),
+        "commit_deadline": now + 600,
+        "reveal_deadline": now + 900,
+        "eval_window": 120,
+        "evaluators": evaluators,
+        "quorum": 2,
+        "min_score": 1000,
+        "commit_bond_wei": str(10**16),
+        "evaluator_fee_wei": str(10**15),
+    }
+    tx = chain_client.post("/tx/create-task", json=request)
+    assert tx.status_code == 200, tx.text
+    prepared = tx.json()
+    assert prepared["chain_id"] == 31337
+    assert int(prepared["value"], 16) == 10**18 + 3 * 10**15
+    # The wallet's part, done here with the requester's key: the API never saw it.
+    w3 = chain.w3
+    signed = requester.sign_transaction(
+        {
+            "to": prepared["to"],
+            "data": prepared["data"],
+            "value": int(prepared["value"], 16),
+            "gas": 1_000_000,
+            "gasPrice": w3.eth.gas_price,
+            "nonce": w3.eth.get_transaction_count(requester.address),
+            "chainId": prepared["chain_id"],
+        }
+    )
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(signed.raw_transaction)
+    )
+    assert receipt["status"] == 1
+    task = marketplace.get_task(marketplace.task_count())
+    assert task.creator == requester.address
+    assert task.spec_digest == bytes.fromhex(stored["digest"][2:])
+    assert task.bounty == 10**18 and task.quorum == 2 and task.min_score == 1000
+    assert [e.lower() for e in task.evaluators] == [e.lower() for e in evaluators]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"quorum": 1},  # not a strict majority of 3
+        {"evaluators": []},
+        {"reveal_deadline": 10},  # before the commit deadline
+        {"eval_window": 59},
+        {"bounty_wei": "0"},
+        {"spec_digest": "0x1234"},
+        {"min_score": 1_000_001},
+    ],
+)
+def test_invalid_create_task_requests_are_problems(
+    chain_client: TestClient, change: dict[str, Any]
+) -> None:
+    request = {
+        "spec_digest": "0x" + "11" * 32,
+        "bounty_wei": "1",
+        "commit_deadline": 100,
+        "reveal_deadline": 200,
+        "evaluators": ["0x" + "22" * 20, "0x" + "33" * 20, "0x" + "44" * 20],
+        "quorum": 2,
+    }
+    body = _is_problem(chain_client.post("/tx/create-task", json={**request, **change}), 422)
+    assert body["errors"]
