@@ -10,7 +10,9 @@ import typer
 
 from services.common import keys
 
-app = typer.Typer(help="Encrypted keystores for solvers, evaluators and requesters.", no_args_is_help=True)
+app = typer.Typer(
+    help="Encrypted keystores for solvers, evaluators and requesters.", no_args_is_help=True
+)
 
 PASSWORD_ENV = "EDGEMARKET_KEYSTORE_PASSWORD"
 PRIVATE_KEY_ENV = "EDGEMARKET_PRIVATE_KEY"
@@ -40,7 +42,9 @@ def new(
 @app.command("import")
 def import_(
     path: Annotated[Path, typer.Argument(help="Where to write the keystore (JSON, mode 0600).")],
-    chain_id: Annotated[int, typer.Option("--chain-id", help="Chain the key is for (dev keys only on 31337).")],
+    chain_id: Annotated[
+        int, typer.Option("--chain-id", help="Chain the key is for (dev keys only on 31337).")
+    ],
 ) -> None:
     """Encrypt an existing private key, read from EDGEMARKET_PRIVATE_KEY or a hidden prompt."""
     private_key = os.environ.get(PRIVATE_KEY_ENV) or typer.prompt("Private key", hide_input=True)

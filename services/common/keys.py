@@ -5,18 +5,15 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-# Anvil and Hardhat derive their funded accounts from this public mnemonic; anyone can spend
-# from those keys, so they are only acceptable on a local dev chain.
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
-DEV_CHAIN_ID = 31337
-DEV_ACCOUNTS = 20
+from services.common.settings import ANVIL_CHAIN_ID, is_anvil_dev_key
+
+DEV_CHAIN_ID = ANVIL_CHAIN_ID
 
 
 class KeystoreError(ValueError):
@@ -36,18 +33,9 @@ class KeySource:
     keystore_password: str | None = None
 
 
-@lru_cache(maxsize=1)
-def dev_addresses() -> frozenset[str]:
-    """Addresses of anvil's public dev accounts (checksummed)."""
-    Account.enable_unaudited_hdwallet_features()
-    return frozenset(
-        Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").address
-        for i in range(DEV_ACCOUNTS)
-    )
-
-
 def is_dev_key(account: LocalAccount) -> bool:
-    return account.address in dev_addresses()
+    """One of anvil's published dev keys (anyone can spend from them)."""
+    return is_anvil_dev_key(account.key.hex())
 
 
 def check_chain(account: LocalAccount, chain_id: int | None) -> None:
@@ -68,7 +56,9 @@ def account_from_private_key(private_key: str) -> LocalAccount:
         acct: LocalAccount = Account.from_key(key)
     except (ValueError, TypeError) as exc:
         # Never echo the key itself: it may be a real secret with a typo.
-        raise KeystoreError("the private key is not 32 bytes of hex (0x followed by 64 hex digits)") from exc
+        raise KeystoreError(
+            "the private key is not 32 bytes of hex (0x followed by 64 hex digits)"
+        ) from exc
     return acct
 
 
@@ -114,13 +104,17 @@ def read_keystore(path: Path, password: str) -> LocalAccount:
     try:
         keystore = json.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise KeystoreError(f"keystore {path} does not exist; create it with `edgemarket keys new`") from exc
+        raise KeystoreError(
+            f"keystore {path} does not exist; create it with `edgemarket keys new`"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise KeystoreError(f"keystore {path} is not JSON: {exc.msg}") from exc
     try:
         key = Account.decrypt(keystore, password)
     except ValueError as exc:
-        raise KeystoreError(f"cannot decrypt keystore {path}: wrong password or damaged file") from exc
+        raise KeystoreError(
+            f"cannot decrypt keystore {path}: wrong password or damaged file"
+        ) from exc
     return account_from_private_key(key.hex())
 
 

@@ -46,7 +46,9 @@ def plan(generations: int, islands: int, epoch_generations: int) -> Plan:
 def island_seed(chain_id: int, contract: str, task_id: int, solver: str, island: int) -> bytes:
     """A 32-byte seed private to one solver's island of one task (others can't predict it...
     and needn't: the agent is only published at reveal)."""
-    material = f"edgemarket/island:{chain_id}:{contract.lower()}:{task_id}:{solver.lower()}:{island}"
+    material = (
+        f"edgemarket/island:{chain_id}:{contract.lower()}:{task_id}:{solver.lower()}:{island}"
+    )
     return hashlib.sha256(material.encode()).digest()
 
 
@@ -61,19 +63,17 @@ def ranked(candidates: list[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (-c.fitness, len(c.agent), c.island, c.agent))
 
 
-def migrate(per_island: list[list[Candidate]], elite: int, migrants: int) -> list[list[bytes]]:
-    """Inputs of the next epoch: each island keeps its `elite` best and receives the `migrants`
-    best of its ring neighbour (island i-1), without duplicates."""
+def migrate(per_island: list[list[bytes]], elite: int, migrants: int) -> list[list[bytes]]:
+    """Inputs of the next epoch from each island's agents (best first): every island keeps its
+    `elite` best and receives the `migrants` best of its ring neighbour (island i-1), once each."""
     n = len(per_island)
     out: list[list[bytes]] = []
     for i in range(n):
-        own = [c.agent for c in ranked(per_island[i])[:elite]]
-        incoming = [c.agent for c in ranked(per_island[(i - 1) % n])[:migrants]] if n > 1 else []
-        seen: set[bytes] = set()
+        own = per_island[i][:elite]
+        incoming = per_island[(i - 1) % n][:migrants] if n > 1 else []
         merged: list[bytes] = []
         for agent in own + incoming:
-            if agent not in seen:
-                seen.add(agent)
+            if agent not in merged:
                 merged.append(agent)
         out.append(merged)
     return out

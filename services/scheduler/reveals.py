@@ -4,10 +4,12 @@ before the commit transaction is sent until the reveal is mined (SQLite, fsync'd
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 
 class TaskState(StrEnum):
@@ -77,6 +79,8 @@ class RevealStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # One connection shared by the stream thread and the work loop, serialised by a lock.
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=DELETE")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -86,19 +90,29 @@ class RevealStore:
         self._db.close()
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
-        with self._db:  # BEGIN ... COMMIT, durable on return
+        with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(sql, args)
+            try:
+                self._db.execute(sql, args)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")  # durable on return (synchronous=FULL)
+
+    def _read(self, sql: str, args: tuple[object, ...]) -> list[Any]:
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
 
     # tasks ------------------------------------------------------------------------------
     def task(self, task_id: int) -> TaskRecord | None:
-        row = self._db.execute(
+        rows = self._read(
             "SELECT task_id, state, spec_cid, commit_deadline, reveal_deadline, reason, attempts"
             " FROM task WHERE task_id = ?",
             (task_id,),
-        ).fetchone()
-        if row is None:
+        )
+        if not rows:
             return None
+        row: tuple[Any, ...] = rows[0]
         return TaskRecord(row[0], TaskState(row[1]), row[2], row[3], row[4], row[5], row[6])
 
     def put_task(
@@ -132,11 +146,11 @@ class RevealStore:
 
     def tasks_in(self, *states: TaskState) -> list[TaskRecord]:
         marks = ",".join("?" for _ in states)
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT task_id, state, spec_cid, commit_deadline, reveal_deadline, reason, attempts"
             f" FROM task WHERE state IN ({marks}) ORDER BY task_id",
             tuple(s.value for s in states),
-        ).fetchall()
+        )
         return [TaskRecord(r[0], TaskState(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
     # pending reveals ----------------------------------------------------------------------
@@ -147,7 +161,15 @@ class RevealStore:
         self._write(
             "INSERT INTO pending (task_id, commitment, agent, salt, claimed_score, state, updated)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(commitment) DO NOTHING",
-            (task_id, commitment, agent, salt, claimed_score, PendingState.COMMITTING.value, time.time()),
+            (
+                task_id,
+                commitment,
+                agent,
+                salt,
+                claimed_score,
+                PendingState.COMMITTING.value,
+                time.time(),
+            ),
         )
 
     def mark(self, commitment: bytes, state: PendingState, solution_id: int | None = None) -> None:
@@ -166,19 +188,23 @@ class RevealStore:
         if task_id is not None:
             sql += " AND task_id = ?"
             args += (task_id,)
-        rows = self._db.execute(sql + " ORDER BY task_id, updated", args).fetchall()
+        rows = self._read(sql + " ORDER BY task_id, updated", args)
         return [
-            PendingReveal(r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), r[4], PendingState(r[5]), r[6])
+            PendingReveal(
+                r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), r[4], PendingState(r[5]), r[6]
+            )
             for r in rows
         ]
 
     def all_for(self, task_id: int) -> list[PendingReveal]:
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT task_id, commitment, agent, salt, claimed_score, state, solution_id FROM pending"
             " WHERE task_id = ? ORDER BY updated",
             (task_id,),
-        ).fetchall()
+        )
         return [
-            PendingReveal(r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), r[4], PendingState(r[5]), r[6])
+            PendingReveal(
+                r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), r[4], PendingState(r[5]), r[6]
+            )
             for r in rows
         ]

@@ -26,7 +26,10 @@ def test_intent_survives_kill_9(tmp_path: Path) -> None:
     store = RevealStore(db)
     [p] = store.pending(7)
     assert (p.agent, p.salt, p.claimed_score, p.state) == (
-        b"agent-bytes", b"\x02" * 32, 123, PendingState.COMMITTING
+        b"agent-bytes",
+        b"\x02" * 32,
+        123,
+        PendingState.COMMITTING,
     )
     assert os.stat(db).st_size > 0
 

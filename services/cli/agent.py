@@ -1,0 +1,48 @@
+"""`edgemarket agent show`: what an agent is made of."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.cli.common import load_agent_arg
+
+app = typer.Typer(help="Inspect agents.", no_args_is_help=True)
+
+
+@app.command("show")
+def show(
+    agent: Annotated[str, typer.Argument(help="A file, 0x-hex bytes, or a digest/CID.")],
+    dot: Annotated[bool, typer.Option(help="Print Graphviz DOT instead of the table.")] = False,
+) -> None:
+    """Describe an agent: networks, neurons by kind, connections."""
+    import bisuna
+
+    data = load_agent_arg(agent)
+    try:
+        decoded = bisuna.Agent.from_bytes(data)
+    except bisuna.BisunaError as exc:
+        raise typer.BadParameter(f"not an agent: {exc}") from exc
+    if dot:
+        typer.echo(decoded.to_dot())
+        return
+    console = Console()
+    console.print(
+        f"agent sha256 0x{hashlib.sha256(data).hexdigest()}  {len(data)} bytes  "
+        f"{decoded.networks} network(s)"
+    )
+    description: dict[str, Any] = decoded.describe()
+    table = Table("network", "neurons", "connections", "by kind")
+    for i, net in enumerate(description.get("networks", [])):
+        kinds = net.get("neurons_by_kind", net.get("kinds", {}))
+        table.add_row(
+            str(i),
+            str(net.get("neurons", sum(kinds.values()) if kinds else "")),
+            str(net.get("connections", "")),
+            ", ".join(f"{k} {v}" for k, v in kinds.items()),
+        )
+    console.print(table)

@@ -1,0 +1,451 @@
+"""The scheduler, one solver identity: task.created → spec → islands x epochs on Celery workers
+→ commit the best before the commit deadline → reveal it after (agent on chain, copy to IPFS)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeout
+
+from services.common import chain
+from services.common.content import ContentError, ContentStore, cid_of_digest, open_content_store
+from services.common.logs import configure_logging, get_logger
+from services.common.messages import Kind, Message, TaskCreatedArgs
+from services.common.spec import SpecError, TaskSpec, parse_spec
+from services.common.streams import consume
+from services.scheduler.config import SolverSettings
+from services.scheduler.islands import Candidate, epoch_seed, island_seed, migrate, plan, ranked
+from services.scheduler.node import Node, connect
+from services.scheduler.private_store import PrivateAgents
+from services.scheduler.reveals import PendingReveal, PendingState, RevealStore, TaskState
+from services.scheduler.tasks import EVOLVE_EPOCH
+
+log = get_logger("edgemarket.scheduler")
+
+# Give up on an epoch that failed (not timed out) this many times: the island sits it out.
+EPOCH_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class _Intake:
+    spec_cid: str
+    commit_deadline: int
+    reveal_deadline: int
+
+
+@dataclass
+class EpochOutcome:
+    """What one island returned for one epoch."""
+
+    agents: list[bytes]  # best first
+    best_fitness: int
+    compute_seconds: float
+
+
+def store_path(settings: SolverSettings, node: Node) -> Path:
+    name = f"scheduler-{node.market.chain_id}-{node.market.address.lower()}-{node.address.lower()}.sqlite"
+    return settings.state_dir / name
+
+
+class Scheduler:
+    """The solver: takes tasks from the stream, evolves on Celery, commits and reveals."""
+
+    def __init__(
+        self,
+        settings: SolverSettings,
+        node: Node,
+        store: RevealStore,
+        content: ContentStore,
+        celery: Celery,
+        private: PrivateAgents,
+    ) -> None:
+        self.settings = settings
+        self.node = node
+        self.market = node.market
+        self.store = store
+        self.content = content
+        self.celery = celery
+        self.private = private
+        self.me = node.address
+
+    # ---------------------------------------------------------------- the stream side
+
+    def on_task_created(self, message: Message) -> None:
+        """Take the task on (spec valid, still open) or reject it once, with the reason logged."""
+        args: TaskCreatedArgs = message.typed_args()
+        if self.store.task(args.task_id) is not None:
+            return  # a replay: already taken on or rejected
+        spec_cid = cid_of_digest(bytes.fromhex(args.spec_digest[2:]))
+        record = _Intake(spec_cid, args.commit_deadline, args.reveal_deadline)
+        task = self.market.get_task(args.task_id)
+        if task.state != chain.TaskState.OPEN:
+            self._reject(args.task_id, record, f"task is {task.state.name.lower()}")
+            return
+        try:
+            # The content store checks the bytes hash to the CID, i.e. to the digest on chain.
+            spec = parse_spec(self.content.get(spec_cid), cid=spec_cid)
+        except SpecError as exc:
+            self._reject(args.task_id, record, str(exc))
+            return
+        except ContentError as exc:
+            # Possibly transient (the store is down, the requester is still uploading): the
+            # stream retries the message a bounded number of times, then dead-letters it.
+            log.warning(
+                "spec not available yet",
+                extra={"task_id": args.task_id, "cid": spec_cid, "error": str(exc)},
+            )
+            raise
+        reason = self._unworkable(spec)
+        if reason:
+            self._reject(args.task_id, record, reason)
+            return
+        self.store.put_task(
+            args.task_id,
+            TaskState.ACCEPTED,
+            spec_cid=record.spec_cid,
+            commit_deadline=record.commit_deadline,
+            reveal_deadline=record.reveal_deadline,
+        )
+        log.info(
+            "task accepted", extra={"task_id": args.task_id, "spec": spec_cid, "title": spec.title}
+        )
+
+    def _unworkable(self, spec: TaskSpec) -> str:
+        import bisuna
+
+        if spec.scorer not in bisuna.SCORERS:
+            return f"scorer {spec.scorer!r} is not in this core ({', '.join(bisuna.SCORERS)})"
+        return ""
+
+    def _reject(self, task_id: int, record: _Intake, reason: str) -> None:
+        self.store.put_task(
+            task_id,
+            TaskState.REJECTED,
+            spec_cid=record.spec_cid,
+            commit_deadline=record.commit_deadline,
+            reveal_deadline=record.reveal_deadline,
+            reason=reason,
+        )
+        log.warning("task rejected", extra={"task_id": task_id, "reason": reason})
+
+    # ---------------------------------------------------------------- the work loop
+
+    def step(self) -> None:
+        """One pass: reveal what is due, then work on the oldest accepted task."""
+        self.reveal_due()
+        for rec in self.store.tasks_in(TaskState.COMMITTED):
+            if not self.store.pending(rec.task_id):
+                self.store.set_task_state(rec.task_id, TaskState.DONE, "reveals settled")
+        accepted = self.store.tasks_in(TaskState.ACCEPTED)
+        if accepted:
+            self.solve(accepted[0].task_id)
+
+    def solve(self, task_id: int) -> None:
+        """Evolve on the workers until the budget is spent or the deadline nears, then commit."""
+        rec = self.store.task(task_id)
+        if rec is None:
+            return
+        task = self.market.get_task(task_id)
+        if task.state != chain.TaskState.OPEN:
+            self.store.set_task_state(task_id, TaskState.DONE, f"task is {task.state.name.lower()}")
+            return
+        already = self.store.all_for(task_id)
+        if already:
+            # Committed before a restart: the reveal side takes it from here.
+            self.store.set_task_state(task_id, TaskState.COMMITTED)
+            return
+        if self.node.chain_now() >= task.commit_deadline - self.settings.commit_margin:
+            self.store.set_task_state(
+                task_id, TaskState.DONE, "commit deadline passed before any work"
+            )
+            log.warning("too late to work on task", extra={"task_id": task_id})
+            return
+        spec = parse_spec(self.content.get(rec.spec_cid), cid=rec.spec_cid)
+        best = self.evolve(task_id, rec.spec_cid, spec, task.commit_deadline)
+        if best is None:
+            self.store.set_task_state(task_id, TaskState.DONE, "no epoch finished in time")
+            return
+        self.commit(task_id, best, task.commit_bond)
+        self.store.set_task_state(task_id, TaskState.COMMITTED)
+
+    def evolve(
+        self, task_id: int, spec_cid: str, spec: TaskSpec, commit_deadline: int
+    ) -> Candidate | None:
+        budget = spec.budget
+        cut = plan(budget.generations, budget.islands, budget.epoch_generations)
+        seeds = [
+            island_seed(self.market.chain_id, self.market.address, task_id, self.me, i)
+            for i in range(cut.islands)
+        ]
+        keep = max(self.settings.elite, self.settings.migrants, 1)
+        inputs: list[list[bytes]] = [[] for _ in range(cut.islands)]
+        best: Candidate | None = None
+        slowest = 0.0
+        log.info(
+            "evolving",
+            extra={"task_id": task_id, "islands": cut.islands, "epochs": len(cut.epochs)},
+        )
+        for epoch, generations in enumerate(cut.epochs):
+            # Stop when another epoch (as slow as the slowest so far) would miss the deadline.
+            left = commit_deadline - self.settings.commit_margin - self.node.chain_now()
+            if best is not None and left < slowest * 1.5:
+                log.info(
+                    "deadline near, committing early", extra={"task_id": task_id, "epoch": epoch}
+                )
+                break
+            started = time.monotonic()
+            outcomes = self.run_epoch(spec_cid, seeds, epoch, generations, inputs, keep)
+            slowest = max(slowest, time.monotonic() - started)
+            for i, outcome in enumerate(outcomes):
+                if outcome is None:
+                    continue
+                inputs[i] = outcome.agents
+                if outcome.agents:
+                    cand = Candidate(outcome.agents[0], outcome.best_fitness, i)
+                    best = ranked([cand] + ([best] if best else []))[0]
+            inputs = migrate(inputs, self.settings.elite, self.settings.migrants)
+            log.info(
+                "epoch done",
+                extra={
+                    "task_id": task_id,
+                    "epoch": epoch,
+                    "best_fitness": best.fitness if best else None,
+                },
+            )
+        return best
+
+    def run_epoch(
+        self,
+        spec_cid: str,
+        seeds: list[bytes],
+        epoch: int,
+        generations: int,
+        inputs: list[list[bytes]],
+        keep: int,
+    ) -> list[EpochOutcome | None]:
+        """Send every island's epoch to the workers and gather them. An epoch whose result is
+        late is sent again (epochs are deterministic, so duplicates agree); one that keeps
+        failing leaves its island unchanged."""
+        digests = [self.private.put_many(agents) for agents in inputs]
+        args = [
+            [spec_cid, str(epoch_seed(seeds[i], epoch)), epoch, generations, digests[i], keep]
+            for i in range(len(seeds))
+        ]
+        pending = {
+            i: self.celery.send_task(EVOLVE_EPOCH, args=a, queue=self.settings.queue)
+            for i, a in enumerate(args)
+        }
+        attempts = dict.fromkeys(pending, 1)
+        outcomes: list[EpochOutcome | None] = [None] * len(seeds)
+        while pending:
+            for i in list(pending):
+                result = pending[i]
+                try:
+                    value: dict[str, Any] = result.get(
+                        timeout=self.settings.epoch_timeout, propagate=True
+                    )
+                except CeleryTimeout:
+                    log.warning("epoch late, sending it again", extra={"island": i, "epoch": epoch})
+                    pending[i] = self.celery.send_task(
+                        EVOLVE_EPOCH, args=args[i], queue=self.settings.queue
+                    )
+                    continue
+                except Exception as exc:
+                    attempts[i] += 1
+                    if attempts[i] > EPOCH_ATTEMPTS:
+                        log.error(
+                            "epoch failed, island sits it out",
+                            extra={"island": i, "epoch": epoch, "error": repr(exc)},
+                        )
+                        del pending[i]
+                    else:
+                        log.warning(
+                            "epoch failed, retrying",
+                            extra={"island": i, "epoch": epoch, "error": repr(exc)},
+                        )
+                        pending[i] = self.celery.send_task(
+                            EVOLVE_EPOCH, args=args[i], queue=self.settings.queue
+                        )
+                    continue
+                result.forget()
+                outcomes[i] = EpochOutcome(
+                    agents=[bytes.fromhex(h) for h in value["best"]],
+                    best_fitness=int(value["best_fitness"]),
+                    compute_seconds=float(value.get("compute_seconds", 0.0)),
+                )
+                del pending[i]
+        return outcomes
+
+    # ---------------------------------------------------------------- commit and reveal
+
+    def commit(self, task_id: int, best: Candidate, bond: int) -> None:
+        claimed = min(max(best.fitness, 0), chain.MAX_SCORE)
+        salt = os.urandom(32)
+        commitment = self.market.commitment_for(task_id, best.agent, claimed, salt)
+        # Durable before the transaction leaves: a crash after sending still reveals.
+        self.store.record_commit_intent(task_id, commitment, best.agent, salt, claimed)
+        try:
+            tx = self.market.commit_solution(task_id, commitment, bond=bond)
+        except (chain.CommitPhaseOver, chain.TaskNotOpen, chain.TooManyCommits) as exc:
+            self.store.mark(commitment, PendingState.ABANDONED)
+            log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
+            return
+        solution_id = tx.event(chain.SolutionCommitted).solution_id
+        self.store.mark(commitment, PendingState.COMMITTED, solution_id)
+        log.info(
+            "committed",
+            extra={
+                "task_id": task_id,
+                "solution_id": solution_id,
+                "claimed_score": claimed,
+                "agent_bytes": len(best.agent),
+            },
+        )
+
+    def _find_solution(self, pending: PendingReveal) -> int | None:
+        """The solution id of a commitment whose transaction we may or may not have sent."""
+        count = self.market.solution_count(pending.task_id)
+        for sid in range(count - 1, -1, -1):
+            sol = self.market.get_solution(pending.task_id, sid)
+            if sol.commitment == pending.commitment and sol.solver.lower() == self.me.lower():
+                return sid
+        return None
+
+    def reveal_due(self) -> None:
+        for pending in self.store.pending():
+            try:
+                self._settle(pending)
+            except chain.ContractError as exc:
+                log.warning(
+                    "reveal not possible yet", extra={"task_id": pending.task_id, "error": str(exc)}
+                )
+
+    def _settle(self, pending: PendingReveal) -> None:
+        task = self.market.get_task(pending.task_id)
+        now = self.node.chain_now()
+        solution_id = pending.solution_id
+        if solution_id is None:
+            solution_id = self._find_solution(pending)
+            if solution_id is not None:
+                self.store.mark(pending.commitment, PendingState.COMMITTED, solution_id)
+            elif task.state == chain.TaskState.OPEN and now < task.commit_deadline:
+                # The commit never reached the chain (we died before sending): send it now.
+                tx = self.market.commit_solution(
+                    pending.task_id, pending.commitment, bond=task.commit_bond
+                )
+                solution_id = tx.event(chain.SolutionCommitted).solution_id
+                self.store.mark(pending.commitment, PendingState.COMMITTED, solution_id)
+                log.info(
+                    "commit sent after restart",
+                    extra={"task_id": pending.task_id, "solution_id": solution_id},
+                )
+            else:
+                self.store.mark(pending.commitment, PendingState.ABANDONED)
+                log.warning("commitment never mined; abandoned", extra={"task_id": pending.task_id})
+                return
+        solution = self.market.get_solution(pending.task_id, solution_id)
+        if solution.revealed:
+            self._publish(pending)
+            self.store.mark(pending.commitment, PendingState.REVEALED)
+            return
+        if task.state != chain.TaskState.OPEN or now >= task.reveal_deadline:
+            self.store.mark(pending.commitment, PendingState.ABANDONED)
+            log.error(
+                "reveal window missed; the bond is forfeit",
+                extra={"task_id": pending.task_id, "solution_id": solution_id},
+            )
+            return
+        if now < task.commit_deadline:
+            return  # commits still open: revealing now would hand our agent to copiers
+        with contextlib.suppress(chain.AlreadyRevealed):
+            self.market.reveal_solution(
+                pending.task_id, solution_id, pending.agent, pending.claimed_score, pending.salt
+            )
+        self._publish(pending)
+        self.store.mark(pending.commitment, PendingState.REVEALED)
+        log.info("revealed", extra={"task_id": pending.task_id, "solution_id": solution_id})
+
+    def _publish(self, pending: PendingReveal) -> None:
+        """The copy of a revealed agent in the content store (only ever after its reveal)."""
+        try:
+            self.content.put(pending.agent)
+        except ContentError as exc:
+            # The agent is on chain anyway; the copy is a convenience.
+            log.warning(
+                "agent copy to the content store failed",
+                extra={"task_id": pending.task_id, "error": str(exc)},
+            )
+
+
+def build(settings: SolverSettings) -> Scheduler:
+    from services.scheduler.celery_app import make_app
+
+    node = connect(settings, signed=True)
+    store = RevealStore(store_path(settings, node))
+    client = redis.Redis.from_url(settings.redis_url)
+    private = PrivateAgents(client, settings.private_prefix, settings.private_ttl)
+    return Scheduler(
+        settings, node, store, open_content_store(settings), make_app(settings), private
+    )
+
+
+def run(settings: SolverSettings | None = None, *, stop: threading.Event | None = None) -> None:
+    """`edgemarket run scheduler`: the stream consumer in a thread, the work loop here."""
+    settings = settings or SolverSettings()
+    configure_logging(settings.log_level)
+    stop = stop or threading.Event()
+    scheduler = build(settings)
+    log.info("scheduler up", extra={"solver": scheduler.me, "contract": scheduler.market.address})
+    group = f"scheduler-{scheduler.me.lower()}"
+    # The stream thread gets its own chain connection (web3 sessions are per thread).
+    stream_side = Scheduler(
+        settings,
+        scheduler.node.fresh(),
+        scheduler.store,
+        scheduler.content,
+        scheduler.celery,
+        scheduler.private,
+    )
+    handlers: dict[Kind, Callable[[Message], None]] = {
+        Kind.TASK_CREATED: stream_side.on_task_created
+    }
+    consumer = threading.Thread(
+        target=consume,
+        args=(
+            redis.Redis.from_url(settings.redis_url),
+            settings.stream,
+            group,
+            socket.gethostname(),
+            handlers,
+        ),
+        kwargs={"stop": stop},
+        name="scheduler-stream",
+        daemon=True,
+    )
+    consumer.start()
+    try:
+        while not stop.is_set():
+            try:
+                scheduler.step()
+            except (
+                chain.ChainError,
+                chain.ContractError,
+                ContentError,
+                redis.RedisError,
+                OSError,
+            ) as exc:
+                log.warning("work loop error, retrying", extra={"error": repr(exc)})
+            stop.wait(settings.keeper_interval)
+    finally:
+        stop.set()
+        consumer.join(timeout=5)
