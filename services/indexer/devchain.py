@@ -1,0 +1,261 @@
+"""A local dev chain for indexer tests and the bench: anvil processes and a raw log emitter.
+
+The emitter is a 100-byte contract (Yul below, compiled with solc 0.8.28, evmVersion paris)
+installed with `anvil_setCode`. Its calldata is a sequence of records
+`<1 byte topic count><3 bytes data length><topics, 32 bytes each><data>`, and it emits one log
+per record. With it a test can put thousands of events, well-formed or deliberately broken,
+on chain in a few transactions, all under the marketplace's event ABI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_abi.abi import encode
+from eth_hash.auto import keccak as _keccak
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACT = ROOT / "contracts" / "build" / "EdgeMarketplace.json"
+
+EMITTER_YUL = """
+object "LogEmitter" {
+  code {
+    let p := 0
+    let end := calldatasize()
+    for { } lt(p, end) { } {
+      let hdr := shr(224, calldataload(p))
+      let n := shr(24, hdr)
+      let len := and(hdr, 0xffffff)
+      let t := add(p, 4)
+      let d := add(t, mul(n, 32))
+      calldatacopy(0, d, len)
+      switch n
+      case 0 { log0(0, len) }
+      case 1 { log1(0, len, calldataload(t)) }
+      case 2 { log2(0, len, calldataload(t), calldataload(add(t, 32))) }
+      case 3 { log3(0, len, calldataload(t), calldataload(add(t, 32)), calldataload(add(t, 64))) }
+      default { log4(0, len, calldataload(t), calldataload(add(t, 32)), calldataload(add(t, 64)),
+                     calldataload(add(t, 96))) }
+      p := add(d, len)
+    }
+    stop()
+  }
+}
+"""
+EMITTER_CODE = (
+    "0x60005b368110600a57005b806004913562ffffff8160e01c169183810190611fe08360f31c16810192"
+    "8486850160003760f81c801560975780600114608c5780600214607d57600314606857606481013591"
+    "602460448301359201359035856000a45b01016002565b90602460448301359201359035846000a360"
+    "62565b50602401359035836000a26062565b505035826000a16062565b505050816000a0606256"
+)
+EMITTER_ADDRESS = "0x00000000000000000000000000000000000e3175"
+SENDER = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"  # anvil's account 0, unlocked
+
+
+def keccak(*, text: str) -> bytes:
+    return _keccak(text.encode())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def anvil_path() -> str:
+    local = ROOT / "node_modules" / ".bin" / "anvil"
+    if local.exists():
+        return str(local)
+    found = shutil.which("anvil")
+    if found is None:
+        raise RuntimeError("anvil not found: run `npm install` in the repository root")
+    return found
+
+
+class Anvil:
+    """An anvil process of our own on a free port, with a small JSON-RPC helper."""
+
+    def __init__(self, *args: str, load_state: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [
+            anvil_path(),
+            "--port",
+            str(self.port),
+            "--host",
+            "127.0.0.1",
+            "--silent",
+            "--chain-id",
+            "31337",
+            "--gas-limit",
+            "300000000",
+            *args,
+        ]
+        if load_state is not None:
+            cmd += ["--load-state", str(load_state)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.http = httpx.Client(timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"anvil exited: {err[-500:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                self.rpc("eth_chainId")
+                return
+            time.sleep(0.05)
+        raise RuntimeError("anvil did not start in 30 s")
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        resp = self.http.post(
+            self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+        )
+        doc = resp.json()
+        if "error" in doc:
+            raise RuntimeError(f"{method}: {doc['error']}")
+        return doc["result"]
+
+    def block_number(self) -> int:
+        return int(self.rpc("eth_blockNumber"), 16)
+
+    def block(self, number: int | str) -> dict[str, Any]:
+        tag = hex(number) if isinstance(number, int) else number
+        result: dict[str, Any] = self.rpc("eth_getBlockByNumber", tag, False)
+        return result
+
+    def mine(self, blocks: int = 1) -> None:
+        self.rpc("anvil_mine", hex(blocks))
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def install_emitter(anvil: Anvil, address: str = EMITTER_ADDRESS) -> int:
+    """Put the log emitter at `address`; returns the block number to index from."""
+    anvil.rpc("anvil_setCode", address, EMITTER_CODE)
+    anvil.mine()
+    return anvil.block_number()
+
+
+def emitter_calldata(logs: Iterable[tuple[Sequence[bytes], bytes]]) -> str:
+    """Calldata making the emitter log each (topics, data) in order."""
+    parts = []
+    for topics, data in logs:
+        if len(topics) > 4 or len(data) >= 1 << 24:
+            raise ValueError("a log has at most 4 topics and < 16 MiB of data")
+        parts.append(bytes([len(topics)]) + len(data).to_bytes(3, "big") + b"".join(topics) + data)
+    return "0x" + b"".join(parts).hex()
+
+
+def send_logs(
+    anvil: Anvil, logs: Sequence[tuple[Sequence[bytes], bytes]], address: str = EMITTER_ADDRESS
+) -> str:
+    """One transaction emitting `logs` (auto-mined unless anvil runs with --no-mining)."""
+    tx: str = anvil.rpc(
+        "eth_sendTransaction",
+        {"from": SENDER, "to": address, "data": emitter_calldata(logs), "gas": hex(250_000_000)},
+    )
+    return tx
+
+
+def marketplace_events() -> list[dict[str, Any]]:
+    """The event ABI entries of the committed contract artifact."""
+    abi = json.loads(ARTIFACT.read_text())["abi"]
+    return [e for e in abi if e.get("type") == "event"]
+
+
+def event_signature(event: dict[str, Any]) -> str:
+    return f"{event['name']}({','.join(i['type'] for i in event['inputs'])})"
+
+
+def encode_log(event: dict[str, Any], values: dict[str, Any]) -> tuple[list[bytes], bytes]:
+    """ABI-encode one event (values by input name) the way Solidity emits it."""
+    topics = [keccak(text=event_signature(event))]
+    data_types, data_values = [], []
+    for inp in event["inputs"]:
+        if inp["indexed"]:
+            topics.append(encode([inp["type"]], [values[inp["name"]]]))
+        else:
+            data_types.append(inp["type"])
+            data_values.append(values[inp["name"]])
+    return topics, encode(data_types, data_values)
+
+
+def sample_values(event: dict[str, Any], i: int) -> dict[str, Any]:
+    """Plausible argument values for event `event`, varied by `i`."""
+    out: dict[str, Any] = {}
+    for inp in event["inputs"]:
+        t, name = inp["type"], inp["name"]
+        if t == "address":
+            out[name] = "0x" + keccak(text=f"{name}{i % 97}")[:20].hex()
+        elif t == "address[]":
+            out[name] = ["0x" + keccak(text=f"ev{i}-{k}")[:20].hex() for k in range(1 + i % 5)]
+        elif t == "bytes32":
+            out[name] = keccak(text=f"{name}{i}")
+        elif t == "bytes":
+            out[name] = keccak(text=str(i)) * (1 + (i % 64))  # 32 B .. 2 KiB agents
+        elif t == "bool":
+            out[name] = i % 2 == 0
+        elif m := re.fullmatch(r"uint(\d+)", t):
+            bits = int(m.group(1))
+            out[name] = (i * 2654435761 + len(name)) % (1 << min(bits, 64))
+        else:
+            raise ValueError(f"no sample for type {t}")
+    return out
+
+
+def sample_logs(count: int, start: int = 0) -> list[tuple[list[bytes], bytes]]:
+    """`count` logs cycling through every marketplace event, each well-formed."""
+    events = marketplace_events()
+    return [
+        encode_log(events[i % len(events)], sample_values(events[i % len(events)], i))
+        for i in range(start, start + count)
+    ]
+
+
+def build_chain(anvil: Anvil, events: int, per_tx: int = 200, per_block: int = 2) -> int:
+    """Fill `anvil` with `events` sample events, `per_tx` per transaction and `per_block`
+    transactions per block; returns the first block to index."""
+    start = install_emitter(anvil)
+    anvil.rpc("evm_setAutomine", False)
+    sent = 0
+    try:
+        while sent < events:
+            for _ in range(per_block):
+                n = min(per_tx, events - sent)
+                if n <= 0:
+                    break
+                send_logs(anvil, sample_logs(n, sent))
+                sent += n
+            anvil.mine()
+    finally:
+        anvil.rpc("evm_setAutomine", True)
+    return start
+
+
+def dump_state(anvil: Anvil, path: Path) -> None:
+    """Save the chain (blocks, receipts, state) for `Anvil(load_state=path)`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # anvil_dumpState answers gzip'd JSON as hex; --load-state wants the JSON itself.
+    state = gzip.decompress(bytes.fromhex(anvil.rpc("anvil_dumpState")[2:]))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(state)
+    tmp.replace(path)
