@@ -24,6 +24,27 @@ app.add_typer(keys_app, name="keys")
 from services.cli.contract import app as contract_app  # noqa: E402
 
 app.add_typer(contract_app, name="contract")
+from services.cli.up import demo as demo_command  # noqa: E402
+from services.cli.up import up as up_command  # noqa: E402
+
+app.command("up")(up_command)
+app.command("demo")(demo_command)
+from services.cli.run import app as run_app  # noqa: E402
+
+app.add_typer(run_app, name="run")
+from services.cli.agent import app as agent_app  # noqa: E402
+from services.cli.audit import audit  # noqa: E402
+from services.cli.evolve import evolve  # noqa: E402
+from services.cli.score import score  # noqa: E402
+from services.cli.task import app as task_app  # noqa: E402
+from services.cli.worker import worker  # noqa: E402
+
+app.add_typer(task_app, name="task")
+app.add_typer(agent_app, name="agent")
+app.command("evolve")(evolve)
+app.command("score")(score)
+app.command("audit")(audit)
+app.command("worker")(worker)
 
 if __name__ == "__main__":
     app()

@@ -12,15 +12,15 @@ from sse_starlette.sse import EventSourceResponse
 
 from services.api.deps import DB, ApiState, State
 from services.api.problems import PROBLEM_RESPONSES
-from services.api.routes.tasks import _task_or_404, build_leaderboard
+from services.api.routes.tasks import _task_or_404, leaderboard_or_404
 
 router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES)
 
 
 def _snapshot(state: ApiState, task_id: int) -> tuple[str, str]:
     with Session(state.engine) as db:
-        board, etag = build_leaderboard(state, db, task_id)
-    return etag, board.model_dump_json()
+        cached = leaderboard_or_404(state, db, task_id)
+    return cached.etag, cached.body.decode()
 
 
 async def leaderboard_events(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
-from services.api.deps import DB, REVALIDATE, ApiState, State, conditional, etag_of
+from services.api.deps import DB, REVALIDATE, ApiState, State, etag_of, not_modified
 from services.api.problems import PROBLEM_RESPONSES, not_found
 from services.api.routes import read_model
 from services.api.routes.read_model import SolutionRow, TaskRow
@@ -202,12 +204,14 @@ def task_out(state: ApiState, t: TaskRow, now: int | None) -> TaskOut:
     )
 
 
-def _task_or_404(db: DB, task_id: int) -> TaskRow:
+def _no_task(task_id: int) -> Exception:
+    return not_found("task", f"there is no task {task_id} in the projection (yet); see GET /tasks")
+
+
+def _task_or_404(db: Session, task_id: int) -> TaskRow:
     task = read_model.get_task(db, task_id)
     if task is None:
-        raise not_found(
-            "task", f"there is no task {task_id} in the projection (yet); see GET /tasks"
-        )
+        raise _no_task(task_id)
     return task
 
 
@@ -236,35 +240,53 @@ def get_task(task_id: TaskId, db: DB, state: State) -> TaskOut:
     return task_out(state, _task_or_404(db, task_id), read_model.projected_time(db))
 
 
-def build_leaderboard(state: ApiState, db: Any, task_id: int) -> tuple[Leaderboard, str]:
-    """The leaderboard and its ETag, cached per projected block."""
+@dataclass(frozen=True)
+class CachedBoard:
+    board: Leaderboard
+    etag: str
+    body: bytes  # serialized once per block: most requests only look it up
+
+
+def build_leaderboard(state: ApiState, db: Session, task_id: int) -> CachedBoard | None:
+    """The leaderboard of a task, cached per projected block; None if there is no such task."""
     head = read_model.projected_head(db)
-    head_hash = head[1] if head else "genesis"
-    key = (task_id, head_hash)
-    cached = state.leaderboard_cache.get(key)
+    head_key = f"{head[0]}:{head[1]}" if head else "genesis"
+    key = (task_id, head_key)
+    cached: CachedBoard | None = state.leaderboard_cache.get(key)
     if cached is not None:
-        board: Leaderboard = cached[0]
-        return board, cached[1]
+        return cached
+    if read_model.get_task(db, task_id) is None:
+        return None
     rows = read_model.task_solutions(db, task_id)
     board = Leaderboard(
         task_id=task_id,
         block=head[0] if head else None,
         entries=[solution_out(s, r) for r, s in ranked(rows)],
     )
-    etag = etag_of("leaderboard", str(task_id), head_hash, str(len(rows)))
+    cached = CachedBoard(
+        board, etag_of("leaderboard", str(task_id), head_key), board.model_dump_json().encode()
+    )
     if len(state.leaderboard_cache) > 1024:
         state.leaderboard_cache.clear()
-    state.leaderboard_cache[key] = (board, etag)
-    return board, etag
+    state.leaderboard_cache[key] = cached
+    return cached
+
+
+def leaderboard_or_404(state: ApiState, db: Session, task_id: int) -> CachedBoard:
+    cached = build_leaderboard(state, db, task_id)
+    if cached is None:
+        raise _no_task(task_id)
+    return cached
 
 
 @router.get("/tasks/{task_id}/leaderboard", response_model=Leaderboard)
-def leaderboard(task_id: TaskId, request: Request, response: Response, db: DB, state: State) -> Any:
+def leaderboard(task_id: TaskId, request: Request, db: DB, state: State) -> Response:
     """Solutions ranked as the contract ranks them; verified ones first. Revalidate with If-None-Match."""
-    _task_or_404(db, task_id)
-    board, etag = build_leaderboard(state, db, task_id)
-    cached = conditional(request, response, etag, REVALIDATE)
-    return cached if cached is not None else board
+    cached = leaderboard_or_404(state, db, task_id)
+    headers = {"ETag": cached.etag, "Cache-Control": REVALIDATE}
+    if not_modified(request, cached.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(cached.body, media_type="application/json", headers=headers)
 
 
 @router.get("/tasks/{task_id}/solutions/{solution_id}", response_model=SolutionOut)

@@ -1,0 +1,134 @@
+"""The supervisor behind `edgemarket up`: logs forwarded with prefixes, every child stopped, none left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from services.cli.up import StackError, Supervisor, wait_until
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is dead for our purpose.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def _pids(
+    capsys: pytest.CaptureFixture[str], want: dict[str, int], timeout: float = 10
+) -> dict[str, list[int]]:
+    """Wait until each named child has printed `want[name]` lines `pid=N`; return the pids."""
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen += capsys.readouterr().out
+        found = {
+            name: [
+                int(line.split("pid=")[1])
+                for line in seen.splitlines()
+                if line.startswith(f"{name:<12}| pid=")
+            ]
+            for name in want
+        }
+        if all(len(found[n]) >= c for n, c in want.items()):
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"children did not report their pids; saw {seen!r}")
+
+
+def test_stop_all_stops_children_and_grandchildren(capsys: pytest.CaptureFixture[str]) -> None:
+    sup = Supervisor()
+    # A child that forks a grandchild (as a Celery worker forks its pool) and ignores SIGTERM in
+    # the grandchild, so only the process-group SIGKILL can end it.
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, time
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            os.write(1, f"pid={os.getpid()}\\n".encode())
+            time.sleep(300)
+            sys.exit(0)
+        os.write(1, f"pid={os.getpid()}\\n".encode())
+        time.sleep(300)
+        """
+    )
+    sup.start("family", [sys.executable, "-c", script], dict(os.environ))
+    sup.start(
+        "plain",
+        [
+            sys.executable,
+            "-c",
+            "import os,time; print(f'pid={os.getpid()}', flush=True); time.sleep(300)",
+        ],
+        dict(os.environ),
+    )
+    pids = _pids(capsys, {"family": 2, "plain": 1})
+    family, plain = pids["family"], pids["plain"]
+    assert all(_alive(p) for p in family + plain)
+    sup.stop_all(timeout=3)
+    assert not any(_alive(p) for p in family + plain)
+
+
+def test_a_dead_essential_child_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    sup = Supervisor()
+    try:
+        sup.start(
+            "doomed",
+            [sys.executable, "-c", "print('about to fail'); raise SystemExit(3)"],
+            dict(os.environ),
+        )
+        with pytest.raises(StackError, match="doomed exited with status 3"):
+            wait_until("nothing", lambda: False, sup, timeout=10)
+        assert "doomed      | about to fail" in capsys.readouterr().out
+    finally:
+        sup.stop_all(timeout=3)
+
+
+def test_up_stops_every_child_on_sigterm(tmp_path: Path) -> None:
+    """`edgemarket up` in a subprocess: SIGTERM while it starts the stack leaves no child behind."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.cli.main",
+            "up",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--api-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        # Wait until anvil is up (its child process exists), then stop the supervisor.
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        while time.monotonic() < deadline and not children:
+            out = subprocess.run(
+                ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True
+            ).stdout
+            children = [int(p) for p in out.split()]
+            time.sleep(0.1)
+        assert children, "edgemarket up started no child"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        time.sleep(0.2)
+        assert not any(_alive(p) for p in children)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
