@@ -1,6 +1,42 @@
-"""BiSUNA: binary neuroevolution, the Python face of the C core in native/bisuna_c."""
+"""BiSUNA: binary neuroevolution, the Python face of the C core in native/bisuna_c.
 
-from bisuna._bisuna import ffi as _ffi
-from bisuna._bisuna import lib as _lib
+Three layers, as in pynacl: `bisuna._bisuna` (compiled cffi module), `bisuna.bindings` (the
+only module touching ffi/lib), and the public classes re-exported here."""
 
-__version__: str = _ffi.string(_lib.bsn_version()).decode()
+from bisuna.agent import KINDS, RATES, Agent, Connection, Network
+from bisuna.bindings import SCORE_MAX, SCORERS, VERSION, derive_seed
+from bisuna.errors import (
+    BisunaError,
+    FormatError,
+    LimitError,
+    OutOfMemory,
+    ScorerError,
+    ShapeError,
+    SpecError,
+)
+from bisuna.population import Environment, History, Population, cipher_preview, score
+
+__version__: str = VERSION
+
+__all__ = [
+    "KINDS",
+    "RATES",
+    "SCORERS",
+    "SCORE_MAX",
+    "Agent",
+    "BisunaError",
+    "Connection",
+    "Environment",
+    "FormatError",
+    "History",
+    "LimitError",
+    "Network",
+    "OutOfMemory",
+    "Population",
+    "ScorerError",
+    "ShapeError",
+    "SpecError",
+    "cipher_preview",
+    "derive_seed",
+    "score",
+]

@@ -1,0 +1,337 @@
+/* env.c: the environments and the versioned scorer (integer arithmetic only). */
+#include "internal.h"
+
+#define MILLION 1000000
+
+static uint32_t popcount16(uint32_t x) { return (uint32_t)__builtin_popcount(x & 0xFFFFu); }
+static uint32_t popcount64(uint64_t x) { return (uint32_t)__builtin_popcountll(x); }
+
+static uint64_t isqrt64(uint64_t x) {
+    uint64_t r = 0, bit = (uint64_t)1 << 62;
+    while (bit > x) bit >>= 2;
+    while (bit) {
+        if (x >= r + bit) {
+            x -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+        bit >>= 2;
+    }
+    return r;
+}
+
+/* Words of attacker 3's rows: the C bits plus the constant bit, and the P bits. */
+static uint32_t vec_words(uint32_t n) { return (16 * n + 1 + 63) / 64; }
+static uint32_t rhs_words(uint32_t n) { return (16 * n + 63) / 64; }
+
+int bsn_scratch_new(bsn_scratch *s, const bsn_params *p, const bsn_allocator *a) {
+    memset(s, 0, sizeof *s);
+    if (p->env != BSN_ENV_CIPHER) return BSN_OK;
+    uint32_t n = p->payload_words, rows = 16 * n + 1;
+    s->words = bsn_alloc(a, (size_t)4 * p->samples * n * sizeof(uint16_t));
+    s->gf = bsn_alloc(a, (size_t)rows * (vec_words(n) + rhs_words(n) + 1) * sizeof(uint64_t));
+    s->counts = bsn_alloc(a, (size_t)16 * n * 4 * sizeof(uint32_t));
+    if (s->words == NULL || s->gf == NULL || s->counts == NULL) {
+        bsn_scratch_free(s, a);
+        return BSN_E_NOMEM;
+    }
+    return BSN_OK;
+}
+
+void bsn_scratch_free(bsn_scratch *s, const bsn_allocator *a) {
+    bsn_dealloc(a, s->words);
+    bsn_dealloc(a, s->gf);
+    bsn_dealloc(a, s->counts);
+    memset(s, 0, sizeof *s);
+}
+
+static void pack(const uint16_t *w, uint32_t n, uint64_t *v, uint32_t nv) {
+    for (uint32_t i = 0; i < nv; i++) v[i] = 0;
+    for (uint32_t i = 0; i < n; i++) v[i >> 2] |= (uint64_t)w[i] << (16 * (i & 3));
+}
+
+/* The attackers' advantage in 0..1e6: each fitted on the first half of (C, P), measured on
+ * the second half, pooled over all bit positions. */
+static int64_t advantage(const uint16_t *P, const uint16_t *C, uint32_t S, uint32_t N,
+                         bsn_scratch *sc) {
+    uint32_t half = S / 2, bits = 16 * N;
+    uint64_t T = (uint64_t)(S - half) * bits;
+    uint64_t h[3] = {0, 0, 0};
+    /* (1) P = C */
+    for (uint32_t s = half; s < S; s++)
+        for (uint32_t i = 0; i < N; i++) h[0] += popcount16(~(C[s * N + i] ^ P[s * N + i]));
+    /* (2) per bit position, majority of P's bit given C's bit (ties predict 0) */
+    uint32_t *cnt = sc->counts;
+    memset(cnt, 0, (size_t)bits * 4 * sizeof(uint32_t));
+    for (uint32_t s = 0; s < half; s++)
+        for (uint32_t j = 0; j < bits; j++) {
+            uint32_t cb = (C[s * N + (j >> 4)] >> (j & 15)) & 1u;
+            uint32_t pb = (P[s * N + (j >> 4)] >> (j & 15)) & 1u;
+            cnt[j * 4 + cb * 2 + pb]++;
+        }
+    for (uint32_t s = half; s < S; s++)
+        for (uint32_t j = 0; j < bits; j++) {
+            uint32_t cb = (C[s * N + (j >> 4)] >> (j & 15)) & 1u;
+            uint32_t pb = (P[s * N + (j >> 4)] >> (j & 15)) & 1u;
+            uint32_t pred = cnt[j * 4 + cb * 2 + 1] > cnt[j * 4 + cb * 2];
+            h[1] += pred == pb;
+        }
+    /* (3) affine GF(2) map per P bit, by Gauss-Jordan elimination over the training rows in
+     * order (reduced row echelon form kept incrementally; a row that reduces to zero is
+     * dependent, and dropped whether or not it is consistent); free variables 0. */
+    uint32_t W = vec_words(N), R = rhs_words(N), stride = W + R, rows = 0;
+    uint64_t *gf = sc->gf, *piv = gf + (size_t)(bits + 1) * stride;
+    uint64_t v[5], b[4];
+    for (uint32_t s = 0; s < half; s++) {
+        pack(C + (size_t)s * N, N, v, W);
+        v[bits >> 6] |= (uint64_t)1 << (bits & 63);
+        pack(P + (size_t)s * N, N, b, R);
+        for (uint32_t r = 0; r < rows; r++) {
+            uint64_t pv = piv[r];
+            if ((v[pv >> 6] >> (pv & 63)) & 1u) {
+                uint64_t *row = gf + (size_t)r * stride;
+                for (uint32_t q = 0; q < W; q++) v[q] ^= row[q];
+                for (uint32_t q = 0; q < R; q++) b[q] ^= row[W + q];
+            }
+        }
+        uint32_t q0 = 0;
+        while (q0 < W && v[q0] == 0) q0++;
+        if (q0 == W) continue;
+        uint64_t pv = (uint64_t)q0 * 64 + (uint64_t)__builtin_ctzll(v[q0]);
+        for (uint32_t r = 0; r < rows; r++) {
+            uint64_t *row = gf + (size_t)r * stride;
+            if ((row[pv >> 6] >> (pv & 63)) & 1u) {
+                for (uint32_t q = 0; q < W; q++) row[q] ^= v[q];
+                for (uint32_t q = 0; q < R; q++) row[W + q] ^= b[q];
+            }
+        }
+        uint64_t *row = gf + (size_t)rows * stride;
+        for (uint32_t q = 0; q < W; q++) row[q] = v[q];
+        for (uint32_t q = 0; q < R; q++) row[W + q] = b[q];
+        piv[rows++] = pv;
+    }
+    for (uint32_t s = half; s < S; s++) {
+        pack(C + (size_t)s * N, N, v, W);
+        v[bits >> 6] |= (uint64_t)1 << (bits & 63);
+        pack(P + (size_t)s * N, N, b, R);
+        uint64_t pred[4] = {0, 0, 0, 0};
+        for (uint32_t r = 0; r < rows; r++) {
+            uint64_t pv = piv[r];
+            if ((v[pv >> 6] >> (pv & 63)) & 1u) {
+                const uint64_t *row = gf + (size_t)r * stride;
+                for (uint32_t q = 0; q < R; q++) pred[q] ^= row[W + q];
+            }
+        }
+        uint32_t wrong = 0;
+        for (uint32_t q = 0; q < R; q++) wrong += popcount64(pred[q] ^ b[q]);
+        h[2] += bits - wrong;
+    }
+    int64_t s4 = 4 * (int64_t)isqrt64(T), den = (int64_t)T - s4, adv = 0;
+    for (int k = 0; k < 3; k++) {
+        int64_t d = 2 * (int64_t)h[k] - (int64_t)T;
+        if (d < 0) d = -d;
+        d -= s4;
+        if (d <= 0) continue;
+        int64_t x = d * MILLION / den;
+        if (x > adv) adv = x;
+    }
+    return adv > MILLION ? MILLION : adv;
+}
+
+/* Steps Alice then Bob once per sample; fills C (Alice's words) and Q (Bob's words). */
+static void cipher_run(bsn_agent *a, uint32_t N, uint32_t mix, const uint16_t *P,
+                       const uint16_t *K, uint16_t *C, uint16_t *Q, uint32_t S) {
+    bsn_net *alice = a->nets[0], *bob = a->nets[1];
+    uint16_t in[32];
+    for (uint32_t s = 0; s < S; s++) {
+        const uint16_t *p = P + (size_t)s * N, *k = K + (size_t)s * N;
+        uint16_t *c = C + (size_t)s * N, *q = Q + (size_t)s * N;
+        if (mix == BSN_MIX_XOR) {
+            for (uint32_t i = 0; i < N; i++) in[i] = (uint16_t)(k[i] ^ p[i]);
+        } else {
+            for (uint32_t i = 0; i < N; i++) {
+                in[i] = p[i];
+                in[N + i] = k[i];
+            }
+        }
+        bsn_net_step(alice, in, c);
+        if (mix == BSN_MIX_XOR) {
+            for (uint32_t i = 0; i < N; i++) in[i] = (uint16_t)(k[i] ^ c[i]);
+        } else {
+            for (uint32_t i = 0; i < N; i++) {
+                in[i] = c[i];
+                in[N + i] = k[i];
+            }
+        }
+        bsn_net_step(bob, in, q);
+    }
+}
+
+static int64_t cipher_eval(bsn_agent *a, const bsn_params *p, const uint64_t *seeds,
+                           bsn_scratch *sc, int train) {
+    uint32_t S = p->samples, N = p->payload_words;
+    uint16_t *P = sc->words, *K = P + (size_t)S * N, *C = K + (size_t)S * N, *Q = C + (size_t)S * N;
+    bsn_rng r;
+    bsn_rng_seed(&r, seeds[0]);
+    for (uint32_t s = 0; s < S; s++) {
+        for (uint32_t i = 0; i < N; i++) P[s * N + i] = bsn_rng_word(&r);
+        for (uint32_t i = 0; i < N; i++) K[s * N + i] = bsn_rng_word(&r);
+    }
+    bsn_net_reset(a->nets[0], seeds[1]);
+    bsn_net_reset(a->nets[1], seeds[2]);
+    cipher_run(a, N, p->mix, P, K, C, Q, S);
+    int64_t B = (int64_t)S * 16 * N, c = 0;
+    for (size_t i = 0; i < (size_t)S * N; i++) c += popcount16(~(Q[i] ^ P[i]));
+    int64_t corr = (2 * c - B) * MILLION / B;
+    if (!train && corr < 0) corr = 0;
+    int64_t adv = advantage(P, C, S, N, sc);
+    return corr * (MILLION - adv) / MILLION;
+}
+
+static int64_t boolean_eval(bsn_agent *a, const bsn_params *p, const uint64_t *seeds) {
+    bsn_net *net = a->nets[0];
+    uint32_t nb = net->n_in, cases = 1u << nb, correct = 0;
+    uint16_t in[16], out[1];
+    bsn_net_reset(net, seeds[1]);
+    bsn_rng keep = net->rng;
+    for (uint32_t c = 0; c < cases; c++) {
+        bsn_net_reset(net, 0);
+        net->rng = keep;
+        for (uint32_t j = 0; j < nb; j++) in[j] = ((c >> j) & 1u) ? 0xFFFFu : 0u;
+        bsn_net_step(net, in, out);
+        keep = net->rng;
+        uint32_t want;
+        if (p->env == BSN_ENV_MUX6) want = (c >> (2 + (c & 3u))) & 1u;
+        else if (p->env == BSN_ENV_MUX11) want = (c >> (3 + (c & 7u))) & 1u;
+        else want = (uint32_t)__builtin_popcount(c) & 1u;
+        correct += (uint32_t)(out[0] >> 15) == want;
+    }
+    return (int64_t)correct * MILLION / cases;
+}
+
+/* ---- mountain car, fixed point (micro-units) -------------------------------------------- */
+#define MC_XMIN (-1200000)
+#define MC_XMAX 600000
+#define MC_VMAX 70000
+#define MC_GOAL 500000
+#define PI_U 3141593
+#define TWO_PI_U 6283185
+
+/* cos of t in [0, pi/2] (micro-radians), Taylor series to t^10, scale 1e6. */
+static int64_t cos_quarter(int64_t t) {
+    int64_t t2 = t * t / MILLION, term = MILLION, sum = MILLION;
+    for (int k = 1; k <= 5; k++) {
+        term = -term * t2 / MILLION / ((2 * k - 1) * (2 * k));
+        sum += term;
+    }
+    return sum;
+}
+static int64_t icos(int64_t t) {
+    if (t < 0) t = -t;
+    t %= TWO_PI_U;
+    if (t > PI_U) t = TWO_PI_U - t;
+    if (t > PI_U / 2) return -cos_quarter(PI_U - t);
+    return cos_quarter(t);
+}
+static int64_t floor_div(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+/* round(32767 + 32767 * v / range), clamped to 0..65535 */
+static uint16_t obs_word(int64_t v, int64_t range) {
+    int64_t x = floor_div(2 * (32767 * range + 32767 * v) + range, 2 * range);
+    if (x < 0) x = 0;
+    if (x > 65535) x = 65535;
+    return (uint16_t)x;
+}
+
+static int64_t mountain_car_eval(bsn_agent *a, const bsn_params *p, const uint64_t *seeds) {
+    bsn_net *net = a->nets[0];
+    bsn_rng r;
+    bsn_rng_seed(&r, seeds[0]);
+    int64_t total = 0;
+    uint16_t in[2], out[1];
+    for (uint32_t e = 0; e < p->samples; e++) {
+        int64_t x = -600000 + (int64_t)bsn_rng_below(&r, 200001), v = 0;
+        bsn_net_reset(net, seeds[1] + e);
+        uint32_t t = 0;
+        int reached = 0;
+        while (t < p->max_steps) {
+            in[0] = obs_word(x + 300000, 900000);
+            in[1] = obs_word(v, MC_VMAX);
+            bsn_net_step(net, in, out);
+            int64_t action = ((int64_t)out[0] * 3) >> 16;
+            v += (action - 1) * 1000 - 2500 * icos(3 * x) / MILLION;
+            if (v > MC_VMAX) v = MC_VMAX;
+            if (v < -MC_VMAX) v = -MC_VMAX;
+            x += v;
+            if (x > MC_XMAX) x = MC_XMAX;
+            if (x < MC_XMIN) x = MC_XMIN;
+            if (x == MC_XMIN && v < 0) v = 0;
+            t++;
+            if (x >= MC_GOAL) {
+                reached = 1;
+                break;
+            }
+        }
+        if (reached) total += (int64_t)MILLION * (p->max_steps - t) / p->max_steps;
+    }
+    return total / p->samples;
+}
+
+int64_t bsn_evaluate(bsn_agent *a, const bsn_params *p, const uint64_t *seeds, bsn_scratch *s,
+                     int train) {
+    switch (p->env) {
+    case BSN_ENV_CIPHER: return cipher_eval(a, p, seeds, s, train);
+    case BSN_ENV_MOUNTAIN_CAR: return mountain_car_eval(a, p, seeds);
+    default: return boolean_eval(a, p, seeds);
+    }
+}
+
+int bsn_score(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t *seeds,
+              size_t n_seeds, uint32_t *score) {
+    if (a == NULL || p == NULL || seeds == NULL || score == NULL) return BSN_E_ARG;
+    if (scorer != BSN_SCORER_CORE_1) return BSN_E_SCORER;
+    int rc = bsn_agent_fits(a, p);
+    if (rc != BSN_OK) return rc;
+    if (n_seeds < 1 + (size_t)a->n_nets) return BSN_E_ARG;
+    bsn_scratch sc;
+    rc = bsn_scratch_new(&sc, p, &a->alloc);
+    if (rc != BSN_OK) return rc;
+    int64_t v = bsn_evaluate(a, p, seeds, &sc, 0);
+    bsn_scratch_free(&sc, &a->alloc);
+    if (v < 0) v = 0;
+    if (v > MILLION) v = MILLION;
+    *score = (uint32_t)v;
+    return BSN_OK;
+}
+
+int bsn_cipher_preview(bsn_agent *a, const uint16_t *words, size_t n, uint64_t seed,
+                       uint16_t *enc, uint16_t *dec) {
+    if (a == NULL || (n && (words == NULL || enc == NULL || dec == NULL))) return BSN_E_ARG;
+    if (a->n_nets != 2) return BSN_E_SHAPE;
+    uint32_t N = a->nets[0]->n_out, in = a->nets[0]->n_in;
+    if (N < 1 || N > 16 || a->nets[1]->n_out != N || a->nets[1]->n_in != in ||
+        (in != N && in != 2 * N))
+        return BSN_E_SHAPE;
+    uint32_t mix = in == N ? BSN_MIX_XOR : BSN_MIX_NONE;
+    bsn_rng r;
+    bsn_rng_seed(&r, seed);
+    uint64_t sa = bsn_rng_next(&r), sb = bsn_rng_next(&r);
+    bsn_net_reset(a->nets[0], sa);
+    bsn_net_reset(a->nets[1], sb);
+    uint16_t P[16], K[16], C[16], Q[16];
+    for (size_t base = 0; base < n; base += N) {
+        for (uint32_t i = 0; i < N; i++) {
+            P[i] = base + i < n ? words[base + i] : 0;
+            K[i] = bsn_rng_word(&r);
+        }
+        cipher_run(a, N, mix, P, K, C, Q, 1);
+        for (uint32_t i = 0; i < N && base + i < n; i++) {
+            enc[base + i] = C[i];
+            dec[base + i] = Q[i];
+        }
+    }
+    return BSN_OK;
+}

@@ -1,0 +1,120 @@
+/* internal.h: shared internals of the BiSUNA core (not installed, not part of the API). */
+#ifndef BSN_INTERNAL_H
+#define BSN_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "bisuna.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define BSN_INTERNAL __attribute__((visibility("hidden")))
+#else
+#define BSN_INTERNAL
+#endif
+
+/* ---- generator: xoshiro256** seeded through splitmix64 ---------------------------------- */
+typedef struct { uint64_t s[4]; } bsn_rng;
+
+static inline uint64_t bsn_splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static inline void bsn_rng_seed(bsn_rng *r, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = bsn_splitmix64(&x);
+}
+static inline uint64_t bsn_rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t bsn_rng_next(bsn_rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = bsn_rotl64(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = bsn_rotl64(s[3], 45);
+    return result;
+}
+/* Uniform in [0, n), n >= 1, without modulo bias (Lemire's method with rejection). */
+static inline uint32_t bsn_rng_below(bsn_rng *r, uint32_t n) {
+    uint64_t m = (uint64_t)(uint32_t)(bsn_rng_next(r) >> 32) * n;
+    uint32_t l = (uint32_t)m;
+    if (l < n) {
+        uint32_t t = (uint32_t)(-n) % n;
+        while (l < t) {
+            m = (uint64_t)(uint32_t)(bsn_rng_next(r) >> 32) * n;
+            l = (uint32_t)m;
+        }
+    }
+    return (uint32_t)(m >> 32);
+}
+static inline uint16_t bsn_rng_word(bsn_rng *r) { return (uint16_t)(bsn_rng_next(r) >> 48); }
+
+/* ---- memory ------------------------------------------------------------------------------ */
+BSN_INTERNAL void *bsn_alloc(const bsn_allocator *a, size_t n);
+BSN_INTERNAL void bsn_dealloc(const bsn_allocator *a, void *p);
+
+/* ---- networks ---------------------------------------------------------------------------- */
+typedef struct { uint16_t from, to, mod, weight; } bsn_conn;
+
+#define BSN_EXC_LIMIT 256u
+#define BSN_FIRE_MIN 15u
+
+typedef struct bsn_net {
+    uint32_t n_in, n_out, n, cap_n; /* n: all neurons (inputs, outputs, hidden) */
+    uint32_t nc, cap_c;
+    uint8_t *kind, *rate, *primer;  /* per neuron; rate code 0,1,2 = firing rate 1,7,49 */
+    bsn_conn *c;                    /* sorted by (to, from, mod, weight) */
+    /* schedule, rebuilt by bsn_net_prepare */
+    uint32_t *in_start;             /* CSR over c by `to`, cap_n + 1 */
+    uint32_t *ctl_start, *ctl_idx;  /* outgoing connections of control neurons */
+    uint16_t *primers, *controls, *others, *work; /* id lists */
+    uint32_t n_primers, n_controls, n_others;
+    /* run-time state */
+    uint16_t *state, *prev, *out, *exc;
+    uint8_t *fired, *ff, *pff;
+    bsn_rng rng;
+} bsn_net;
+
+struct bsn_agent {
+    bsn_allocator alloc;
+    uint32_t n_nets;
+    bsn_net *nets[BSN_MAX_NETWORKS];
+};
+
+BSN_INTERNAL bsn_net *bsn_net_new(const bsn_allocator *a, uint32_t cap_n, uint32_t cap_c);
+BSN_INTERNAL void bsn_net_copy(bsn_net *dst, const bsn_net *src); /* dst caps suffice */
+BSN_INTERNAL void bsn_net_prepare(bsn_net *net);
+BSN_INTERNAL void bsn_net_reset(bsn_net *net, uint64_t seed);
+BSN_INTERNAL void bsn_net_step(bsn_net *net, const uint16_t *in, uint16_t *out);
+BSN_INTERNAL void bsn_net_init_io(bsn_net *net, uint32_t n_in, uint32_t n_out);
+BSN_INTERNAL void bsn_net_structural(bsn_net *net, bsn_rng *r);
+BSN_INTERNAL void bsn_net_weights(bsn_net *net, bsn_rng *r);
+BSN_INTERNAL void bsn_net_remove_orphans(bsn_net *net);
+BSN_INTERNAL uint64_t bsn_net_spectrum_counts(const bsn_net *net, uint32_t counts[7]);
+
+BSN_INTERNAL bsn_agent *bsn_agent_alloc(const bsn_allocator *a, uint32_t n_nets,
+                                        const uint32_t *cap_n, const uint32_t *cap_c);
+BSN_INTERNAL uint64_t bsn_spectrum_of(const bsn_agent *a);
+BSN_INTERNAL uint32_t bsn_agent_neurons(const bsn_agent *a);
+BSN_INTERNAL int bsn_agent_fits(const bsn_agent *a, const bsn_params *p);
+BSN_INTERNAL void bsn_agent_reproduce(bsn_agent *a, bsn_rng *r, uint32_t structural);
+
+/* ---- environments ------------------------------------------------------------------------ */
+typedef struct bsn_scratch {
+    uint16_t *words; /* cipher: P, K, C, Q: 4 × samples × N words */
+    uint64_t *gf;    /* cipher attacker 3: rows × (vector words + rhs words) */
+    uint32_t *counts;/* cipher attacker 2: 16N × 4 */
+} bsn_scratch;
+
+BSN_INTERNAL int bsn_scratch_new(bsn_scratch *s, const bsn_params *p, const bsn_allocator *a);
+BSN_INTERNAL void bsn_scratch_free(bsn_scratch *s, const bsn_allocator *a);
+/* Scores (train = 0: the marketplace score, 0..1e6) or training fitness (train = 1). */
+BSN_INTERNAL int64_t bsn_evaluate(bsn_agent *a, const bsn_params *p, const uint64_t *seeds,
+                                  bsn_scratch *s, int train);
+
+#endif

@@ -1,3 +1,0 @@
-#include "bisuna.h"
-
-const char *bsn_version(void) { return "0.1.0"; }
