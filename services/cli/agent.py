@@ -36,13 +36,15 @@ def show(
         f"{decoded.networks} network(s)"
     )
     description: dict[str, Any] = decoded.describe()
-    table = Table("network", "neurons", "connections", "by kind")
-    for i, net in enumerate(description.get("networks", [])):
-        kinds = net.get("neurons_by_kind", net.get("kinds", {}))
+    table = Table("network", "inputs", "outputs", "hidden", "connections", "hidden by kind")
+    for i, net in enumerate(description["networks"]):
+        kinds = net["neurons_by_kind"]
         table.add_row(
             str(i),
-            str(net.get("neurons", sum(kinds.values()) if kinds else "")),
-            str(net.get("connections", "")),
-            ", ".join(f"{k} {v}" for k, v in kinds.items()),
+            str(net["inputs"]),
+            str(net["outputs"]),
+            str(net["hidden"]),
+            str(net["connections"]),
+            ", ".join(f"{k} {v}" for k, v in kinds.items()) or "-",
         )
     console.print(table)

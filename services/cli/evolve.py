@@ -58,7 +58,7 @@ def evolve(
         population.evolve(gens, on_progress=progress)
         bar.update(job, completed=gens, best=int(population.best_fitness))
     best = population.best()
-    history = [int(v) for v in population.history[0]]
+    history = [int(v) for v in population.history.best]
     console.print(
         f"fitness  {sparkline(history)}  {history[0] if history else 0} → "
         f"{int(population.best_fitness)}"

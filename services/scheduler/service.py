@@ -25,6 +25,7 @@ from services.common.spec import SpecError, TaskSpec, parse_spec
 from services.common.streams import consume
 from services.scheduler.config import SolverSettings
 from services.scheduler.islands import Candidate, epoch_seed, island_seed, migrate, plan, ranked
+from services.scheduler.keeper import Keeper
 from services.scheduler.node import Node, connect
 from services.scheduler.private_store import PrivateAgents
 from services.scheduler.reveals import PendingReveal, PendingState, RevealStore, TaskState
@@ -77,6 +78,7 @@ class Scheduler:
         self.celery = celery
         self.private = private
         self.me = node.address
+        self.keeper = Keeper(node)
 
     # ---------------------------------------------------------------- the stream side
 
@@ -149,6 +151,8 @@ class Scheduler:
         accepted = self.store.tasks_in(TaskState.ACCEPTED)
         if accepted:
             self.solve(accepted[0].task_id)
+        # Bonds come back at reveal and bounties at finalize, as credits: take them home.
+        self.keeper.withdraw()
 
     def solve(self, task_id: int) -> None:
         """Evolve on the workers until the budget is spent or the deadline nears, then commit."""

@@ -56,11 +56,10 @@ def run_epoch(
     population.evolve(generations, on_progress=on_progress)
     seconds = time.perf_counter() - started
     best = population.export_best(keep)
-    history = population.history
     return {
         "best": [a.to_bytes().hex() for a in best],
         "best_fitness": int(population.best_fitness),
-        "history": [int(x) for x in history[0]],
+        "history": [int(x) for x in population.history.best],
         "generations": generations,
         "compute_seconds": seconds,
     }
