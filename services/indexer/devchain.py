@@ -259,3 +259,64 @@ def dump_state(anvil: Anvil, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(state)
     tmp.replace(path)
+
+
+def scenario_logs(tasks: int, seed: int = 0) -> list[tuple[list[bytes], bytes]]:
+    """A coherent marketplace history in event order: for each task, creation, commits,
+    reveals, the seed, attestations and verification, then finalize or cancel, withdrawals."""
+    import random
+
+    rnd = random.Random(seed)
+    ev = {e["name"]: e for e in marketplace_events()}
+
+    def addr(tag: str) -> str:
+        return "0x" + keccak(text=tag)[:20].hex()
+
+    out: list[tuple[list[bytes], bytes]] = []
+    for t in range(1, tasks + 1):
+        creator = addr(f"creator{t % 7}")
+        evaluators = [addr(f"evaluator{k}") for k in range(1 + t % 3)]
+        quorum = len(evaluators) // 2 + 1
+        out.append(encode_log(ev["TaskCreated"], {
+            "taskId": t, "creator": creator, "specDigest": keccak(text=f"spec{t}"),
+            "bounty": 10**18 * t, "commitDeadline": 1_700_000_000 + t,
+            "revealDeadline": 1_700_000_600 + t, "evalWindow": 600, "evaluators": evaluators,
+            "quorum": quorum, "minScore": 1000 * (t % 5), "commitBond": 10**16,
+            "evaluatorFee": 10**15}))
+        if t % 5 == 4:
+            out.append(encode_log(ev["TaskCancelled"], {"taskId": t, "refund": 10**18 * t}))
+            continue
+        solutions = rnd.randint(0, 4)
+        solvers = [addr(f"solver{rnd.randint(0, 9)}") for _ in range(solutions)]
+        for s, solver in enumerate(solvers):
+            out.append(encode_log(ev["SolutionCommitted"], {
+                "taskId": t, "solutionId": s, "solver": solver,
+                "commitment": keccak(text=f"c{t}/{s}")}))
+        revealed = [s for s in range(solutions) if rnd.random() < 0.8]
+        for s in revealed:
+            agent = keccak(text=f"agent{t}/{s}") * rnd.randint(1, 40)
+            out.append(encode_log(ev["SolutionRevealed"], {
+                "taskId": t, "solutionId": s, "solver": solvers[s],
+                "agentDigest": __import__("hashlib").sha256(agent).digest(),
+                "claimedScore": rnd.randint(0, 1_000_000), "agent": agent}))
+        out.append(encode_log(ev["SeedRequested"], {"taskId": t, "seedBlock": 100 + t}))
+        out.append(encode_log(ev["EvaluationSeedSet"], {"taskId": t,
+                                                        "evalSeed": keccak(text=f"s{t}")}))
+        best: tuple[int, int] | None = None
+        for s in revealed:
+            score = rnd.randint(0, 1_000_000)
+            for e in evaluators[:quorum]:
+                out.append(encode_log(ev["ScoreAttested"], {
+                    "taskId": t, "solutionId": s, "evaluator": e, "score": score}))
+            is_best = best is None or score > best[1]
+            if is_best:
+                best = (s, score)
+            out.append(encode_log(ev["SolutionVerified"], {
+                "taskId": t, "solutionId": s, "score": score, "best": is_best}))
+        winner = solvers[best[0]] if best else "0x" + "00" * 20
+        out.append(encode_log(ev["TaskFinalized"], {
+            "taskId": t, "winner": winner, "solutionId": best[0] if best else 2**256 - 1,
+            "score": best[1] if best else 0, "payout": 10**18 * t}))
+        out.append(encode_log(ev["Withdrawn"], {"account": winner if best else creator,
+                                                "amount": 10**18 * t}))
+    return out

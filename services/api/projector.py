@@ -1,0 +1,451 @@
+"""Every stream message → the read model (services/api/models.py), exactly once, reorg-aware.
+
+The projector is one consumer of its own group. Each batch of messages is applied in one
+database transaction together with the checkpoint (the last stream entry applied), and only
+then acknowledged; entries at or below the checkpoint are skipped, so a crash between commit
+and ack applies nothing twice. Events are stored as `ChainEvent` rows keyed by (block_hash,
+log_index) and folded into the entity rows by one handler per kind. `chain.reorged` deletes
+the events of the orphaned blocks and rebuilds every task they touched from the events that
+remain, so the projection always equals a from-scratch replay of the canonical chain.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import redis
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event
+from sqlmodel import Session, col, select
+
+from services.api.models import (
+    Attestation,
+    ChainEvent,
+    Checkpoint,
+    Credit,
+    Solution,
+    SolutionStatus,
+    Task,
+    TaskState,
+    Withdrawal,
+)
+from services.common.content import cid_of_digest
+from services.common.logs import configure_logging, get_logger, redact_url
+from services.common.messages import Kind, Message
+from services.common.settings import Settings
+from services.common.streams import Delivery, StreamConsumer
+
+log = get_logger("edgemarket.projector")
+
+ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
+GROUP = "projector"
+NO_WINNER = "0x" + "00" * 20
+
+
+class ProjectorError(Exception):
+    """The projector cannot start; the message says why."""
+
+
+# -- database ---------------------------------------------------------------------------
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite files get their directory and WAL mode."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////:memory"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """alembic upgrade head on `engine`'s database."""
+    cfg = Config(str(ALEMBIC_INI))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+# -- handlers: one per kind, folding an event into the entity rows ------------------------
+
+Handler = Callable[[Session, ChainEvent, dict[str, Any]], None]
+
+
+def _task(s: Session, ev: ChainEvent) -> Task | None:
+    task = s.get(Task, ev.task_id)
+    if task is None:
+        log.warning(
+            "event for a task the projection does not have",
+            extra={"kind": ev.kind, "task_id": ev.task_id, "block": ev.block_number},
+        )
+        return None
+    task.updated_block = ev.block_number
+    return task
+
+
+def _solution(s: Session, ev: ChainEvent, solution_id: int) -> Solution | None:
+    sol = s.get(Solution, (ev.task_id, solution_id))
+    if sol is None:
+        log.warning(
+            "event for a solution the projection does not have",
+            extra={"kind": ev.kind, "task_id": ev.task_id, "solution_id": solution_id},
+        )
+    return sol
+
+
+def on_task_created(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
+    s.merge(
+        Task(
+            task_id=int(a["task_id"]),
+            creator=a["creator"],
+            spec_digest=a["spec_digest"],
+            spec_cid=cid_of_digest(bytes.fromhex(a["spec_digest"][2:])),
+            bounty=a["bounty"],
+            commit_deadline=a["commit_deadline"],
+            reveal_deadline=a["reveal_deadline"],
+            eval_window=a["eval_window"],
+            evaluators=a["evaluators"],
+            quorum=a["quorum"],
+            min_score=a["min_score"],
+            commit_bond=a["commit_bond"],
+            evaluator_fee=a["evaluator_fee"],
+            created_block=ev.block_number,
+            updated_block=ev.block_number,
+            block_hash=ev.block_hash,
+            log_index=ev.log_index,
+            tx_hash=ev.tx_hash,
+        )
+    )
+
+
+def on_solution_committed(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
+    task = _task(s, ev)
+    if task is not None:
+        task.solution_count += 1
+    s.merge(
+        Solution(
+            task_id=int(a["task_id"]),
+            solution_id=int(a["solution_id"]),
+            solver=a["solver"],
+            commitment=a["commitment"],
+            committed_block=ev.block_number,
+            block_hash=ev.block_hash,
+            log_index=ev.log_index,
+            tx_hash=ev.tx_hash,
+        )
+    )
+
+
+def on_solution_revealed(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
+    sol = _solution(s, ev, int(a["solution_id"]))
+    task = _task(s, ev)
+    if sol is None:
+        return
+    agent = bytes.fromhex(a["agent"][2:])
+    sol.status = SolutionStatus.REVEALED.value
+    sol.agent, sol.agent_size = agent, len(agent)
+    sol.agent_digest = a["agent_digest"]
+    sol.agent_cid = cid_of_digest(bytes.fromhex(a["agent_digest"][2:]))
+    sol.claimed_score = a["claimed_score"]
+    sol.revealed_block = ev.block_number
+    if task is not None:
+        task.revealed_count += 1
+
+
+def on_seed_requested(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
+    task = _task(s, ev)
+    if task is not None:
+        task.seed_block = int(a["seed_block"])
+
+
+def on_seed_set(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
+    task = _task(s, ev)
+    if task is not None:
+        task.eval_seed = a["eval_seed"]
+
+
+def on_score_attested(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
+    solution_id = int(a["solution_id"])
+    s.merge(
+        Attestation(
+            task_id=int(a["task_id"]),
+            solution_id=solution_id,
+            evaluator=a["evaluator"],
+            score=a["score"],
+            block_number=ev.block_number,
+            block_hash=ev.block_hash,
+            log_index=ev.log_index,
+            tx_hash=ev.tx_hash,
+        )
+    )
+    sol = _solution(s, ev, solution_id)
+    if sol is not None:
+        sol.attestation_count += 1
+    _task(s, ev)
+
+
+def on_solution_verified(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
+    sol = _solution(s, ev, int(a["solution_id"]))
+    task = _task(s, ev)
+    if sol is not None:
+        sol.status = SolutionStatus.VERIFIED.value
+        sol.verified_score, sol.best, sol.verified_block = a["score"], a["best"], ev.block_number
+    if task is not None:
+        task.verified_count += 1
+        if a["best"]:
+            task.best_solution_id, task.best_score = int(a["solution_id"]), a["score"]
+
+
+def on_task_finalized(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
+    task = _task(s, ev)
+    if task is None:
+        return
+    task.state = TaskState.FINALIZED.value
+    won = a["winner"] != NO_WINNER
+    task.winner = a["winner"] if won else None
+    task.payout = a["payout"]
+    s.merge(
+        Credit(
+            task_id=task.task_id,
+            account=a["winner"] if won else task.creator,
+            amount=a["payout"],
+            reason="bounty" if won else "refund",
+            block_number=ev.block_number,
+            block_hash=ev.block_hash,
+            log_index=ev.log_index,
+            tx_hash=ev.tx_hash,
+        )
+    )
+
+
+def on_task_cancelled(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
+    task = _task(s, ev)
+    if task is None:
+        return
+    task.state = TaskState.CANCELLED.value
+    task.refund = a["refund"]
+    s.merge(
+        Credit(
+            task_id=task.task_id,
+            account=task.creator,
+            amount=a["refund"],
+            reason="cancel",
+            block_number=ev.block_number,
+            block_hash=ev.block_hash,
+            log_index=ev.log_index,
+            tx_hash=ev.tx_hash,
+        )
+    )
+
+
+def on_credit_withdrawn(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
+    s.merge(
+        Withdrawal(
+            account=a["account"],
+            amount=a["amount"],
+            block_number=ev.block_number,
+            block_hash=ev.block_hash,
+            log_index=ev.log_index,
+            tx_hash=ev.tx_hash,
+        )
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    Kind.TASK_CREATED: on_task_created,
+    Kind.SOLUTION_COMMITTED: on_solution_committed,
+    Kind.SOLUTION_REVEALED: on_solution_revealed,
+    Kind.SEED_REQUESTED: on_seed_requested,
+    Kind.SEED_SET: on_seed_set,
+    Kind.SCORE_ATTESTED: on_score_attested,
+    Kind.SOLUTION_VERIFIED: on_solution_verified,
+    Kind.TASK_FINALIZED: on_task_finalized,
+    Kind.TASK_CANCELLED: on_task_cancelled,
+    Kind.CREDIT_WITHDRAWN: on_credit_withdrawn,
+}
+
+
+# -- applying messages ------------------------------------------------------------------
+
+
+def _entry_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def apply_event(s: Session, msg: Message, entry_id: str) -> bool:
+    """Store and fold one event message; False if it was already applied (same identity)."""
+    assert msg.log_index is not None and msg.tx_hash is not None
+    if s.get(ChainEvent, (msg.block_hash, msg.log_index)) is not None:
+        return False
+    task_id = msg.args.get("task_id")
+    ev = ChainEvent(
+        block_hash=msg.block_hash,
+        log_index=msg.log_index,
+        block_number=msg.block_number,
+        tx_hash=msg.tx_hash,
+        kind=msg.kind.value,
+        task_id=int(task_id) if task_id is not None else None,
+        args=json.dumps(msg.args, sort_keys=True, separators=(",", ":")),
+        stream_id=entry_id,
+    )
+    s.add(ev)
+    HANDLERS[msg.kind](s, ev, msg.args)
+    return True
+
+
+def undo_blocks(s: Session, orphaned: list[str]) -> int:
+    """Remove the events of orphaned blocks and rebuild the tasks they touched."""
+    if not orphaned:
+        return 0
+    gone = s.exec(select(ChainEvent).where(col(ChainEvent.block_hash).in_(orphaned))).all()
+    tasks = {ev.task_id for ev in gone if ev.task_id is not None}
+    for table in (ChainEvent, Withdrawal):
+        s.exec(delete(table).where(col(table.block_hash).in_(orphaned)))
+    for task_id in sorted(tasks):
+        rebuild_task(s, task_id)
+    return len(gone)
+
+
+def rebuild_task(s: Session, task_id: int) -> None:
+    """Recompute a task, its solutions, attestations and credits from its stored events."""
+    s.flush()
+    for table in (Attestation, Credit, Solution, Task):
+        s.exec(delete(table).where(col(table.task_id) == task_id))
+    s.flush()
+    s.expunge_all()
+    events = s.exec(
+        select(ChainEvent)
+        .where(ChainEvent.task_id == task_id)
+        .order_by(col(ChainEvent.block_number), col(ChainEvent.log_index))
+    ).all()
+    for ev in events:
+        HANDLERS[ev.kind](s, ev, json.loads(ev.args))
+        s.flush()
+
+
+class Projector:
+    """Applies deliveries in batches, each batch one transaction with the checkpoint."""
+
+    def __init__(self, engine: Engine, stream: str, name: str = GROUP) -> None:
+        self.engine = engine
+        self.stream = stream
+        self.name = name
+
+    def apply(self, deliveries: list[Delivery]) -> int:
+        """Apply a batch; returns how many messages changed the projection."""
+        changed = 0
+        with Session(self.engine) as s, s.begin():
+            cp = s.get(Checkpoint, self.name)
+            done = _entry_key(cp.stream_id) if cp is not None else (-1, -1)
+            last: Delivery | None = None
+            for d in deliveries:
+                if d.message is None or _entry_key(d.entry_id) <= done:
+                    continue
+                msg = d.message
+                if msg.kind is Kind.CHAIN_REORGED:
+                    undone = undo_blocks(s, list(msg.args["orphaned"]))
+                    log.warning(
+                        "undid orphaned blocks",
+                        extra={
+                            "from_block": msg.args["from_block"],
+                            "to_block": msg.args["to_block"],
+                            "events_undone": undone,
+                        },
+                    )
+                    changed += 1
+                elif apply_event(s, msg, d.entry_id):
+                    changed += 1
+                s.flush()
+                last = d
+            if last is not None and last.message is not None:
+                if cp is None:
+                    cp = Checkpoint(
+                        name=self.name,
+                        stream=self.stream,
+                        stream_id=last.entry_id,
+                        block_number=last.message.block_number,
+                        block_hash=last.message.block_hash,
+                    )
+                else:
+                    cp.stream_id = last.entry_id
+                    cp.block_number = last.message.block_number
+                    cp.block_hash = last.message.block_hash
+                s.add(cp)
+        return changed
+
+
+def run(settings: Settings, stop: threading.Event | None = None) -> None:
+    """`edgemarket run projector`: migrate, then project until SIGTERM/SIGINT (or `stop`)."""
+    configure_logging(settings.log_level)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+    except Exception as e:
+        raise ProjectorError(
+            f"cannot migrate the database {redact_url(settings.database_url)}: {e}"
+        ) from None
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    projector = Projector(engine, settings.stream)
+    # One consumer name: a restarted projector first re-reads its own pending entries, so the
+    # order of application is the stream's order. Run one projector per database.
+    consumer = StreamConsumer(client, settings.stream, GROUP, GROUP)
+    log.info(
+        "projector started",
+        extra={
+            "database": redact_url(settings.database_url),
+            "redis": redact_url(settings.redis_url),
+            "stream": settings.stream,
+        },
+    )
+    delay = 0.1
+    while not stop.is_set():
+        try:
+            consumer.ensure_group()
+            while not stop.is_set():
+                deliveries = consumer.read(count=500, block_ms=500)
+                if not deliveries:
+                    continue
+                for d in deliveries:
+                    if d.message is None:
+                        consumer.dead(d, str(d.error))
+                changed = projector.apply(deliveries)
+                consumer.ack([d.entry_id for d in deliveries if d.message is not None])
+                log.info(
+                    "projected",
+                    extra={
+                        "messages": len(deliveries),
+                        "changed": changed,
+                        "last_entry": deliveries[-1].entry_id,
+                    },
+                )
+                delay = 0.1
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            log.warning("Redis unavailable, retrying", extra={"error": str(e), "retry_in_s": delay})
+        except Exception:
+            log.exception("projecting failed, retrying the batch", extra={"retry_in_s": delay})
+        stop.wait(delay)
+        delay = min(delay * 2, 10.0)
+    engine.dispose()
+    client.close()
+    log.info("projector stopped")
