@@ -1,0 +1,312 @@
+/* test_core.c: C unit tests of the BiSUNA core (run under ASan/UBSan by `make test`). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bisuna.h"
+
+static int failures = 0;
+#define CHECK(cond)                                                                        \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);       \
+            failures++;                                                                    \
+        }                                                                                  \
+    } while (0)
+
+static bsn_params params_of(const char *text) {
+    bsn_params p;
+    memset(&p, 0, sizeof p);
+    int rc = bsn_params_parse(text, strlen(text), &p);
+    CHECK(rc == BSN_OK);
+    return p;
+}
+
+static uint8_t *encode(const bsn_agent *a, size_t *n) {
+    *n = bsn_agent_size(a);
+    uint8_t *b = malloc(*n);
+    CHECK(b != NULL && bsn_agent_encode(a, b, *n) == BSN_OK);
+    return b;
+}
+
+static uint32_t crc32_ref(const uint8_t *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+static void fix_crc(uint8_t *b, size_t n) {
+    uint32_t c = crc32_ref(b, n - 4);
+    b[n - 4] = (uint8_t)c;
+    b[n - 3] = (uint8_t)(c >> 8);
+    b[n - 2] = (uint8_t)(c >> 16);
+    b[n - 1] = (uint8_t)(c >> 24);
+}
+
+/* Alice and Bob are wires in_i -> out_i with weight 0xFFFF (cipher, mix xor, N words). */
+static size_t wires_bytes(uint8_t *b, uint32_t N) {
+    size_t pos = 0;
+    memcpy(b, "BSNA", 4);
+    b[4] = 1; b[5] = 0; b[6] = 2; b[7] = 0;
+    pos = 8;
+    for (int net = 0; net < 2; net++) {
+        b[pos++] = (uint8_t)N; b[pos++] = 0; b[pos++] = (uint8_t)N; b[pos++] = 0;
+        b[pos++] = 0; b[pos++] = 0; b[pos++] = (uint8_t)N; b[pos++] = 0;
+        for (uint32_t i = 0; i < N; i++) {
+            uint32_t from = i, to = N + i;
+            b[pos++] = (uint8_t)from; b[pos++] = 0; b[pos++] = (uint8_t)to; b[pos++] = 0;
+            b[pos++] = 0xFF; b[pos++] = 0xFF; b[pos++] = 0xFF; b[pos++] = 0xFF;
+        }
+    }
+    pos += 4;
+    fix_crc(b, pos);
+    return pos;
+}
+
+static void test_params(void) {
+    bsn_params p = params_of("env=cipher;payload_words=3;mix=xor;samples=256;population=100");
+    CHECK(p.env == BSN_ENV_CIPHER && p.payload_words == 3 && p.samples == 256);
+    CHECK(p.limits.max_neurons == 256 && p.limits.max_connections == 2048);
+    const char *bad[] = {"", "env=", "env=cipherx", "env=cipher;", "env=cipher;;mix=xor",
+                         "env=cipher;mix=and", "env=cipher;payload_words=0",
+                         "env=cipher;payload_words=17", "env=cipher;payload_words=03",
+                         "env=cipher;samples=-1", "env=cipher;env=cipher",
+                         "env=multiplexer-6;mix=xor", "env=parity-n;n=1", "mix=xor",
+                         "env=cipher;samples=99999999999", "env=cipher;max_neurons=7;mix=none;payload_words=3",
+                         "env=mountain-car;max_steps=0", "env=cipher;bogus=1", "env=cipher;samples"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bsn_params q;
+        int rc = bsn_params_parse(bad[i], strlen(bad[i]), &q);
+        if (rc == BSN_OK) fprintf(stderr, "accepted: %s\n", bad[i]);
+        CHECK(rc == BSN_E_SPEC || rc == BSN_E_LIMIT);
+    }
+    bsn_params q;
+    const char *small = "env=cipher;mix=none;payload_words=3;max_neurons=8";
+    CHECK(bsn_params_parse(small, strlen(small), &q) == BSN_E_LIMIT);
+    CHECK(bsn_params_parse(NULL, 3, &q) == BSN_E_ARG);
+}
+
+static void test_wires_score(void) {
+    uint8_t b[256];
+    size_t n = wires_bytes(b, 3);
+    bsn_agent *a = NULL;
+    CHECK(bsn_agent_decode(b, n, NULL, NULL, &a) == BSN_OK);
+    bsn_params p = params_of("env=cipher;payload_words=3;samples=512");
+    uint64_t seeds[3] = {1, 2, 3};
+    uint32_t s = 0;
+    CHECK(bsn_score(a, &p, BSN_SCORER_CORE_1, seeds, 3, &s) == BSN_OK);
+    CHECK(s == 1000000);
+    CHECK(bsn_score(a, &p, 2, seeds, 3, &s) == BSN_E_SCORER);
+    CHECK(bsn_score(a, &p, 1, seeds, 2, &s) == BSN_E_ARG);
+    bsn_params m = params_of("env=multiplexer-6");
+    CHECK(bsn_score(a, &m, 1, seeds, 3, &s) == BSN_E_SHAPE);
+    size_t need = 0;
+    CHECK(bsn_agent_dot(a, NULL, 0, &need) == BSN_E_SPACE && need > 10);
+    char *dot = malloc(need);
+    CHECK(bsn_agent_dot(a, dot, need, &need) == BSN_OK && strstr(dot, "digraph") == dot);
+    free(dot);
+    bsn_agent_free(a);
+}
+
+static void test_decode_errors(void) {
+    uint8_t b[256], c[260];
+    size_t n = wires_bytes(b, 2);
+    bsn_agent *a = NULL;
+    for (size_t k = 0; k < n; k++) {
+        int rc = bsn_agent_decode(b, k, NULL, NULL, &a);
+        CHECK(rc == BSN_E_TRUNCATED || (k >= 4 && rc == BSN_E_TRAILING) ||
+              (k >= 8 && rc == BSN_E_CHECKSUM));
+        CHECK(a == NULL);
+    }
+    memcpy(c, b, n);
+    c[n] = 0;
+    CHECK(bsn_agent_decode(c, n + 1, NULL, NULL, &a) == BSN_E_TRAILING);
+    for (size_t i = 0; i < n; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            memcpy(c, b, n);
+            c[i] ^= (uint8_t)(1u << bit);
+            CHECK(bsn_agent_decode(c, n, NULL, NULL, &a) != BSN_OK);
+        }
+    memcpy(c, b, n); c[0] = 'X';
+    CHECK(bsn_agent_decode(c, n, NULL, NULL, &a) == BSN_E_MAGIC);
+    memcpy(c, b, n); c[4] = 2;
+    CHECK(bsn_agent_decode(c, n, NULL, NULL, &a) == BSN_E_VERSION);
+    memcpy(c, b, n); c[n - 1] ^= 1;
+    CHECK(bsn_agent_decode(c, n, NULL, NULL, &a) == BSN_E_CHECKSUM);
+    memcpy(c, b, n); c[6] = 0; fix_crc(c, n);
+    CHECK(bsn_agent_decode(c, n, NULL, NULL, &a) == BSN_E_RANGE); /* zero networks */
+    /* network 0, connection 0 starts at 16: from=0,to=2; connection 1: from=1,to=3 */
+    memcpy(c, b, n); c[16] = 9; fix_crc(c, n);
+    CHECK(bsn_agent_decode(c, n, NULL, NULL, &a) == BSN_E_RANGE); /* from out of range */
+    memcpy(c, b, n); c[20] = 1; c[21] = 0; fix_crc(c, n);
+    CHECK(bsn_agent_decode(c, n, NULL, NULL, &a) == BSN_E_NONCANONICAL); /* modulated, w != 0 */
+    memcpy(c, b, n); c[18] = 3; c[26] = 2; fix_crc(c, n);
+    CHECK(bsn_agent_decode(c, n, NULL, NULL, &a) == BSN_E_NONCANONICAL); /* out of order */
+    bsn_limits lim = {3, 2048, 24576};
+    CHECK(bsn_agent_decode(b, n, &lim, NULL, &a) == BSN_E_LIMIT);
+    lim.max_neurons = 4; lim.max_connections = 1;
+    CHECK(bsn_agent_decode(b, n, &lim, NULL, &a) == BSN_E_LIMIT);
+    lim.max_connections = 2; lim.max_agent_bytes = (uint32_t)n - 1;
+    CHECK(bsn_agent_decode(b, n, &lim, NULL, &a) == BSN_E_LIMIT);
+    lim.max_agent_bytes = (uint32_t)n;
+    CHECK(bsn_agent_decode(b, n, &lim, NULL, &a) == BSN_OK);
+    bsn_agent_free(a);
+    CHECK(bsn_agent_decode(NULL, 0, NULL, NULL, &a) == BSN_E_ARG);
+}
+
+static void test_round_trip_and_mutation(void) {
+    const char *envs[] = {"env=cipher;payload_words=3;samples=64", "env=cipher;mix=none;payload_words=2;samples=32",
+                          "env=multiplexer-6", "env=multiplexer-11", "env=parity-n;n=5",
+                          "env=mountain-car;samples=2;max_steps=50"};
+    for (size_t e = 0; e < sizeof envs / sizeof envs[0]; e++) {
+        bsn_params p = params_of(envs[e]);
+        for (uint64_t seed = 0; seed < 16; seed++) {
+            bsn_agent *a = NULL;
+            CHECK(bsn_agent_random(&p, seed, 200 + (uint32_t)seed * 20, NULL, &a) == BSN_OK);
+            for (int gen = 0; gen < 10 && a; gen++) {
+                size_t n;
+                uint8_t *b = encode(a, &n);
+                bsn_agent *d = NULL;
+                CHECK(bsn_agent_decode(b, n, &p.limits, NULL, &d) == BSN_OK);
+                size_t m;
+                uint8_t *b2 = encode(d, &m);
+                CHECK(m == n && memcmp(b, b2, n) == 0);
+                CHECK(bsn_agent_spectrum(a) == bsn_agent_spectrum(d));
+                uint64_t seeds[3] = {seed, 7, 8};
+                uint32_t s1 = 0, s2 = 1;
+                CHECK(bsn_score(a, &p, 1, seeds, 3, &s1) == BSN_OK);
+                CHECK(bsn_score(d, &p, 1, seeds, 3, &s2) == BSN_OK);
+                CHECK(s1 == s2 && s1 <= 1000000);
+                bsn_agent *child = NULL;
+                CHECK(bsn_agent_mutate(d, &p.limits, seed * 131 + (uint64_t)gen, 5, NULL, &child) == BSN_OK);
+                free(b);
+                free(b2);
+                bsn_agent_free(d);
+                bsn_agent_free(a);
+                a = child;
+            }
+            bsn_agent_free(a);
+        }
+    }
+}
+
+static void test_population(void) {
+    bsn_params p = params_of("env=cipher;payload_words=2;samples=64;population=30");
+    bsn_pop *pop = NULL, *twin = NULL;
+    CHECK(bsn_pop_new(&p, 42, NULL, &pop) == BSN_OK);
+    CHECK(bsn_pop_new(&p, 42, NULL, &twin) == BSN_OK);
+    size_t sz;
+    CHECK(bsn_pop_ranked_size(pop, 0, &sz) == BSN_E_EMPTY);
+    int64_t best[20], mean[20], best2[20];
+    CHECK(bsn_pop_evolve(pop, 20, best, mean) == BSN_OK);
+    CHECK(bsn_pop_evolve(twin, 20, best2, NULL) == BSN_OK);
+    CHECK(memcmp(best, best2, sizeof best) == 0);
+    CHECK(bsn_pop_generation(pop) == 20);
+    for (int g = 0; g < 20; g++) CHECK(best[g] >= mean[g]);
+    CHECK(bsn_pop_ranked_size(pop, 0, &sz) == BSN_OK);
+    uint8_t *b = malloc(sz);
+    int64_t fit;
+    CHECK(bsn_pop_ranked_encode(pop, 0, b, sz, &fit) == BSN_OK && fit == best[19]);
+    CHECK(bsn_pop_ranked_encode(pop, 0, b, sz - 1, &fit) == BSN_E_SPACE);
+    bsn_agent *a = NULL;
+    CHECK(bsn_agent_decode(b, sz, &p.limits, NULL, &a) == BSN_OK);
+    const bsn_agent *mig[1] = {a};
+    CHECK(bsn_pop_import(twin, mig, 1) == BSN_OK);
+    CHECK(bsn_pop_import(twin, mig, 30) == BSN_E_ARG);
+    uint8_t w[256];
+    size_t wn = wires_bytes(w, 3);
+    bsn_agent *wrong = NULL;
+    CHECK(bsn_agent_decode(w, wn, NULL, NULL, &wrong) == BSN_OK);
+    const bsn_agent *mig2[1] = {wrong};
+    CHECK(bsn_pop_import(twin, mig2, 1) == BSN_E_SHAPE);
+    CHECK(bsn_pop_evolve(twin, 3, NULL, NULL) == BSN_OK);
+    bsn_agent_free(wrong);
+    bsn_agent_free(a);
+    free(b);
+    bsn_pop_free(pop);
+    bsn_pop_free(twin);
+}
+
+/* ---- the failing allocator: fails the k-th allocation, counts live blocks ---------------- */
+typedef struct { long fail_at, count, live; } failing;
+static void *f_alloc(void *ctx, size_t n) {
+    failing *f = ctx;
+    if (f->count++ == f->fail_at) return NULL;
+    void *p = malloc(n);
+    if (p) f->live++;
+    return p;
+}
+static void f_free(void *ctx, void *p) {
+    failing *f = ctx;
+    f->live--;
+    free(p);
+}
+
+static void test_failing_allocator(void) {
+    bsn_params p = params_of("env=cipher;payload_words=2;samples=32;population=6;max_neurons=64;max_connections=128");
+    uint8_t w[256];
+    size_t wn = wires_bytes(w, 2);
+    int saw_nomem = 0;
+    for (long k = 0;; k++) {
+        failing f = {k, 0, 0};
+        bsn_allocator al = {f_alloc, f_free, &f};
+        bsn_pop *pop = NULL;
+        int rc = bsn_pop_new(&p, 1, &al, &pop);
+        if (rc == BSN_OK) {
+            CHECK(bsn_pop_evolve(pop, 2, NULL, NULL) == BSN_OK);
+            bsn_pop_free(pop);
+            CHECK(f.live == 0);
+            break;
+        }
+        CHECK(rc == BSN_E_NOMEM && pop == NULL && f.live == 0);
+        saw_nomem = 1;
+    }
+    CHECK(saw_nomem);
+    for (long k = 0;; k++) {
+        failing f = {k, 0, 0};
+        bsn_allocator al = {f_alloc, f_free, &f};
+        bsn_agent *a = NULL, *child = NULL;
+        int rc = bsn_agent_decode(w, wn, NULL, &al, &a);
+        if (rc != BSN_OK) {
+            CHECK(rc == BSN_E_NOMEM && f.live == 0);
+            continue;
+        }
+        uint64_t seeds[3] = {1, 2, 3};
+        uint32_t s;
+        rc = bsn_score(a, &p, 1, seeds, 3, &s);
+        CHECK(rc == BSN_OK || rc == BSN_E_NOMEM);
+        int rc2 = bsn_agent_mutate(a, &p.limits, 5, 5, &al, &child);
+        CHECK(rc2 == BSN_OK || rc2 == BSN_E_NOMEM);
+        bsn_agent_free(child);
+        bsn_agent_free(a);
+        CHECK(f.live == 0);
+        if (rc == BSN_OK && rc2 == BSN_OK) break;
+    }
+    for (long k = 0;; k++) {
+        failing f = {k, 0, 0};
+        bsn_allocator al = {f_alloc, f_free, &f};
+        bsn_agent *a = NULL;
+        int rc = bsn_agent_random(&p, 3, 50, &al, &a);
+        bsn_agent_free(a);
+        CHECK(f.live == 0);
+        if (rc == BSN_OK) break;
+        CHECK(rc == BSN_E_NOMEM);
+    }
+}
+
+int main(void) {
+    test_params();
+    test_wires_score();
+    test_decode_errors();
+    test_round_trip_and_mutation();
+    test_population();
+    test_failing_allocator();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("C unit tests: all passed\n");
+    return 0;
+}
