@@ -62,9 +62,7 @@ def create_app(
 
 
 def make_engine(database_url: str) -> Engine:
-    from sqlmodel import create_engine
+    """The projector's engine recipe (SQLite: WAL and a busy timeout, so reads wait out writes)."""
+    from services.api.projector import make_engine as projector_engine
 
-    if database_url.startswith("sqlite"):
-        # The projector writes while the API reads: one connection per thread, short waits.
-        return create_engine(database_url, connect_args={"check_same_thread": False, "timeout": 15})
-    return create_engine(database_url, pool_pre_ping=True)
+    return projector_engine(database_url)

@@ -57,19 +57,14 @@ def words_image(words: NDArray[np.uint16], size: tuple[int, int]) -> Image.Image
 
 
 def cipher_triptych(
-    agent: bisuna.Agent, *, payload_words: int, seed: int
+    agent: bisuna.Agent, *, seed: int
 ) -> tuple[NDArray[np.uint16], NDArray[np.uint16], NDArray[np.uint16]]:
-    """Run the sample picture through the agent: (original, ciphertext, decryption) words."""
-    words = image_words(sample_image())
-    n = len(words)
-    pad = (-n) % max(1, payload_words)
-    padded = np.concatenate([words, np.zeros(pad, dtype=np.uint16)]) if pad else words
-    orig, enc, dec = bisuna.cipher_preview(agent, padded, seed)
-    return (
-        np.asarray(orig, dtype=np.uint16)[:n],
-        np.asarray(enc, dtype=np.uint16)[:n],
-        np.asarray(dec, dtype=np.uint16)[:n],
-    )
+    """Run the sample picture through the agent: (original, ciphertext, decryption) words.
+
+    The core splits the words into the agent's payloads (zero-padding the last one) and draws
+    one key per payload from `seed`."""
+    orig, enc, dec = bisuna.cipher_preview(agent, image_words(sample_image()), seed)
+    return (np.asarray(orig, np.uint16), np.asarray(enc, np.uint16), np.asarray(dec, np.uint16))
 
 
 def bit_agreement(a: NDArray[np.uint16], b: NDArray[np.uint16]) -> float:
@@ -79,11 +74,9 @@ def bit_agreement(a: NDArray[np.uint16], b: NDArray[np.uint16]) -> float:
     return 1.0 - flipped / (16 * len(a)) if len(a) else 1.0
 
 
-def render_png(
-    agent: bisuna.Agent, *, payload_words: int, seed: int, score: int | None = None
-) -> bytes:
+def render_png(agent: bisuna.Agent, *, seed: int, score: int | None = None) -> bytes:
     """The preview PNG: original | encrypted | decrypted, with captions."""
-    orig, enc, dec = cipher_triptych(agent, payload_words=payload_words, seed=seed)
+    orig, enc, dec = cipher_triptych(agent, seed=seed)
     size = SAMPLE_SIZE
     panels = [
         ("original", words_image(orig, size)),

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
+import bisuna
 from services.api.deps import DB, IMMUTABLE, REVALIDATE, ApiState, State, conditional, etag_of
 from services.api.problems import PROBLEM_RESPONSES, ProblemError, not_found
 from services.api.routes import read_model
@@ -66,9 +67,7 @@ def _agent_bytes(state: ApiState, db: Any, digest: str) -> bytes:
     return data
 
 
-def _decode(data: bytes) -> Any:
-    import bisuna
-
+def _decode(data: bytes) -> bisuna.Agent:
     try:
         return bisuna.Agent.from_bytes(data)
     except bisuna.BisunaError as exc:
@@ -80,22 +79,22 @@ def _decode(data: bytes) -> Any:
         ) from exc
 
 
-def _networks(agent: Any) -> list[NetworkOut]:
-    described = agent.describe()
-    nets = described.get("networks", described) if isinstance(described, dict) else described
+def _networks(agent: bisuna.Agent) -> list[NetworkOut]:
+    nets = agent.describe()["networks"]
     names = ["alice", "bob"] if len(nets) == 2 else [f"network {i}" for i in range(len(nets))]
-    out = []
-    for i, net in enumerate(nets):
-        kinds = net.get("kinds") or net.get("neurons_by_kind") or {}
-        out.append(
-            NetworkOut(
-                name=str(net.get("name") or names[i]),
-                neurons=int(net.get("neurons", sum(kinds.values()) if kinds else 0)),
-                connections=int(net.get("connections", 0)),
-                kinds={str(k): int(v) for k, v in kinds.items()},
-            )
+    return [
+        NetworkOut(
+            name=names[i],
+            neurons=int(net["inputs"]) + int(net["outputs"]) + int(net["hidden"]),
+            connections=int(net["connections"]),
+            kinds={
+                "input": int(net["inputs"]),
+                "output": int(net["outputs"]),
+                **net["neurons_by_kind"],
+            },
         )
-    return out
+        for i, net in enumerate(nets)
+    ]
 
 
 def _task_spec(
@@ -192,16 +191,13 @@ async def agent_preview(
     cached = conditional(request, response, etag, IMMUTABLE)
     if cached is not None:
         return cached
-    png = state.previews.get((digest, spec_digest))
+    png: bytes | None = state.previews.get((digest, spec_digest))
     if png is None:
         agent = _decode(data)
-        payload_words = int((env.get("params") or {}).get("payload_words", 3))
         seed = bisuna.derive_seed(bytes.fromhex(digest[2:]), "preview")
         try:
             # The C core releases the GIL: render off the event loop.
-            png = await asyncio.to_thread(
-                preview.render_png, agent, payload_words=payload_words, seed=seed
-            )
+            png = await asyncio.to_thread(preview.render_png, agent, seed=seed)
         except bisuna.BisunaError as exc:
             raise ProblemError(
                 422, "no-preview", "Agent cannot run this preview", str(exc)
@@ -209,6 +205,7 @@ async def agent_preview(
         if len(state.previews) > 256:
             state.previews.clear()
         state.previews[(digest, spec_digest)] = png
+    assert png is not None
     response.body = png
     response.headers["content-length"] = str(len(png))
     return response

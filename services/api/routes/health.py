@@ -23,12 +23,12 @@ class Health(BaseModel):
 def health(db: DB) -> Health:
     try:
         db.exec(text("SELECT 1"))  # type: ignore[call-overload]
+        head = projected_head(db)
     except Exception as exc:
         raise ProblemError(
             503,
             "database-unavailable",
             "Database unavailable",
-            f"the projection database does not answer ({type(exc).__name__}); is it running?",
+            f"the projection database does not answer or has no tables yet ({type(exc).__name__}); is it running, has the projector migrated it?",
         ) from exc
-    head = projected_head(db)
     return Health(status="ok", database="ok", projected_block=head[0] if head else None)

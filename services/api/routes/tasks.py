@@ -229,7 +229,7 @@ def list_tasks(
     rows, total = read_model.list_tasks(
         db, state=task_state.value if task_state else None, limit=limit, offset=offset
     )
-    now = read_model.projected_time(db)
+    now = read_model.chain_time()
     return TaskPage(
         items=[task_out(state, t, now) for t in rows], total=total, limit=limit, offset=offset
     )
@@ -237,7 +237,7 @@ def list_tasks(
 
 @router.get("/tasks/{task_id}", response_model=TaskOut)
 def get_task(task_id: TaskId, db: DB, state: State) -> TaskOut:
-    return task_out(state, _task_or_404(db, task_id), read_model.projected_time(db))
+    return task_out(state, _task_or_404(db, task_id), read_model.chain_time())
 
 
 @dataclass(frozen=True)
@@ -249,22 +249,22 @@ class CachedBoard:
 
 def build_leaderboard(state: ApiState, db: Session, task_id: int) -> CachedBoard | None:
     """The leaderboard of a task, cached per projected block; None if there is no such task."""
-    head = read_model.projected_head(db)
-    head_key = f"{head[0]}:{head[1]}" if head else "genesis"
-    key = (task_id, head_key)
+    version = read_model.projection_version(db)
+    key = (task_id, version)
     cached: CachedBoard | None = state.leaderboard_cache.get(key)
     if cached is not None:
         return cached
     if read_model.get_task(db, task_id) is None:
         return None
     rows = read_model.task_solutions(db, task_id)
+    head = read_model.projected_head(db)
     board = Leaderboard(
         task_id=task_id,
         block=head[0] if head else None,
         entries=[solution_out(s, r) for r, s in ranked(rows)],
     )
     cached = CachedBoard(
-        board, etag_of("leaderboard", str(task_id), head_key), board.model_dump_json().encode()
+        board, etag_of("leaderboard", str(task_id), version), board.model_dump_json().encode()
     )
     if len(state.leaderboard_cache) > 1024:
         state.leaderboard_cache.clear()
