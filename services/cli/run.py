@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -49,3 +49,14 @@ def projector() -> None:
     except ProjectorError as e:
         print(f"edgemarket projector: {e}", file=sys.stderr)
         raise typer.Exit(1) from None
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on (0.0.0.0 in a container).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """The REST API and the web page over the read model (EDGEMARKET_DATABASE_URL)."""
+    from services.api.service import run
+
+    run(_settings(), host=host, port=port)
