@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from services.common.settings import Settings
+    from services.scheduler.config import SolverSettings
 
 app = typer.Typer(
     help="Run one service in the foreground (JSON logs on stderr).", no_args_is_help=True
@@ -60,3 +63,56 @@ def api(
     from services.api.service import run
 
     run(_settings(), host=host, port=port)
+
+
+def _solver_settings() -> SolverSettings:
+    from pydantic import ValidationError
+
+    from services.scheduler.config import SolverSettings
+
+    try:
+        return SolverSettings()
+    except ValidationError as e:
+        typer.echo(f"edgemarket: bad settings: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _run_signed(name: str, start: Callable[[], None]) -> None:
+    """Run a service that signs; configuration problems exit 1 with what to fix."""
+    from services.common.chain import ChainError
+    from services.common.keys import KeystoreError
+
+    try:
+        start()
+    except (KeystoreError, ChainError) as e:
+        print(f"edgemarket {name}: {e}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def scheduler() -> None:
+    """The solver: task.created → Celery epochs → commit → reveal (EDGEMARKET_PRIVATE_KEY or _KEYSTORE)."""
+    from services.scheduler.service import run
+
+    settings = _solver_settings()
+    _run_signed("scheduler", lambda: run(settings))
+
+
+@app.command()
+def keeper() -> None:
+    """requestSeed, sealSeed and finalize for every task, then withdraw this key's credits."""
+    from services.scheduler.keeper import run
+
+    settings = _solver_settings()
+    _run_signed("keeper", lambda: run(settings))
+
+
+@app.command()
+def evaluator() -> None:
+    """seed.set / solution.revealed → re-score in the C core → attestScore, once."""
+    from services.evaluator.service import run
+
+    settings = _settings()
+    _run_signed("evaluator", lambda: run(settings))
