@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 from celery import Celery
-from celery.exceptions import TimeoutError as CeleryTimeout
+from celery.result import AsyncResult
 
 from services.common import chain
 from services.common.content import ContentError, ContentStore, cid_of_digest, open_content_store
@@ -58,6 +58,88 @@ def store_path(settings: SolverSettings, node: Node) -> Path:
     return settings.state_dir / name
 
 
+class EpochDispatcher:
+    """Sends one epoch of every island to the workers and gathers the results. An epoch whose
+    result is late is sent again (epochs are deterministic, so whichever copy finishes first
+    is the answer); one that keeps failing leaves its island unchanged for this epoch."""
+
+    def __init__(
+        self, celery: Celery, private: PrivateAgents, *, queue: str, epoch_timeout: float
+    ) -> None:
+        self.celery = celery
+        self.private = private
+        self.queue = queue
+        self.epoch_timeout = epoch_timeout
+
+    def _send(self, args: list[Any]) -> AsyncResult:
+        result: AsyncResult = self.celery.send_task(EVOLVE_EPOCH, args=args, queue=self.queue)
+        return result
+
+    def run(
+        self,
+        spec_cid: str,
+        seeds: list[bytes],
+        epoch: int,
+        generations: int,
+        inputs: list[list[bytes]],
+        keep: int,
+    ) -> list[EpochOutcome | None]:
+        digests = [self.private.put_many(agents) for agents in inputs]
+        args = [
+            [spec_cid, str(epoch_seed(seeds[i], epoch)), epoch, generations, digests[i], keep]
+            for i in range(len(seeds))
+        ]
+        sent: dict[int, list[AsyncResult]] = {i: [self._send(a)] for i, a in enumerate(args)}
+        last_sent = dict.fromkeys(sent, time.monotonic())
+        failures = dict.fromkeys(sent, 0)
+        outcomes: list[EpochOutcome | None] = [None] * len(seeds)
+        while sent:
+            for i in list(sent):
+                value = self._first_done(sent[i], i, epoch, failures)
+                if value is not None:
+                    outcomes[i] = EpochOutcome(
+                        agents=[bytes.fromhex(h) for h in value["best"]],
+                        best_fitness=int(value["best_fitness"]),
+                        compute_seconds=float(value.get("compute_seconds", 0.0)),
+                    )
+                    for r in sent.pop(i):
+                        r.forget()
+                elif failures[i] >= EPOCH_ATTEMPTS:
+                    log.error(
+                        "epoch failed, island sits it out", extra={"island": i, "epoch": epoch}
+                    )
+                    del sent[i]
+                elif not sent[i] or time.monotonic() - last_sent[i] > self.epoch_timeout:
+                    if sent[i]:
+                        log.warning(
+                            "epoch late, sending it again", extra={"island": i, "epoch": epoch}
+                        )
+                    sent[i].append(self._send(args[i]))
+                    last_sent[i] = time.monotonic()
+            if sent:
+                time.sleep(0.05)
+        return outcomes
+
+    @staticmethod
+    def _first_done(
+        results: list[AsyncResult], island: int, epoch: int, failures: dict[int, int]
+    ) -> dict[str, Any] | None:
+        for r in list(results):
+            if not r.ready():
+                continue
+            if r.successful():
+                value: dict[str, Any] = r.result
+                return value
+            failures[island] += 1
+            log.warning(
+                "epoch failed",
+                extra={"island": island, "epoch": epoch, "error": repr(r.result)},
+            )
+            results.remove(r)
+            r.forget()
+        return None
+
+
 class Scheduler:
     """The solver: takes tasks from the stream, evolves on Celery, commits and reveals."""
 
@@ -79,6 +161,9 @@ class Scheduler:
         self.private = private
         self.me = node.address
         self.keeper = Keeper(node)
+        self.dispatcher = EpochDispatcher(
+            celery, private, queue=settings.queue, epoch_timeout=settings.epoch_timeout
+        )
 
     # ---------------------------------------------------------------- the stream side
 
@@ -237,58 +322,7 @@ class Scheduler:
         inputs: list[list[bytes]],
         keep: int,
     ) -> list[EpochOutcome | None]:
-        """Send every island's epoch to the workers and gather them. An epoch whose result is
-        late is sent again (epochs are deterministic, so duplicates agree); one that keeps
-        failing leaves its island unchanged."""
-        digests = [self.private.put_many(agents) for agents in inputs]
-        args = [
-            [spec_cid, str(epoch_seed(seeds[i], epoch)), epoch, generations, digests[i], keep]
-            for i in range(len(seeds))
-        ]
-        pending = {
-            i: self.celery.send_task(EVOLVE_EPOCH, args=a, queue=self.settings.queue)
-            for i, a in enumerate(args)
-        }
-        attempts = dict.fromkeys(pending, 1)
-        outcomes: list[EpochOutcome | None] = [None] * len(seeds)
-        while pending:
-            for i in list(pending):
-                result = pending[i]
-                try:
-                    value: dict[str, Any] = result.get(
-                        timeout=self.settings.epoch_timeout, propagate=True
-                    )
-                except CeleryTimeout:
-                    log.warning("epoch late, sending it again", extra={"island": i, "epoch": epoch})
-                    pending[i] = self.celery.send_task(
-                        EVOLVE_EPOCH, args=args[i], queue=self.settings.queue
-                    )
-                    continue
-                except Exception as exc:
-                    attempts[i] += 1
-                    if attempts[i] > EPOCH_ATTEMPTS:
-                        log.error(
-                            "epoch failed, island sits it out",
-                            extra={"island": i, "epoch": epoch, "error": repr(exc)},
-                        )
-                        del pending[i]
-                    else:
-                        log.warning(
-                            "epoch failed, retrying",
-                            extra={"island": i, "epoch": epoch, "error": repr(exc)},
-                        )
-                        pending[i] = self.celery.send_task(
-                            EVOLVE_EPOCH, args=args[i], queue=self.settings.queue
-                        )
-                    continue
-                result.forget()
-                outcomes[i] = EpochOutcome(
-                    agents=[bytes.fromhex(h) for h in value["best"]],
-                    best_fitness=int(value["best_fitness"]),
-                    compute_seconds=float(value.get("compute_seconds", 0.0)),
-                )
-                del pending[i]
-        return outcomes
+        return self.dispatcher.run(spec_cid, seeds, epoch, generations, inputs, keep)
 
     # ---------------------------------------------------------------- commit and reveal
 
