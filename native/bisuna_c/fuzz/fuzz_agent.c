@@ -8,13 +8,43 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+static void check_one(const uint8_t *data, size_t size);
+
+/* Each input is decoded as given and, so that mutations get past the checksum to the
+ * structure checks, once more with its last four bytes replaced by the right CRC-32. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    check_one(data, size);
+    if (size >= 12) {
+        uint8_t *copy = malloc(size);
+        if (copy == NULL) return 0;
+        memcpy(copy, data, size);
+        uint32_t c = crc32_ieee(copy, size - 4);
+        copy[size - 4] = (uint8_t)c;
+        copy[size - 3] = (uint8_t)(c >> 8);
+        copy[size - 2] = (uint8_t)(c >> 16);
+        copy[size - 1] = (uint8_t)(c >> 24);
+        check_one(copy, size);
+        free(copy);
+    }
+    return 0;
+}
+
+static void check_one(const uint8_t *data, size_t size) {
     bsn_limits lim = {256, 2048, 24576};
     bsn_agent *a = NULL;
     int rc = bsn_agent_decode(data, size, size & 1 ? &lim : NULL, NULL, &a);
     if (rc != BSN_OK) {
         if (a != NULL) __builtin_trap();
-        return 0;
+        return;
     }
     size_t n = bsn_agent_size(a);
     uint8_t *b = malloc(n);
@@ -49,5 +79,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc != BSN_OK && rc != BSN_E_LIMIT) __builtin_trap();
     bsn_agent_free(child);
     bsn_agent_free(a);
-    return 0;
 }

@@ -261,7 +261,7 @@ static int64_t mountain_car_eval(bsn_agent *a, const bsn_params *p, const uint64
             in[0] = obs_word(x + 300000, 900000);
             in[1] = obs_word(v, MC_VMAX);
             bsn_net_step(net, in, out);
-            int64_t action = ((int64_t)out[0] * 3) >> 16;
+            int64_t action = (out[0] >> 15) ? 2 : 0; /* top bit: push right, else left */
             v += (action - 1) * 1000 - 2500 * icos(3 * x) / MILLION;
             if (v > MC_VMAX) v = MC_VMAX;
             if (v < -MC_VMAX) v = -MC_VMAX;
