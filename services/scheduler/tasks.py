@@ -96,7 +96,12 @@ def evolve_epoch(
             last[0] = now
             self.update_state(
                 state="PROGRESS",
-                meta={"epoch": epoch, "generation": int(gen), "best_fitness": int(best_fitness)},
+                meta={
+                    "epoch": epoch,
+                    "generation": int(gen),
+                    "best_fitness": int(best_fitness),
+                    "hostname": self.request.hostname,
+                },
             )
 
     result = run_epoch(spec, int(seed), generations, agent_bytes, keep, progress)

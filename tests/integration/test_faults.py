@@ -1,0 +1,112 @@
+"""Worker faults: a Celery worker killed with SIGKILL mid-epoch loses nothing; another worker
+redoes the epoch and, epochs being deterministic, returns exactly what a local run returns."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from services.common.content import LocalContentStore
+from services.common.spec import parse_spec
+from services.scheduler.celery_app import make_app
+from services.scheduler.config import SolverSettings
+from services.scheduler.islands import epoch_seed
+from services.scheduler.private_store import PrivateAgents
+from services.scheduler.service import EpochDispatcher, EpochOutcome
+from services.scheduler.tasks import run_epoch
+from tests.integration.test_market_e2e import Procs, wait_until
+
+HEAVY = {
+    "schema": "edgemarket/task@1",
+    "scorer": "bisuna-core/1",
+    "env": {"name": "cipher", "params": {"payload_words": 2, "mix": "xor"}},
+    "eval": {"samples": 512},
+    "budget": {"population": 64, "generations": 400, "islands": 1, "epoch_generations": 400},
+}
+
+
+@pytest.fixture
+def pool(
+    private_redis: Callable[[], Any], tmp_path: Path
+) -> Iterator[tuple[Procs, SolverSettings]]:
+    server = private_redis()
+    (tmp_path / "logs").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")}
+    env.update(
+        {
+            "EDGEMARKET_REDIS_URL": server.url,
+            "EDGEMARKET_CONTENT_STORE": f"file:{tmp_path / 'content'}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    settings = SolverSettings(
+        redis_url=server.url, content_store=f"file:{tmp_path / 'content'}", epoch_timeout=6.0
+    )
+    procs = Procs(tmp_path / "logs", env)
+    try:
+        yield procs, settings
+    finally:
+        procs.stop_all()
+
+
+def _started_on(client: redis.Redis) -> str | None:
+    """The Celery hostname running an epoch right now (from the STARTED state it records)."""
+    for key in client.scan_iter(match="celery-task-meta-*"):
+        raw = client.get(key)
+        meta = json.loads(raw) if raw else {}
+        if meta.get("status") in {"STARTED", "PROGRESS"}:
+            result = meta.get("result") or {}
+            host = result.get("hostname")
+            if host:
+                return str(host)
+    return None
+
+
+def test_worker_killed_mid_epoch_another_redoes_it(
+    pool: tuple[Procs, SolverSettings], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    procs, settings = pool
+    spec = parse_spec(json.dumps(HEAVY))
+    spec_cid = LocalContentStore(tmp_path / "content").put(spec.to_bytes())
+    procs.start("worker-a", "worker", "--concurrency", "1", "--loglevel", "WARNING")
+    procs.start("worker-b", "worker", "--concurrency", "1", "--loglevel", "WARNING")
+    app = make_app(settings)
+    wait_until("two workers", lambda: len(app.control.ping(timeout=0.5)) >= 2, procs, 60)
+
+    client = redis.Redis.from_url(settings.redis_url)
+    dispatcher = EpochDispatcher(
+        app,
+        PrivateAgents(client, settings.private_prefix, settings.private_ttl),
+        queue=settings.queue,
+        epoch_timeout=settings.epoch_timeout,
+    )
+    seed = b"\x07" * 32
+    outcome: list[list[EpochOutcome | None]] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(dispatcher.run(spec_cid, [seed], 0, 400, [[]], 3))
+    )
+    caplog.set_level(logging.WARNING, logger="edgemarket.scheduler")
+    runner.start()
+
+    host = wait_until("the epoch to start", lambda: _started_on(client), procs, 60)
+    victim = next(n for n, p in procs.running.items() if f"edgemarket-{p.pid}@" in host)
+    procs.kill9(victim)  # the whole worker: main process and its pool child
+
+    runner.join(timeout=120)
+    assert not runner.is_alive(), procs.tail()
+    [[result]] = outcome
+    assert result is not None
+    # Determinism: the survivor's answer is what this process computes for the same epoch.
+    local = run_epoch(spec, epoch_seed(seed, 0), 400, [], 3)
+    assert [a.hex() for a in result.agents] == local["best"]
+    assert result.best_fitness == local["best_fitness"]
+    procs.check_alive()  # the survivor is still serving
+    assert any("sending it again" in r.getMessage() for r in caplog.records)
