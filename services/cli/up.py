@@ -279,23 +279,6 @@ def _deploy(env: dict[str, str], supervisor: Supervisor) -> None:
         )
 
 
-def _migrate(env: dict[str, str], supervisor: Supervisor) -> None:
-    result = subprocess.run(
-        _service_argv("db", "upgrade"),
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    for line in (result.stdout + result.stderr).splitlines():
-        supervisor.say("migrate", line)
-    if result.returncode != 0:
-        raise StackError(
-            f"database migration failed with status {result.returncode}; its output is above"
-        )
-
-
 @contextlib.contextmanager
 def running_stack(
     *,
@@ -334,7 +317,6 @@ def running_stack(
             return {**base, "EDGEMARKET_PRIVATE_KEY": keys[index]}
 
         _deploy(with_key(0), supervisor)
-        _migrate(base, supervisor)
         supervisor.start("indexer", _service_argv("run", "indexer"), base)
         supervisor.start("projector", _service_argv("run", "projector"), base)
         supervisor.start("scheduler", _service_argv("run", "scheduler"), with_key(1))

@@ -6,9 +6,11 @@ The projection is built by feeding real stream messages (the indexer's wire form
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,6 +272,7 @@ def scenario() -> Scenario:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database of the test's own, for tests that move the projection."""
     url: str = request.getfixturevalue(
         "sqlite_url" if request.param == "sqlite" else "postgres_url"
     )
@@ -289,13 +292,65 @@ def make_settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def client(
+def fresh_client(
     world: Scenario, database_url: str, tmp_path: Path, clean_env: None
 ) -> Iterator[TestClient]:
     app = create_app(make_settings(database_url, tmp_path))
     with TestClient(app) as c:
         yield c
     app.state.api.engine.dispose()
+
+
+@dataclass
+class Shared:
+    world: Scenario
+    client: TestClient
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Shared]:
+    """One projection per database for the tests that only read it (built once: migrations
+    and 20 projector batches per test would dominate the run)."""
+    import uuid
+
+    import psycopg
+
+    root = tmp_path_factory.mktemp("api")
+    admin = name = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{root / 'api.db'}"
+    else:
+        server = request.getfixturevalue("_postgres_server")
+        name, admin = f"test_{uuid.uuid4().hex[:16]}", f"postgresql://{server}/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = f"postgresql+psycopg://{server}/{name}"
+    world = scenario()
+    project(url, world.messages)
+    LocalContentStore(root / "content").put(SPEC_BYTES)
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("EDGEMARKET_")}
+    app = create_app(make_settings(url, root))
+    try:
+        with TestClient(app) as c:
+            yield Shared(world, c)
+    finally:
+        os.environ.update(saved)
+        app.state.api.engine.dispose()
+        if admin is not None:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def client(shared: Shared) -> TestClient:
+    return shared.client
+
+
+@pytest.fixture
+def read_world(shared: Shared) -> Scenario:
+    return shared.world
 
 
 def problem(response: Any, status: int) -> dict[str, Any]:
@@ -309,10 +364,14 @@ def problem(response: Any, status: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- tasks
 
 
-def test_health_reports_the_projected_block(client: TestClient, world: Scenario) -> None:
+def test_health_reports_the_projected_block(client: TestClient, read_world: Scenario) -> None:
     r = client.get("/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "database": "ok", "projected_block": world.chain.number}
+    assert r.json() == {
+        "status": "ok",
+        "database": "ok",
+        "projected_block": read_world.chain.number,
+    }
 
 
 def test_tasks_newest_first_with_state_filter_and_pagination(client: TestClient) -> None:
@@ -349,9 +408,9 @@ def test_task_detail(client: TestClient) -> None:
     )
 
 
-def test_leaderboard_ranks_as_the_contract(client: TestClient, world: Scenario) -> None:
+def test_leaderboard_ranks_as_the_contract(client: TestClient, read_world: Scenario) -> None:
     board = client.get("/tasks/1/leaderboard").json()
-    assert board["task_id"] == 1 and board["block"] == world.chain.number
+    assert board["task_id"] == 1 and board["block"] == read_world.chain.number
     order = [(e["rank"], e["solution_id"], e["status"]) for e in board["entries"]]
     assert order == [
         (1, 1, "verified"),  # 1e6, small agent, lower id than 2
@@ -365,7 +424,7 @@ def test_leaderboard_ranks_as_the_contract(client: TestClient, world: Scenario) 
     assert by_id[3]["claimed_score"] == 900_000 and by_id[3]["verified_score"] == 400_000
     assert sorted(a["score"] for a in by_id[3]["attestations"]) == [400_000, 400_000, 400_001]
     assert by_id[4]["verified_score"] is None and len(by_id[4]["attestations"]) == 1
-    small = world.agents["small"]
+    small = read_world.agents["small"]
     assert by_id[1]["agent_digest"] == "0x" + small.digest.hex()
     assert by_id[1]["agent_size"] == len(small.to_bytes()) < by_id[0]["agent_size"]
     assert by_id[1]["agent_cid"].startswith("bafkrei") and by_id[1]["solver"] == solver(1)
@@ -373,17 +432,17 @@ def test_leaderboard_ranks_as_the_contract(client: TestClient, world: Scenario) 
 
 
 def test_leaderboard_etag_revalidates_until_the_projection_moves(
-    client: TestClient, world: Scenario, database_url: str
+    fresh_client: TestClient, world: Scenario, database_url: str
 ) -> None:
-    first = client.get("/tasks/2/leaderboard")
+    first = fresh_client.get("/tasks/2/leaderboard")
     etag = first.headers["etag"]
     assert first.json()["entries"] == []
-    again = client.get("/tasks/2/leaderboard", headers={"If-None-Match": etag})
+    again = fresh_client.get("/tasks/2/leaderboard", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
     c = world.chain
     c.block()
     project(database_url, [c.committed(2, 0, solver(9))], first_entry=world.entries + 1)
-    moved = client.get("/tasks/2/leaderboard", headers={"If-None-Match": etag})
+    moved = fresh_client.get("/tasks/2/leaderboard", headers={"If-None-Match": etag})
     assert moved.status_code == 200 and moved.headers["etag"] != etag
     assert [e["solver"] for e in moved.json()["entries"]] == [solver(9)]
 
@@ -423,8 +482,8 @@ def test_bad_requests_are_problems(client: TestClient, path: str, status: int) -
 # ---------------------------------------------------------------- agents
 
 
-def test_agent_detail(client: TestClient, world: Scenario) -> None:
-    small = world.agents["small"]
+def test_agent_detail(client: TestClient, read_world: Scenario) -> None:
+    small = read_world.agents["small"]
     digest = "0x" + small.digest.hex()
     agent = client.get(f"/agents/{digest}").json()
     assert agent["digest"] == digest and agent["size"] == len(small.to_bytes())
@@ -434,9 +493,9 @@ def test_agent_detail(client: TestClient, world: Scenario) -> None:
     assert agent["env"] == "cipher" and agent["spec"]["title"] == SPEC["title"]
     assert agent["score"] == 1_000_000
     assert sorted((s["task_id"], s["solution_id"]) for s in agent["solutions"]) == [(1, 1), (1, 2)]
-    big = client.get("/agents/0x" + world.agents["big"].digest.hex()).json()
+    big = client.get("/agents/0x" + read_world.agents["big"].digest.hex()).json()
     assert big["networks"][0]["kinds"] == {"input": 3, "output": 3, "identity": 1}
-    unverified = client.get("/agents/0x" + world.agents["unverified"].digest.hex()).json()
+    unverified = client.get("/agents/0x" + read_world.agents["unverified"].digest.hex()).json()
     assert unverified["score"] is None
 
 
@@ -452,9 +511,9 @@ def _panels(png: bytes) -> list[Image.Image]:
 
 
 def test_preview_of_a_perfect_cipher_decrypts_what_it_hides(
-    client: TestClient, world: Scenario
+    client: TestClient, read_world: Scenario
 ) -> None:
-    digest = "0x" + world.agents["small"].digest.hex()
+    digest = "0x" + read_world.agents["small"].digest.hex()
     r = client.get(f"/agents/{digest}/preview.png")
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert "immutable" in r.headers["cache-control"]
@@ -474,14 +533,14 @@ def test_preview_of_a_perfect_cipher_decrypts_what_it_hides(
     assert cached.status_code == 304
 
 
-def test_preview_of_a_weak_agent_fails_to_decrypt(client: TestClient, world: Scenario) -> None:
-    digest = "0x" + world.agents["weak"].digest.hex()
+def test_preview_of_a_weak_agent_fails_to_decrypt(client: TestClient, read_world: Scenario) -> None:
+    digest = "0x" + read_world.agents["weak"].digest.hex()
     original, _, decrypted = _panels(client.get(f"/agents/{digest}/preview.png").content)
     assert original.tobytes() != decrypted.tobytes()
 
 
-def test_graph_dot_is_the_cores_dot(client: TestClient, world: Scenario) -> None:
-    agent = world.agents["big"]
+def test_graph_dot_is_the_cores_dot(client: TestClient, read_world: Scenario) -> None:
+    agent = read_world.agents["big"]
     r = client.get(f"/agents/0x{agent.digest.hex()}/graph.dot")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/vnd.graphviz")
     assert r.text == agent.to_dot()
@@ -492,3 +551,71 @@ def test_graph_dot_is_the_cores_dot(client: TestClient, world: Scenario) -> None
         ).status_code
         == 304
     )
+
+
+# ---------------------------------------------------------------- live leaderboard (SSE)
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """The app behind a real uvicorn server on a free port, in a thread."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _next_event(lines: Iterator[str]) -> tuple[str, dict[str, Any]]:
+    event, data = "", ""
+    for line in lines:
+        if line.startswith("event:"):
+            event = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            data += line.split(":", 1)[1].strip()
+        elif line == "" and data:
+            return event, json.loads(data)
+    raise AssertionError("the event stream ended")
+
+
+def test_leaderboard_events_follow_the_projection(
+    world: Scenario, database_url: str, tmp_path: Path, clean_env: None
+) -> None:
+    import httpx
+
+    app = create_app(make_settings(database_url, tmp_path), sse_poll_seconds=0.05)
+    with serving(app) as url, httpx.stream("GET", f"{url}/tasks/2/events", timeout=20) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        lines = r.iter_lines()
+        kind, board = _next_event(lines)
+        assert kind == "leaderboard" and board["task_id"] == 2 and board["entries"] == []
+        c = world.chain
+        c.block()
+        project(
+            database_url,
+            [c.committed(2, 0, solver(7)), c.committed(2, 1, solver(8))],
+            first_entry=world.entries + 1,
+        )
+        kind, board = _next_event(lines)
+        assert kind == "leaderboard"
+        assert [(e["solution_id"], e["solver"], e["status"]) for e in board["entries"]] == [
+            (0, solver(7), "committed"),
+            (1, solver(8), "committed"),
+        ]
+    app.state.api.engine.dispose()

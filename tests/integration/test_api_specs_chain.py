@@ -100,7 +100,7 @@ def test_chain_without_deployment_is_a_clear_problem(tmp_path: Path, clean_env: 
 def chain_client(
     tmp_path: Path, clean_env: None, chain: Chain, marketplace_deployment: Deployment
 ) -> Iterator[TestClient]:
-    path = marketplace_deployment.save(tmp_path / "deployments")
+    path = marketplace_deployment.save(tmp_path / "deployments" / "31337.json")
     settings = _settings(tmp_path, chain_id=31337, rpc_url=chain.url, deployment_file=path)
     with TestClient(create_app(settings)) as c:
         yield c

@@ -24,10 +24,27 @@ class StoredSpec(BaseModel):
     title: str | None = None
 
 
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
 def _spec_schema() -> dict[str, Any]:
+    """The spec's JSON Schema, self-contained for the OpenAPI document (its $defs inlined)."""
     from services.common.spec import task_spec_json_schema
 
-    return task_spec_json_schema()
+    schema = dict(task_spec_json_schema())
+    defs = schema.pop("$defs", {})
+    for key in ("$schema", "$id"):
+        schema.pop(key, None)
+    inlined: dict[str, Any] = _inline_refs(schema, defs)
+    return inlined
 
 
 def _openapi_extra() -> dict[str, Any]:
