@@ -87,35 +87,48 @@ class Anvil:
     """An anvil process of our own on a free port, with a small JSON-RPC helper."""
 
     def __init__(self, *args: str, load_state: Path | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [
-            anvil_path(),
-            "--port",
-            str(self.port),
-            "--host",
-            "127.0.0.1",
-            "--silent",
-            "--chain-id",
-            "31337",
-            "--gas-limit",
-            "300000000",
-            *args,
-        ]
-        if load_state is not None:
-            cmd += ["--load-state", str(load_state)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.http = httpx.Client(timeout=60)
+        for _attempt in range(5):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            cmd = [
+                anvil_path(),
+                "--port",
+                str(self.port),
+                "--host",
+                "127.0.0.1",
+                "--silent",
+                "--chain-id",
+                "31337",
+                "--gas-limit",
+                "300000000",
+                *args,
+            ]
+            if load_state is not None:
+                cmd += ["--load-state", str(load_state)]
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            if self._wait_ready():
+                return
+        raise RuntimeError("anvil did not start on any of 5 free ports")
+
+    def _wait_ready(self) -> bool:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                if "address already in use" in err.lower() or "in use" in err.lower():
+                    return False  # someone took the port between probe and bind
                 raise RuntimeError(f"anvil exited: {err[-500:]}")
             with contextlib.suppress(httpx.HTTPError):
                 self.rpc("eth_chainId")
-                return
+                time.sleep(0.05)
+                # the answer must come from our process, not another node on a recycled port
+                if self.proc.poll() is None:
+                    return True
             time.sleep(0.05)
-        raise RuntimeError("anvil did not start in 30 s")
+        self.proc.kill()
+        self.proc.wait()
+        return False
 
     def rpc(self, method: str, *params: Any) -> Any:
         resp = self.http.post(
@@ -277,46 +290,97 @@ def scenario_logs(tasks: int, seed: int = 0) -> list[tuple[list[bytes], bytes]]:
         creator = addr(f"creator{t % 7}")
         evaluators = [addr(f"evaluator{k}") for k in range(1 + t % 3)]
         quorum = len(evaluators) // 2 + 1
-        out.append(encode_log(ev["TaskCreated"], {
-            "taskId": t, "creator": creator, "specDigest": keccak(text=f"spec{t}"),
-            "bounty": 10**18 * t, "commitDeadline": 1_700_000_000 + t,
-            "revealDeadline": 1_700_000_600 + t, "evalWindow": 600, "evaluators": evaluators,
-            "quorum": quorum, "minScore": 1000 * (t % 5), "commitBond": 10**16,
-            "evaluatorFee": 10**15}))
+        out.append(
+            encode_log(
+                ev["TaskCreated"],
+                {
+                    "taskId": t,
+                    "creator": creator,
+                    "specDigest": keccak(text=f"spec{t}"),
+                    "bounty": 10**18 * t,
+                    "commitDeadline": 1_700_000_000 + t,
+                    "revealDeadline": 1_700_000_600 + t,
+                    "evalWindow": 600,
+                    "evaluators": evaluators,
+                    "quorum": quorum,
+                    "minScore": 1000 * (t % 5),
+                    "commitBond": 10**16,
+                    "evaluatorFee": 10**15,
+                },
+            )
+        )
         if t % 5 == 4:
             out.append(encode_log(ev["TaskCancelled"], {"taskId": t, "refund": 10**18 * t}))
             continue
         solutions = rnd.randint(0, 4)
         solvers = [addr(f"solver{rnd.randint(0, 9)}") for _ in range(solutions)]
         for s, solver in enumerate(solvers):
-            out.append(encode_log(ev["SolutionCommitted"], {
-                "taskId": t, "solutionId": s, "solver": solver,
-                "commitment": keccak(text=f"c{t}/{s}")}))
+            out.append(
+                encode_log(
+                    ev["SolutionCommitted"],
+                    {
+                        "taskId": t,
+                        "solutionId": s,
+                        "solver": solver,
+                        "commitment": keccak(text=f"c{t}/{s}"),
+                    },
+                )
+            )
         revealed = [s for s in range(solutions) if rnd.random() < 0.8]
         for s in revealed:
             agent = keccak(text=f"agent{t}/{s}") * rnd.randint(1, 40)
-            out.append(encode_log(ev["SolutionRevealed"], {
-                "taskId": t, "solutionId": s, "solver": solvers[s],
-                "agentDigest": __import__("hashlib").sha256(agent).digest(),
-                "claimedScore": rnd.randint(0, 1_000_000), "agent": agent}))
+            out.append(
+                encode_log(
+                    ev["SolutionRevealed"],
+                    {
+                        "taskId": t,
+                        "solutionId": s,
+                        "solver": solvers[s],
+                        "agentDigest": __import__("hashlib").sha256(agent).digest(),
+                        "claimedScore": rnd.randint(0, 1_000_000),
+                        "agent": agent,
+                    },
+                )
+            )
         out.append(encode_log(ev["SeedRequested"], {"taskId": t, "seedBlock": 100 + t}))
-        out.append(encode_log(ev["EvaluationSeedSet"], {"taskId": t,
-                                                        "evalSeed": keccak(text=f"s{t}")}))
+        out.append(
+            encode_log(ev["EvaluationSeedSet"], {"taskId": t, "evalSeed": keccak(text=f"s{t}")})
+        )
         best: tuple[int, int] | None = None
         for s in revealed:
             score = rnd.randint(0, 1_000_000)
             for e in evaluators[:quorum]:
-                out.append(encode_log(ev["ScoreAttested"], {
-                    "taskId": t, "solutionId": s, "evaluator": e, "score": score}))
+                out.append(
+                    encode_log(
+                        ev["ScoreAttested"],
+                        {"taskId": t, "solutionId": s, "evaluator": e, "score": score},
+                    )
+                )
             is_best = best is None or score > best[1]
             if is_best:
                 best = (s, score)
-            out.append(encode_log(ev["SolutionVerified"], {
-                "taskId": t, "solutionId": s, "score": score, "best": is_best}))
+            out.append(
+                encode_log(
+                    ev["SolutionVerified"],
+                    {"taskId": t, "solutionId": s, "score": score, "best": is_best},
+                )
+            )
         winner = solvers[best[0]] if best else "0x" + "00" * 20
-        out.append(encode_log(ev["TaskFinalized"], {
-            "taskId": t, "winner": winner, "solutionId": best[0] if best else 2**256 - 1,
-            "score": best[1] if best else 0, "payout": 10**18 * t}))
-        out.append(encode_log(ev["Withdrawn"], {"account": winner if best else creator,
-                                                "amount": 10**18 * t}))
+        out.append(
+            encode_log(
+                ev["TaskFinalized"],
+                {
+                    "taskId": t,
+                    "winner": winner,
+                    "solutionId": best[0] if best else 2**256 - 1,
+                    "score": best[1] if best else 0,
+                    "payout": 10**18 * t,
+                },
+            )
+        )
+        out.append(
+            encode_log(
+                ev["Withdrawn"], {"account": winner if best else creator, "amount": 10**18 * t}
+            )
+        )
     return out

@@ -209,13 +209,19 @@ class Indexer:
         started = time.monotonic()
         try:
             res = self.rpc.batch(calls)
-        except (RpcError, RpcUnavailableError) as e:
-            if self.range > self.min_range and (not isinstance(e, RpcError) or e.range_too_large):
+        except RpcError as e:
+            if e.range_too_large and self.range > self.min_range:
+                # The node caps eth_getLogs: a smaller range is the fix, so retry at once.
                 self.range = max(self.min_range, self.range // 2)
                 log.warning(
-                    "shrinking the block range after an RPC failure",
+                    "the node refused the block range, shrinking it",
                     extra={"error": str(e), "range": self.range},
                 )
+                return Round()
+            raise
+        except RpcUnavailableError:
+            # A timeout may mean the answer is too big for the node: ask for less next time.
+            self.range = max(self.min_range, self.range // 2)
             raise
         headers: dict[int, dict[str, Any]] = {}
         for n, h in zip(numbers, res[:-1], strict=True):
@@ -282,6 +288,8 @@ class Indexer:
             try:
                 args = dec.decode(topics, lg["data"])
             except LogDecodeError as e:
+                # Go block by block from now on, so every block before this one gets published.
+                self.range = self.min_range
                 raise LogDecodeError(
                     f"block {bn} log {li} (tx {lg['transactionHash']}): {e}; the indexer will not "
                     "skip it: check that contracts/build matches the deployed contract"
