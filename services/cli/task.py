@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from services.cli.common import load_spec_file
+
+if TYPE_CHECKING:
+    from services.scheduler.node import Node
 
 app = typer.Typer(help="Tasks: create, show, finalize.", no_args_is_help=True)
 
@@ -37,7 +40,7 @@ def parse_amount(value: str, what: str) -> int:
     return wei
 
 
-def _node(signed: bool):  # type: ignore[no-untyped-def]
+def _node(signed: bool) -> Node:
     from services.common.settings import get_settings
     from services.scheduler.node import connect
 

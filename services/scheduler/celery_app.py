@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import Celery
+from celery.signals import after_setup_logger
 
 from services.scheduler.config import SolverSettings, get_solver_settings
 
@@ -37,6 +41,13 @@ def make_app(settings: SolverSettings) -> Celery:
         enable_utc=True,
     )
     return app
+
+
+@after_setup_logger.connect  # type: ignore[untyped-decorator]  # Celery ships no types
+def _quiet_results(**_: Any) -> None:
+    # Celery logs every task's return value at INFO; ours are unrevealed agents, which must
+    # not leak into logs before their reveal. Failures are still logged (at ERROR).
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
 
 
 app = make_app(get_solver_settings())
