@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import json
+import random
 import re
 import shutil
 import socket
@@ -274,11 +276,11 @@ def dump_state(anvil: Anvil, path: Path) -> None:
     tmp.replace(path)
 
 
-def scenario_logs(tasks: int, seed: int = 0) -> list[tuple[list[bytes], bytes]]:
+def scenario_logs(
+    tasks: int, seed: int = 0, first_task: int = 1
+) -> list[tuple[list[bytes], bytes]]:
     """A coherent marketplace history in event order: for each task, creation, commits,
     reveals, the seed, attestations and verification, then finalize or cancel, withdrawals."""
-    import random
-
     rnd = random.Random(seed)
     ev = {e["name"]: e for e in marketplace_events()}
 
@@ -286,7 +288,7 @@ def scenario_logs(tasks: int, seed: int = 0) -> list[tuple[list[bytes], bytes]]:
         return "0x" + keccak(text=tag)[:20].hex()
 
     out: list[tuple[list[bytes], bytes]] = []
-    for t in range(1, tasks + 1):
+    for t in range(first_task, first_task + tasks):
         creator = addr(f"creator{t % 7}")
         evaluators = [addr(f"evaluator{k}") for k in range(1 + t % 3)]
         quorum = len(evaluators) // 2 + 1
@@ -336,7 +338,7 @@ def scenario_logs(tasks: int, seed: int = 0) -> list[tuple[list[bytes], bytes]]:
                         "taskId": t,
                         "solutionId": s,
                         "solver": solvers[s],
-                        "agentDigest": __import__("hashlib").sha256(agent).digest(),
+                        "agentDigest": hashlib.sha256(agent).digest(),
                         "claimedScore": rnd.randint(0, 1_000_000),
                         "agent": agent,
                     },
