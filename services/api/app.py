@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
-from services.api.deps import ApiState
+from services.api.deps import ApiState, watch_projection
 from services.api.problems import install_problem_handlers
 from services.api.routes import agents, chain, events, health, specs, tasks
 
@@ -34,7 +37,19 @@ def create_app(
         content=open_content_store(settings),
         sse_poll_seconds=sse_poll_seconds,
     )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(watch_projection(state))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Edge Marketplace API",
         version="0.1.0",
         summary="Tasks, solutions, verified leaderboards and agents of the BiSUNA compute marketplace.",

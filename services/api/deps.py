@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,12 +30,33 @@ class ApiState:
     spec_summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     previews: dict[tuple[str, str], bytes] = field(default_factory=dict)
     sse_poll_seconds: float = 0.5
-    deployment: dict[str, Any] | None = None
+    # The projection's version (see read_model.projection_version), refreshed by
+    # `watch_projection` while the app runs; None: ask the database per request.
+    version: str | None = None
+    version_poll_seconds: float = 0.1
 
 
-def api_state(request: Request) -> ApiState:
+async def api_state(request: Request) -> ApiState:
+    # async: a plain function dependency would cost a thread-pool round trip per request.
     state: ApiState = request.app.state.api
     return state
+
+
+def current_version(state: ApiState) -> str:
+    from services.api.routes.read_model import projection_version
+
+    with Session(state.engine) as db:
+        return projection_version(db)
+
+
+async def watch_projection(state: ApiState) -> None:
+    """Keep `state.version` current: one small query per period, whatever the request rate."""
+    while True:
+        try:
+            state.version = await asyncio.to_thread(current_version, state)
+        except Exception:
+            state.version = None  # no tables yet, or the database is away: per-request reads
+        await asyncio.sleep(state.version_poll_seconds)
 
 
 def db_session(state: Annotated[ApiState, Depends(api_state)]) -> Iterator[Session]:

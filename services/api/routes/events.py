@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
-from sqlmodel import Session
 from sse_starlette.sse import EventSourceResponse
 
 from services.api.deps import DB, ApiState, State
@@ -17,21 +16,19 @@ from services.api.routes.tasks import _task_or_404, leaderboard_or_404
 router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES)
 
 
-def _snapshot(state: ApiState, task_id: int) -> tuple[str, str]:
-    with Session(state.engine) as db:
-        cached = leaderboard_or_404(state, db, task_id)
-    return cached.etag, cached.body.decode()
-
-
 async def leaderboard_events(
     request: Request, state: ApiState, task_id: int
 ) -> AsyncIterator[dict[str, Any]]:
     last: str | None = None
     while not await request.is_disconnected():
-        etag, data = await asyncio.to_thread(_snapshot, state, task_id)
-        if etag != last:
-            last = etag
-            yield {"event": "leaderboard", "id": etag.strip('"'), "data": data}
+        cached = await leaderboard_or_404(state, task_id)
+        if cached.etag != last:
+            last = cached.etag
+            yield {
+                "event": "leaderboard",
+                "id": cached.etag.strip('"'),
+                "data": cached.body.decode(),
+            }
         await asyncio.sleep(state.sse_poll_seconds)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from enum import StrEnum
@@ -11,7 +12,15 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from services.api.deps import DB, REVALIDATE, ApiState, State, etag_of, not_modified
+from services.api.deps import (
+    DB,
+    REVALIDATE,
+    ApiState,
+    State,
+    current_version,
+    etag_of,
+    not_modified,
+)
 from services.api.problems import PROBLEM_RESPONSES, not_found
 from services.api.routes import read_model
 from services.api.routes.read_model import SolutionRow, TaskRow
@@ -247,42 +256,43 @@ class CachedBoard:
     body: bytes  # serialized once per block: most requests only look it up
 
 
-def build_leaderboard(state: ApiState, db: Session, task_id: int) -> CachedBoard | None:
-    """The leaderboard of a task, cached per projected block; None if there is no such task."""
-    version = read_model.projection_version(db)
-    key = (task_id, version)
-    cached: CachedBoard | None = state.leaderboard_cache.get(key)
-    if cached is not None:
-        return cached
-    if read_model.get_task(db, task_id) is None:
-        return None
-    rows = read_model.task_solutions(db, task_id)
-    head = read_model.projected_head(db)
+def build_leaderboard(state: ApiState, task_id: int, version: str) -> CachedBoard | None:
+    """The leaderboard of a task at a projection version; None if there is no such task."""
+    with Session(state.engine) as db:
+        if read_model.get_task(db, task_id) is None:
+            return None
+        rows = read_model.task_solutions(db, task_id)
+        head = read_model.projected_head(db)
     board = Leaderboard(
         task_id=task_id,
         block=head[0] if head else None,
         entries=[solution_out(s, r) for r, s in ranked(rows)],
     )
-    cached = CachedBoard(
-        board, etag_of("leaderboard", str(task_id), version), board.model_dump_json().encode()
-    )
-    if len(state.leaderboard_cache) > 1024:
-        state.leaderboard_cache.clear()
-    state.leaderboard_cache[key] = cached
-    return cached
+    body = board.model_dump_json().encode()
+    return CachedBoard(board, etag_of("leaderboard", str(task_id), version), body)
 
 
-def leaderboard_or_404(state: ApiState, db: Session, task_id: int) -> CachedBoard:
-    cached = build_leaderboard(state, db, task_id)
+async def leaderboard_or_404(state: ApiState, task_id: int) -> CachedBoard:
+    """The leaderboard, cached per projection version: a hit costs no query and no thread."""
+    version = state.version
+    if version is None:
+        version = await asyncio.to_thread(current_version, state)
+    key = (task_id, version)
+    cached: CachedBoard | None = state.leaderboard_cache.get(key)
     if cached is None:
-        raise _no_task(task_id)
+        cached = await asyncio.to_thread(build_leaderboard, state, task_id, version)
+        if cached is None:
+            raise _no_task(task_id)
+        if len(state.leaderboard_cache) > 1024:
+            state.leaderboard_cache.clear()
+        state.leaderboard_cache[key] = cached
     return cached
 
 
 @router.get("/tasks/{task_id}/leaderboard", response_model=Leaderboard)
-def leaderboard(task_id: TaskId, request: Request, db: DB, state: State) -> Response:
+async def leaderboard(task_id: TaskId, request: Request, state: State) -> Response:
     """Solutions ranked as the contract ranks them; verified ones first. Revalidate with If-None-Match."""
-    cached = leaderboard_or_404(state, db, task_id)
+    cached = await leaderboard_or_404(state, task_id)
     headers = {"ETag": cached.etag, "Cache-Control": REVALIDATE}
     if not_modified(request, cached.etag):
         return Response(status_code=304, headers=headers)

@@ -1,0 +1,172 @@
+"""Leaderboard requests/s of the API (1 uvicorn worker, 1,000 solutions) against a bare Starlette ceiling.
+
+Both servers run in the same run, on loopback, under the same load generator (wrk): the API
+serves GET /tasks/1/leaderboard from a real SQLite projection filled through the projector;
+the ceiling is a bare Starlette route returning the same JSON bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_api(database_url: str, content_dir: str, port: int) -> None:
+    import uvicorn
+
+    from services.api.app import create_app
+    from services.common.settings import Settings
+
+    settings = Settings(database_url=database_url, content_store=f"file:{content_dir}", log_level="WARNING")
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def serve_starlette(body_file: str, port: int) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    body = Path(body_file).read_bytes()
+
+    async def leaderboard(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    app = Starlette(routes=[Route("/tasks/1/leaderboard", leaderboard)])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def populate(database_url: str, solutions: int) -> None:
+    """A task with `solutions` committed, revealed, attested and verified solutions, via the projector."""
+    from tests.integration.test_api import project, projection_messages
+
+    project(database_url, projection_messages(task_id=1, solutions=solutions, verified_every=1))
+
+
+@contextlib.contextmanager
+def server(argv: list[str], port: int) -> Iterator[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/tasks/1/leaderboard", timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"server did not start: {err[-2000:]}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        raise ValueError(f"cannot read latency {text!r}")
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
+    exe = shutil.which("wrk")
+    if exe is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    out = subprocess.run(
+        [exe, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} error responses under load")
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs (under 60 s in all)")
+    parser.add_argument("--solutions", type=int, default=1000)
+    parser.add_argument("--serve", choices=["api", "starlette"], help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--content", help=argparse.SUPPRESS)
+    parser.add_argument("--body", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve == "api":
+        serve_api(args.db, args.content, args.port)
+        return
+    if args.serve == "starlette":
+        serve_starlette(args.body, args.port)
+        return
+
+    seconds = 4 if args.quick else 10
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        database_url = f"sqlite:///{tmp}/bench.db"
+        populate(database_url, args.solutions)
+        results: dict[str, dict[int, dict[str, float]]] = {}
+        port = free_port()
+        api_argv = [sys.executable, __file__, "--serve", "api", "--db", database_url,
+                    "--content", f"{tmp}/content", "--port", str(port)]
+        with server(api_argv, port) as url:
+            body = httpx.get(f"{url}/tasks/1/leaderboard").content
+            assert len(json.loads(body)["entries"]) == args.solutions
+            Path(tmp, "body.json").write_bytes(body)
+            results["api"] = {c: wrk(f"{url}/tasks/1/leaderboard", c, seconds) for c in (8, 64)}
+        port = free_port()
+        ceiling_argv = [sys.executable, __file__, "--serve", "starlette", "--body", f"{tmp}/body.json",
+                        "--port", str(port)]
+        with server(ceiling_argv, port) as url:
+            results["starlette"] = {c: wrk(f"{url}/tasks/1/leaderboard", c, seconds) for c in (8, 64)}
+
+    print(f"GET /tasks/1/leaderboard, {args.solutions} solutions, {len(body)} bytes, 1 uvicorn worker, wrk -t1, {seconds} s")
+    print(f"{'server':<12}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, by_conns in results.items():
+        for conns, r in by_conns.items():
+            print(f"{name:<12}{conns:>6}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}")
+    rps = results["api"][64]["rps"]
+    ratio = rps / results["starlette"][64]["rps"]
+    print(json.dumps({
+        "bench": "api",
+        "rps": round(rps, 1),
+        "p99_ms_8conns": round(results["api"][8]["p99_ms"], 2),
+        "solutions": args.solutions,
+        "ratio_vs": {"starlette": round(ratio, 3)},
+    }))
+
+
+if __name__ == "__main__":
+    main()
