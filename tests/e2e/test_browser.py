@@ -15,7 +15,15 @@ from services.api.app import create_app
 from services.common.chain import Deployment
 from services.common.content import LocalContentStore
 from services.common.settings import Settings
-from tests.integration.test_api import SPEC, SPEC_BYTES, Scenario, project, scenario, serving, solver
+from tests.integration.test_api import (
+    SPEC,
+    SPEC_BYTES,
+    Scenario,
+    project,
+    scenario,
+    serving,
+    solver,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -50,7 +58,12 @@ def page() -> Iterator[Any]:
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking"],
+            args=[
+                "--no-sandbox",
+                "--headless=new",
+                "--disable-gpu",
+                "--disable-background-networking",
+            ],
         )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
@@ -61,7 +74,9 @@ def page() -> Iterator[Any]:
         assert errors == [], f"the page logged errors: {errors}"
 
 
-def test_task_page_shows_the_live_leaderboard_and_the_preview(site: tuple[str, Scenario], page: Any) -> None:
+def test_task_page_shows_the_live_leaderboard_and_the_preview(
+    site: tuple[str, Scenario], page: Any
+) -> None:
     base, _ = site
     page.goto(f"{base}/#/tasks/1")
     rows = page.locator("#leaderboard tbody tr")
@@ -82,13 +97,19 @@ def test_task_page_shows_the_live_leaderboard_and_the_preview(site: tuple[str, S
     page.screenshot(path=str(SCREENSHOTS / "leaderboard.png"), full_page=True)
 
 
-def test_leaderboard_updates_without_reload(site: tuple[str, Scenario], page: Any, tmp_path: Path) -> None:
+def test_leaderboard_updates_without_reload(
+    site: tuple[str, Scenario], page: Any, tmp_path: Path
+) -> None:
     base, world = site
     page.goto(f"{base}/#/tasks/2")
     page.locator("#leaderboard tbody tr", has_text="No solutions").wait_for()
     c = world.chain
     c.block()
-    project(f"sqlite:///{tmp_path / 'api.db'}", [c.committed(2, 0, solver(42))], first_entry=world.entries + 1)
+    project(
+        f"sqlite:///{tmp_path / 'api.db'}",
+        [c.committed(2, 0, solver(42))],
+        first_entry=world.entries + 1,
+    )
     page.locator("#leaderboard tbody tr[data-solution='0']").wait_for(timeout=15_000)
     assert "committed" in page.locator("#leaderboard tbody tr").first.inner_text()
 
@@ -109,7 +130,9 @@ def test_task_list_filters_and_links(site: tuple[str, Scenario], page: Any) -> N
     assert "alice" in page.locator("table").inner_text()
 
 
-def test_create_task_page_prepares_a_transaction_without_a_wallet(site: tuple[str, Scenario], page: Any) -> None:
+def test_create_task_page_prepares_a_transaction_without_a_wallet(
+    site: tuple[str, Scenario], page: Any
+) -> None:
     """No injected wallet: the page stores the spec and explains; it never asks for a key."""
     base, _ = site
     page.goto(f"{base}/#/create")
