@@ -151,8 +151,12 @@ class Scheduler:
         content: ContentStore,
         celery: Celery,
         private: PrivateAgents,
+        in_flight: set[bytes] | None = None,
     ) -> None:
         self.settings = settings
+        # Commitments this process is sending right now (shared by the sibling threads): the
+        # settle loop leaves them alone, or it would take them for a crash's leftovers.
+        self.in_flight = in_flight if in_flight is not None else set()
         self.node = node
         self.market = node.market
         self.store = store
@@ -228,16 +232,25 @@ class Scheduler:
     # ---------------------------------------------------------------- the work loop
 
     def step(self) -> None:
-        """One pass: reveal what is due, then work on the oldest accepted task."""
+        """One pass of both loops (tests and single-threaded use)."""
+        self.settle_step()
+        self.work_step()
+
+    def settle_step(self) -> None:
+        """Reveal what is due, close settled tasks, take credits home. Runs in its own thread
+        so a long evolution never delays another task's reveal."""
         self.reveal_due()
         for rec in self.store.tasks_in(TaskState.COMMITTED):
             if not self.store.pending(rec.task_id):
                 self.store.set_task_state(rec.task_id, TaskState.DONE, "reveals settled")
+        # Bonds come back at reveal and bounties at finalize, as credits: take them home.
+        self.keeper.withdraw()
+
+    def work_step(self) -> None:
+        """Evolve and commit the oldest accepted task."""
         accepted = self.store.tasks_in(TaskState.ACCEPTED)
         if accepted:
             self.solve(accepted[0].task_id)
-        # Bonds come back at reveal and bounties at finalize, as credits: take them home.
-        self.keeper.withdraw()
 
     def solve(self, task_id: int) -> None:
         """Evolve on the workers until the budget is spent or the deadline nears, then commit."""
@@ -330,16 +343,20 @@ class Scheduler:
         claimed = min(max(best.fitness, 0), chain.MAX_SCORE)
         salt = os.urandom(32)
         commitment = self.market.commitment_for(task_id, best.agent, claimed, salt)
-        # Durable before the transaction leaves: a crash after sending still reveals.
-        self.store.record_commit_intent(task_id, commitment, best.agent, salt, claimed)
+        self.in_flight.add(commitment)
         try:
-            tx = self.market.commit_solution(task_id, commitment, bond=bond)
-        except (chain.CommitPhaseOver, chain.TaskNotOpen, chain.TooManyCommits) as exc:
-            self.store.mark(commitment, PendingState.ABANDONED)
-            log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
-            return
-        solution_id = tx.event(chain.SolutionCommitted).solution_id
-        self.store.mark(commitment, PendingState.COMMITTED, solution_id)
+            # Durable before the transaction leaves: a crash after sending still reveals.
+            self.store.record_commit_intent(task_id, commitment, best.agent, salt, claimed)
+            try:
+                tx = self.market.commit_solution(task_id, commitment, bond=bond)
+            except (chain.CommitPhaseOver, chain.TaskNotOpen, chain.TooManyCommits) as exc:
+                self.store.mark(commitment, PendingState.ABANDONED)
+                log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
+                return
+            solution_id = tx.event(chain.SolutionCommitted).solution_id
+            self.store.mark(commitment, PendingState.COMMITTED, solution_id)
+        finally:
+            self.in_flight.discard(commitment)
         log.info(
             "committed",
             extra={
@@ -361,6 +378,8 @@ class Scheduler:
 
     def reveal_due(self) -> None:
         for pending in self.store.pending():
+            if pending.commitment in self.in_flight:
+                continue
             try:
                 self._settle(pending)
             except chain.ContractError as exc:
@@ -437,53 +456,67 @@ def build(settings: SolverSettings) -> Scheduler:
     )
 
 
+LOOP_ERRORS = (chain.ChainError, chain.ContractError, ContentError, redis.RedisError, OSError)
+
+
+def _loop(name: str, step: Callable[[], None], stop: threading.Event, interval: float) -> None:
+    while not stop.is_set():
+        try:
+            step()
+        except LOOP_ERRORS as exc:
+            log.warning(f"{name} loop error, retrying", extra={"error": repr(exc)})
+        stop.wait(interval)
+
+
 def run(settings: SolverSettings | None = None, *, stop: threading.Event | None = None) -> None:
-    """`edgemarket run scheduler`: the stream consumer in a thread, the work loop here."""
+    """`edgemarket run scheduler`: three loops sharing the durable store, each with its own chain
+    connection (web3 sessions are per thread): the stream consumer (intake), the settle loop
+    (reveal, withdraw) and, here, the work loop (evolve, commit)."""
     settings = settings or SolverSettings()
     configure_logging(settings.log_level)
     stop = stop or threading.Event()
-    scheduler = build(settings)
-    log.info("scheduler up", extra={"solver": scheduler.me, "contract": scheduler.market.address})
-    group = f"scheduler-{scheduler.me.lower()}"
-    # The stream thread gets its own chain connection (web3 sessions are per thread).
-    stream_side = Scheduler(
-        settings,
-        scheduler.node.fresh(),
-        scheduler.store,
-        scheduler.content,
-        scheduler.celery,
-        scheduler.private,
-    )
-    handlers: dict[Kind, Callable[[Message], None]] = {
-        Kind.TASK_CREATED: stream_side.on_task_created
-    }
-    consumer = threading.Thread(
-        target=consume,
-        args=(
-            redis.Redis.from_url(settings.redis_url),
-            settings.stream,
-            group,
-            socket.gethostname(),
-            handlers,
+    worker = build(settings)
+    log.info("scheduler up", extra={"solver": worker.me, "contract": worker.market.address})
+
+    def sibling() -> Scheduler:
+        return Scheduler(
+            settings,
+            worker.node.fresh(),
+            worker.store,
+            worker.content,
+            worker.celery,
+            worker.private,
+            worker.in_flight,
+        )
+
+    intake, settler = sibling(), sibling()
+    handlers: dict[Kind, Callable[[Message], None]] = {Kind.TASK_CREATED: intake.on_task_created}
+    threads = [
+        threading.Thread(
+            target=consume,
+            args=(
+                redis.Redis.from_url(settings.redis_url),
+                settings.stream,
+                f"scheduler-{worker.me.lower()}",
+                socket.gethostname(),
+                handlers,
+            ),
+            kwargs={"stop": stop},
+            name="scheduler-intake",
+            daemon=True,
         ),
-        kwargs={"stop": stop},
-        name="scheduler-stream",
-        daemon=True,
-    )
-    consumer.start()
+        threading.Thread(
+            target=_loop,
+            args=("settle", settler.settle_step, stop, settings.keeper_interval),
+            name="scheduler-settle",
+            daemon=True,
+        ),
+    ]
+    for t in threads:
+        t.start()
     try:
-        while not stop.is_set():
-            try:
-                scheduler.step()
-            except (
-                chain.ChainError,
-                chain.ContractError,
-                ContentError,
-                redis.RedisError,
-                OSError,
-            ) as exc:
-                log.warning("work loop error, retrying", extra={"error": repr(exc)})
-            stop.wait(settings.keeper_interval)
+        _loop("work", worker.work_step, stop, settings.keeper_interval)
     finally:
         stop.set()
-        consumer.join(timeout=5)
+        for t in threads:
+            t.join(timeout=5)

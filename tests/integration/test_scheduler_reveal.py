@@ -48,10 +48,10 @@ def test_successor_commits_and_reveals_what_a_dead_scheduler_left(
     pop.evolve(2)
     agents = [a.to_bytes() for a in pop.export_best(3)]
 
-    def successor() -> Scheduler:
+    def successor(in_flight: set[bytes] | None = None) -> Scheduler:
         store = RevealStore(tmp_path / "state.sqlite")
         private = PrivateAgents(redis.Redis.from_url(redis_url), redis_prefix + "p", 60)
-        return Scheduler(settings, node, store, content, make_app(settings), private)
+        return Scheduler(settings, node, store, content, make_app(settings), private, in_flight)
 
     m = node.market
     tid = task.task_id
@@ -72,6 +72,10 @@ def test_successor_commits_and_reveals_what_a_dead_scheduler_left(
     s1.store.mark(c3, PendingState.COMMITTED, sid3)
     s1.store.close()
 
+    # A commit this very process is sending is not a leftover: the settle loop keeps off it.
+    busy = successor(in_flight={c1})
+    busy.reveal_due()
+    assert m.solution_count(tid) == 2
     s2 = successor()
     s2.reveal_due()  # commit phase: sends (1), finds (2), reveals nothing yet
     assert m.solution_count(tid) == 3
