@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 
-from services.common.logs import redact_url
+from services.common.logs import get_logger, redact_url
+
+log = get_logger("edgemarket.indexer.rpc")
 
 
 class RpcError(Exception):
@@ -38,6 +40,7 @@ class RpcClient:
         self._safe_url = redact_url(url)
         self._client = httpx.Client(timeout=timeout, headers={"Content-Type": "application/json"})
         self._id = 0
+        self.batching = True
 
     def close(self) -> None:
         self._client.close()
@@ -84,6 +87,8 @@ class RpcClient:
         """Several calls in one HTTP request; results in call order. Any error raises."""
         if not calls:
             return []
+        if not self.batching:
+            return [self.call(m, *p) for m, p in calls]
         base = self._id + 1
         self._id += len(calls)
         body = [
@@ -92,9 +97,13 @@ class RpcClient:
         ]
         docs = self._post(body)
         if not isinstance(docs, list):
-            # some nodes answer a whole batch with one error object
-            self._result(calls[0][0], docs)
-            raise RpcUnavailableError(f"RPC {self._safe_url} does not support batch requests")
+            # Some RPC adaptors refuse batches with one error object: call one by one from now on.
+            log.warning(
+                "the RPC node refused a batch request; sending calls one by one",
+                extra={"rpc": self._safe_url, "reply": str(docs)[:200]},
+            )
+            self.batching = False
+            return [self.call(m, *p) for m, p in calls]
         by_id = {d.get("id"): d for d in docs if isinstance(d, dict)}
         out = []
         for k, (method, _) in enumerate(calls):

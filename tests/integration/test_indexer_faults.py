@@ -69,6 +69,20 @@ class FaultyRpc:
                     return self._send(500, b"upstream exploded")
                 elif fault == "garbage":
                     return self._send(200, b"<html>not json</html>")
+                elif fault == "nobatch" and isinstance(body, list):
+                    return self._send(
+                        200,
+                        json.dumps(
+                            {
+                                "jsonrpc": "2.0",
+                                "id": None,
+                                "error": {
+                                    "code": -32600,
+                                    "message": "batch requests are not supported",
+                                },
+                            }
+                        ).encode(),
+                    )
                 elif fault == "range" and isinstance(body, list):
                     reply = [
                         {
@@ -265,3 +279,19 @@ def test_redis_away_and_back(
             t.join(timeout=30)
     assert keys_on_stream(client, stream) == expected
     assert any("Redis unavailable" in r.getMessage() for r in caplog.records)
+
+
+def test_node_without_batch_requests(
+    anvil: tuple[Anvil, int], redis_url: str, redis_prefix: str
+) -> None:
+    node, start = anvil
+    for i in range(5):
+        send_logs(node, sample_logs(4, 4 * i))
+    proxy = FaultyRpc(node.url, lambda body: "nobatch")
+    client = redis.Redis.from_url(redis_url)
+    ix = make_indexer(proxy.url, client, redis_prefix + "s", start)
+    while not ix.step().idle:
+        pass
+    proxy.close()
+    assert keys_on_stream(client, redis_prefix + "s") == keys_on_chain(node, start)
+    assert ix.rpc.batching is False
