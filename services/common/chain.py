@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import enum
 import hashlib
@@ -608,7 +609,13 @@ class TxResult:
     tx_hash: bytes
     block_number: int
     gas_used: int
+    gas_price: int  # effective price per gas paid
     events: tuple[Event, ...]
+
+    @property
+    def fee(self) -> int:
+        """What the sender paid for gas, in wei."""
+        return self.gas_used * self.gas_price
 
     def event(self, cls: type[E]) -> E:
         """The single event of type `cls` this transaction emitted."""
@@ -839,8 +846,9 @@ class Marketplace:
         return cls(w3, deployment.address, signer, artifact)
 
     def with_signer(self, signer: Signer) -> Marketplace:
-        other = Marketplace(self.w3, self.address, signer, self.artifact)
-        other._chain_id = self._chain_id
+        """The same binding (decoders shared, not rebuilt), signing as `signer`."""
+        other = copy.copy(self)
+        other.signer = signer
         return other
 
     @property
@@ -856,14 +864,33 @@ class Marketplace:
         return fn.selector + abi_encode(list(fn.inputs), list(args))
 
     def _call(self, function: str, *args: Any) -> tuple[Any, ...]:
-        fn = self._functions[function]
-        try:
-            raw = self.w3.eth.call(
-                {"to": self.address, "data": HexBytes(self.calldata(function, *args))}
-            )
-        except ContractLogicError as exc:
-            raise self.errors.from_web3(exc) from None
-        return tuple(abi_decode(list(fn.outputs), bytes(raw)))
+        return self.views([(function, args)])[0]
+
+    def views(self, calls: Sequence[tuple[str, Sequence[Any]]], block: str = "latest") -> list[tuple[Any, ...]]:
+        """Several view calls in one JSON-RPC batch, all against the same block tag."""
+        requests = [
+            ("eth_call", [{"to": self.address, "data": "0x" + self.calldata(name, *args).hex()}, block])
+            for name, args in calls
+        ]
+        if len(requests) == 1:
+            responses = [self.w3.provider.make_request(*requests[0])]  # type: ignore[arg-type]
+        else:
+            responses = list(self.w3.provider.make_batch_request(requests))  # type: ignore[attr-defined]
+        out: list[tuple[Any, ...]] = []
+        for (name, _), response in zip(calls, responses, strict=True):
+            if "error" in response:
+                raise self._call_error(response["error"])
+            raw = bytes.fromhex(str(response["result"])[2:])
+            out.append(tuple(abi_decode(list(self._functions[name].outputs), raw)))
+        return out
+
+    def _call_error(self, error: Mapping[str, Any]) -> Exception:
+        data = error.get("data")
+        if isinstance(data, dict):
+            data = data.get("data")
+        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+            return self.errors.decode(bytes.fromhex(data[2:]))
+        return ChainError(f"eth_call failed: {error.get('message', error)}")
 
     def _transact(self, function: str, *args: Any, value: int = 0) -> TxResult:
         if self.signer is None:
@@ -887,6 +914,7 @@ class Marketplace:
             tx_hash=bytes(receipt["transactionHash"]),
             block_number=int(receipt["blockNumber"]),
             gas_used=int(receipt["gasUsed"]),
+            gas_price=int(receipt.get("effectiveGasPrice", 0)),
             events=tuple(events),
         )
 
