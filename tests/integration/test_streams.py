@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
@@ -14,6 +19,17 @@ from services.common.streams import StreamConsumer, consume, publish
 from tests.fixtures.services import PrivateRedis
 
 H32 = "0x" + "11" * 32
+ROOT = Path(__file__).resolve().parents[2]
+DYING_CONSUMER = """
+import sys, time, redis
+from services.common.streams import StreamConsumer
+c = StreamConsumer(redis.Redis.from_url(sys.argv[1]), sys.argv[2], "g", "dying")
+c.ensure_group()
+taken = c.read(count=10, block_ms=None)
+c.ack([taken[0].entry_id])
+print("holding", flush=True)
+time.sleep(120)
+"""
 
 
 def _message(i: int, kind: Kind = Kind.CREDIT_WITHDRAWN) -> bytes:
@@ -47,10 +63,16 @@ def test_dead_consumer_pending_is_reclaimed(redis_url: str, redis_prefix: str) -
     client = redis.Redis.from_url(redis_url)
     stream = redis_prefix + "events"
     publish(client, stream, [_message(i) for i in range(10)])
-    dying = StreamConsumer(client, stream, "g", "dying", claim_idle_ms=50)
-    dying.ensure_group()
-    taken = dying.read(count=10, block_ms=None)
-    dying.ack([taken[0].entry_id])  # handled one, then died holding nine
+    # A consumer process takes ten entries, handles one, and is killed -9 holding nine.
+    child = subprocess.Popen(
+        [sys.executable, "-c", DYING_CONSUMER, redis_url, stream],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "holding"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
     assert client.xpending(stream, "g")["pending"] == 9
 
     survivor = StreamConsumer(client, stream, "g", "survivor", claim_idle_ms=50)
