@@ -18,9 +18,16 @@ def audit(
         str | None,
         typer.Option(help="file:<dir> or kubo:<url> (default EDGEMARKET_CONTENT_STORE)."),
     ] = None,
+    contract: Annotated[
+        str | None, typer.Option(help="Contract address (default: from the deployment file).")
+    ] = None,
+    from_block: Annotated[
+        int, typer.Option(help="First block to read logs from (with --contract).")
+    ] = 0,
 ) -> None:
     """Re-derive the seed, re-score every revealed solution, check attestations and payout.
     Exits 1 on any mismatch and names every evaluator whose attestation was wrong."""
+    from services.common import chain
     from services.common.audit import audit_task
     from services.common.content import open_content_store
     from services.common.settings import Settings, get_settings
@@ -29,10 +36,22 @@ def audit(
     overrides = {k: v for k, v in {"rpc_url": rpc_url, "content_store": content_store}.items() if v}
     base = get_settings()
     settings = Settings(**{**base.model_dump(), **overrides}) if overrides else base
-    node = connect(settings, signed=False)
-    report = audit_task(
-        node.market, open_content_store(settings), task_id, from_block=node.deployment.block_number
-    )
+    if contract:
+        from web3 import Web3
+
+        from services.common.chain import Marketplace
+
+        w3 = Web3(
+            Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.rpc_timeout})
+        )
+        market, start = Marketplace(w3, contract), from_block
+    else:
+        node = connect(settings, signed=False)
+        market, start = node.market, node.deployment.block_number
+    try:
+        report = audit_task(market, open_content_store(settings), task_id, from_block=start)
+    except chain.UnknownTask as exc:
+        raise typer.BadParameter(f"there is no task {task_id} at {market.address}") from exc
     console = Console()
     seed = report.eval_seed_recomputed
     console.print(

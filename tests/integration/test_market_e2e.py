@@ -250,14 +250,16 @@ def test_task_goes_from_created_to_paid_through_kills(
 
     # Anyone can re-verify from the chain and the content store: the audit (another process)
     # re-derives the seed and gets the evaluators' integer exactly.
+    alone = {k: v for k, v in procs.env.items() if not k.startswith("EDGEMARKET_")}
     out = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "audit", str(tid)],
-        env=procs.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+        [
+            sys.executable, "-m", "services.cli.main", "audit", str(tid),
+            "--rpc-url", chain.url,
+            "--content-store", f"file:{tmp_path / 'content'}",
+            "--contract", market.address,
+            "--from-block", str(marketplace_deployment.block_number),
+        ],
+        env=alone, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert "audit passed" in out.stdout
