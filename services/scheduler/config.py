@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.common.settings import Settings
 
@@ -32,6 +32,16 @@ class SolverSettings(Settings):
     # Private agent store (Redis) key prefix and lifetime.
     private_prefix: str = "edgemarket:private"
     private_ttl: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
+
+    @model_validator(mode="after")
+    def _redelivery_after_the_time_limit(self) -> SolverSettings:
+        # Redis would hand a running epoch to a second worker if this were shorter.
+        if self.visibility_timeout < 2 * self.epoch_time_limit:
+            raise ValueError(
+                f"visibility_timeout ({self.visibility_timeout} s) must be at least twice "
+                f"epoch_time_limit ({self.epoch_time_limit} s)"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)
