@@ -26,46 +26,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from services.common.messages import EVENT_KINDS, MESSAGE_SCHEMA, canonical_json  # noqa: E402
-from services.indexer.decoder import build_decoders  # noqa: E402
 from services.indexer.devchain import (  # noqa: E402
     EMITTER_ADDRESS,
     Anvil,
-    build_chain,
-    dump_state,
+    cached_chain,
+    emitter_indexer,
     encode_log,
     marketplace_events,
     sample_values,
     send_logs,
 )
-from services.indexer.rpc import RpcClient  # noqa: E402
-from services.indexer.service import Indexer, load_abi  # noqa: E402
+from services.indexer.service import load_abi  # noqa: E402
 
 EVENTS = 20_000
-STATE = ROOT / ".edgemarket" / "fixtures" / f"bench-indexer-{EVENTS}-v1.json"
-
-
-def chain() -> tuple[Anvil, int]:
-    meta = STATE.with_suffix(".meta")
-    if not (STATE.exists() and meta.exists()):
-        node = Anvil()
-        start = build_chain(node, EVENTS, per_tx=200, per_block=2)
-        dump_state(node, STATE)
-        meta.write_text(json.dumps({"start": start}))
-        node.stop()
-    return Anvil(load_state=STATE), int(json.loads(meta.read_text())["start"])
 
 
 def ours(url: str, client: redis.Redis, start: int) -> tuple[int, float]:
     stream = f"bench:{uuid.uuid4().hex[:8]}"
-    ix = Indexer(
-        rpc=RpcClient(url, timeout=60),
-        client=client,
-        stream=stream,
-        chain_id=31337,
-        contract=EMITTER_ADDRESS,
-        start_block=start,
-        decoders=build_decoders(load_abi()),
-    )
+    ix = emitter_indexer(url, client, stream, start, timeout=60)
     t = time.perf_counter()
     n = 0
     while not (r := ix.step()).idle:
@@ -184,7 +162,7 @@ def main() -> None:
     a = parser.parse_args()
     rounds, samples = (1, 60) if a.quick else (3, 300)
     client = redis.Redis.from_url(a.redis_url)
-    node, start = chain()
+    node, start = cached_chain(EVENTS, "bench-indexer")
     try:
         mine = [ours(node.url, client, start) for _ in range(rounds)]
         peer = [web3_loop(node.url, client, start) for _ in range(rounds)]

@@ -386,3 +386,38 @@ def scenario_logs(
             )
         )
     return out
+
+
+def cached_chain(
+    events: int, name: str, per_tx: int = 200, per_block: int = 2
+) -> tuple[Anvil, int]:
+    """An anvil holding `events` sample events: built once, dumped under .edgemarket/fixtures,
+    and loaded from the dump (`--load-state`) afterwards. Returns (anvil, first block)."""
+    state = ROOT / ".edgemarket" / "fixtures" / f"{name}-{events}-{per_tx}-{per_block}-v1.json"
+    meta = state.with_suffix(".meta")
+    if not (state.exists() and meta.exists()):
+        node = Anvil()
+        start = build_chain(node, events, per_tx=per_tx, per_block=per_block)
+        dump_state(node, state)
+        meta.write_text(json.dumps({"start": start}))
+        node.stop()
+    return Anvil(load_state=state), int(json.loads(meta.read_text())["start"])
+
+
+def emitter_indexer(url: str, client: Any, stream: str, start: int, **options: Any) -> Any:
+    """An Indexer of the log emitter on the dev chain (chain id 31337, the artifact's ABI)."""
+    from services.indexer.decoder import build_decoders
+    from services.indexer.rpc import RpcClient
+    from services.indexer.service import Indexer, load_abi
+
+    timeout = options.pop("timeout", 10.0)
+    return Indexer(
+        rpc=RpcClient(url, timeout=timeout),
+        client=client,
+        stream=stream,
+        chain_id=31337,
+        contract=EMITTER_ADDRESS,
+        start_block=start,
+        decoders=build_decoders(load_abi()),
+        **options,
+    )

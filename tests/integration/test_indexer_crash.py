@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from services.common.messages import decode_message
-from services.indexer.devchain import EMITTER_ADDRESS, Anvil, build_chain, dump_state
+from services.indexer.devchain import EMITTER_ADDRESS, Anvil, cached_chain
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / ".edgemarket" / "fixtures"
@@ -26,16 +26,8 @@ EVENTS = 2_400
 @pytest.fixture(scope="module")
 def big_chain() -> Iterator[tuple[Anvil, int]]:
     """An anvil holding EVENTS events over ~120 blocks, built once and then loaded from a dump."""
-    state = FIXTURES / f"indexer-crash-{EVENTS}-v1.json"
-    meta = state.with_suffix(".meta")
-    if not (state.exists() and meta.exists()):
-        node = Anvil()
-        start = build_chain(node, EVENTS, per_tx=20, per_block=1)
-        dump_state(node, state)
-        meta.write_text(json.dumps({"start": start}))
-        node.stop()
-    node = Anvil(load_state=state)
-    yield node, json.loads(meta.read_text())["start"]
+    node, start = cached_chain(EVENTS, "indexer-crash", per_tx=20, per_block=1)
+    yield node, start
     node.stop()
 
 

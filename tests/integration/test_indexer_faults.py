@@ -15,10 +15,11 @@ import pytest
 import redis
 
 from services.common.messages import decode_message
-from services.indexer.decoder import LogDecodeError, build_decoders
+from services.indexer.decoder import LogDecodeError
 from services.indexer.devchain import (
     EMITTER_ADDRESS,
     Anvil,
+    emitter_indexer,
     encode_log,
     install_emitter,
     marketplace_events,
@@ -26,8 +27,7 @@ from services.indexer.devchain import (
     sample_values,
     send_logs,
 )
-from services.indexer.rpc import RpcClient
-from services.indexer.service import Indexer, load_abi
+from services.indexer.service import Indexer
 from tests.fixtures.services import PrivateRedis, free_port
 
 
@@ -122,15 +122,7 @@ def _getlogs_span(body: Any) -> int:
 def make_indexer(
     url: str, client: redis.Redis, stream: str, start: int, timeout: float = 5
 ) -> Indexer:
-    return Indexer(
-        rpc=RpcClient(url, timeout=timeout),
-        client=client,
-        stream=stream,
-        chain_id=31337,
-        contract=EMITTER_ADDRESS,
-        start_block=start,
-        decoders=build_decoders(load_abi()),
-    )
+    return emitter_indexer(url, client, stream, start, timeout=timeout)
 
 
 def run_until(ix: Indexer, done: Callable[[], bool], seconds: float = 60) -> None:

@@ -21,16 +21,14 @@ from services.api.projector import Projector, make_engine, migrate, run
 from services.common.messages import Kind, decode_message
 from services.common.settings import Settings
 from services.common.streams import StreamConsumer
-from services.indexer.decoder import build_decoders
 from services.indexer.devchain import (
     EMITTER_ADDRESS,
     Anvil,
+    emitter_indexer,
     install_emitter,
     scenario_logs,
     send_logs,
 )
-from services.indexer.rpc import RpcClient
-from services.indexer.service import Indexer, load_abi
 
 Log = tuple[list[bytes], bytes]
 
@@ -58,15 +56,7 @@ class Pipeline:
 
     def __init__(self, node: Anvil, start: int, client: redis.Redis, stream: str, url: str):
         self.client, self.stream = client, stream
-        self.indexer = Indexer(
-            rpc=RpcClient(node.url),
-            client=client,
-            stream=stream,
-            chain_id=31337,
-            contract=EMITTER_ADDRESS,
-            start_block=start,
-            decoders=build_decoders(load_abi()),
-        )
+        self.indexer = emitter_indexer(node.url, client, stream, start)
         self.engine = make_engine(url)
         migrate(self.engine)
         self.projector = Projector(self.engine, stream)
@@ -222,15 +212,7 @@ def test_run_projects_until_stopped(
     send(node, scenario_logs(3))
     client = redis.Redis.from_url(redis_url)
     stream = redis_prefix + "s"
-    indexer = Indexer(
-        rpc=RpcClient(node.url),
-        client=client,
-        stream=stream,
-        chain_id=31337,
-        contract=EMITTER_ADDRESS,
-        start_block=start,
-        decoders=build_decoders(load_abi()),
-    )
+    indexer = emitter_indexer(node.url, client, stream, start)
     while not indexer.step().idle:
         pass
     client.xadd(stream, {"data": b"not a message"})  # goes to the dead letters, not stuck
