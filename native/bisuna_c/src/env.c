@@ -25,8 +25,21 @@ static uint64_t isqrt64(uint64_t x) {
 static uint32_t vec_words(uint32_t n) { return (16 * n + 1 + 63) / 64; }
 static uint32_t rhs_words(uint32_t n) { return (16 * n + 63) / 64; }
 
-int bsn_scratch_new(bsn_scratch *s, const bsn_params *p, const bsn_allocator *a) {
+int bsn_scratch_new(bsn_scratch *s, const bsn_params *p, uint32_t neurons, const bsn_allocator *a) {
     memset(s, 0, sizeof *s);
+    if (p->env == BSN_ENV_MUX6 || p->env == BSN_ENV_MUX11 || p->env == BSN_ENV_PARITY) {
+        size_t align = bsn_lanes_align();
+        s->lanes_raw = bsn_alloc(a, bsn_lanes_bytes(neurons) + align);
+        s->lanes_aux = bsn_alloc(a, (size_t)neurons * 6 * sizeof(uint16_t));
+        if (s->lanes_raw == NULL || s->lanes_aux == NULL) {
+            bsn_scratch_free(s, a);
+            return BSN_E_NOMEM;
+        }
+        uintptr_t at = ((uintptr_t)s->lanes_raw + align - 1) & ~(uintptr_t)(align - 1);
+        s->lanes = (bsn_lane_neuron *)(void *)at;
+        s->lanes_neurons = neurons;
+        return BSN_OK;
+    }
     if (p->env != BSN_ENV_CIPHER) return BSN_OK;
     uint32_t n = p->payload_words, rows = 16 * n + 1;
     s->words = bsn_alloc(a, (size_t)4 * p->samples * n * sizeof(uint16_t));
@@ -43,6 +56,8 @@ void bsn_scratch_free(bsn_scratch *s, const bsn_allocator *a) {
     bsn_dealloc(a, s->words);
     bsn_dealloc(a, s->gf);
     bsn_dealloc(a, s->counts);
+    bsn_dealloc(a, s->lanes_raw);
+    bsn_dealloc(a, s->lanes_aux);
     memset(s, 0, sizeof *s);
 }
 
@@ -189,24 +204,34 @@ static int64_t cipher_eval(bsn_agent *a, const bsn_params *p, const uint64_t *se
     return corr * (MILLION - adv) / MILLION;
 }
 
-static int64_t boolean_eval(bsn_agent *a, const bsn_params *p, const uint64_t *seeds) {
+/* Every case: reset, one step. The definition; bsn_lanes_boolean computes the same count
+ * 64 cases at a time. */
+uint32_t bsn_boolean_scalar(bsn_agent *a, const bsn_params *p, uint64_t seed) {
     bsn_net *net = a->nets[0];
     uint32_t nb = net->n_in, cases = 1u << nb, correct = 0;
     uint16_t in[16], out[1];
-    bsn_net_reset(net, seeds[1]);
-    bsn_rng keep = net->rng;
     for (uint32_t c = 0; c < cases; c++) {
-        bsn_net_reset(net, 0);
-        net->rng = keep;
+        bsn_net_reset(net, seed);
+        net->t = c; /* random neurons: the step index is the case index */
         for (uint32_t j = 0; j < nb; j++) in[j] = ((c >> j) & 1u) ? 0xFFFFu : 0u;
         bsn_net_step(net, in, out);
-        keep = net->rng;
         uint32_t want;
         if (p->env == BSN_ENV_MUX6) want = (c >> (2 + (c & 3u))) & 1u;
         else if (p->env == BSN_ENV_MUX11) want = (c >> (3 + (c & 7u))) & 1u;
         else want = (uint32_t)__builtin_popcount(c) & 1u;
         correct += (uint32_t)(out[0] >> 15) == want;
     }
+    return correct;
+}
+
+static int64_t boolean_eval(bsn_agent *a, const bsn_params *p, const uint64_t *seeds,
+                            bsn_scratch *s) {
+    const bsn_net *net = a->nets[0];
+    uint32_t cases = 1u << net->n_in, correct;
+    if (s->lanes != NULL && net->n <= s->lanes_neurons && bsn_lanes_supported(net))
+        correct = bsn_lanes_boolean(net, p->env, seeds[1], s->lanes, s->lanes_aux);
+    else
+        correct = bsn_boolean_scalar(a, p, seeds[1]);
     return (int64_t)correct * MILLION / cases;
 }
 
@@ -285,7 +310,7 @@ int64_t bsn_evaluate(bsn_agent *a, const bsn_params *p, const uint64_t *seeds, b
     switch (p->env) {
     case BSN_ENV_CIPHER: return cipher_eval(a, p, seeds, s, train);
     case BSN_ENV_MOUNTAIN_CAR: return mountain_car_eval(a, p, seeds);
-    default: return boolean_eval(a, p, seeds);
+    default: return boolean_eval(a, p, seeds, s);
     }
 }
 
@@ -297,7 +322,10 @@ int bsn_score(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t
     if (rc != BSN_OK) return rc;
     if (n_seeds < 1 + (size_t)a->n_nets) return BSN_E_ARG;
     bsn_scratch sc;
-    rc = bsn_scratch_new(&sc, p, &a->alloc);
+    uint32_t neurons = 0;
+    for (uint32_t k = 0; k < a->n_nets; k++)
+        if (a->nets[k]->n > neurons) neurons = a->nets[k]->n;
+    rc = bsn_scratch_new(&sc, p, neurons, &a->alloc);
     if (rc != BSN_OK) return rc;
     int64_t v = bsn_evaluate(a, p, seeds, &sc, 0);
     bsn_scratch_free(&sc, &a->alloc);

@@ -54,6 +54,22 @@ static inline uint32_t bsn_rng_below(bsn_rng *r, uint32_t n) {
 }
 static inline uint16_t bsn_rng_word(bsn_rng *r) { return (uint16_t)(bsn_rng_next(r) >> 48); }
 
+/* A random neuron's word: a counter-based hash of the network's seed, the step index t since
+ * the reset (for the boolean tasks: the case index), the neuron id and how many times the
+ * neuron already drew in this step. Independent of evaluation order, so cases can run in
+ * parallel lanes (lanes.c computes the same function on vectors). */
+static inline uint16_t bsn_random_word(uint64_t seed, uint32_t t, uint32_t id, uint32_t k) {
+    uint32_t h = (uint32_t)seed ^ (t * 0x9E3779B9u);
+    h ^= (id * 0x85EBCA6Bu) ^ (k * 0xC2B2AE35u);
+    h ^= (uint32_t)(seed >> 32);
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    h ^= h >> 16;
+    return (uint16_t)(h >> 16);
+}
+
 /* ---- memory ------------------------------------------------------------------------------ */
 BSN_INTERNAL void *bsn_alloc(const bsn_allocator *a, size_t n);
 BSN_INTERNAL void bsn_dealloc(const bsn_allocator *a, void *p);
@@ -77,7 +93,10 @@ typedef struct bsn_net {
     /* run-time state */
     uint16_t *state, *prev, *out, *exc;
     uint8_t *fired, *ff, *pff;
-    bsn_rng rng;
+    uint8_t *draws;                 /* per neuron: random draws in this step */
+    uint32_t n_random;              /* random neurons (schedule) */
+    uint64_t seed;                  /* random neurons' stream */
+    uint32_t t;                     /* steps since the reset */
 } bsn_net;
 
 struct bsn_agent {
@@ -105,14 +124,30 @@ BSN_INTERNAL int bsn_agent_fits(const bsn_agent *a, const bsn_params *p);
 BSN_INTERNAL void bsn_agent_reproduce(bsn_agent *a, bsn_rng *r, uint32_t structural);
 
 /* ---- environments ------------------------------------------------------------------------ */
+typedef struct bsn_lane_neuron bsn_lane_neuron;
+
 typedef struct bsn_scratch {
     uint16_t *words; /* cipher: P, K, C, Q: 4 × samples × N words */
     uint64_t *gf;    /* cipher attacker 3: rows × (vector words + rhs words) */
     uint32_t *counts;/* cipher attacker 2: 16N × 4 */
+    void *lanes_raw; /* boolean tasks: per-neuron lane vectors (aligned within) */
+    bsn_lane_neuron *lanes;
+    uint16_t *lanes_aux;  /* 6 × neurons words: live-neuron lists */
+    uint32_t lanes_neurons;
 } bsn_scratch;
 
-BSN_INTERNAL int bsn_scratch_new(bsn_scratch *s, const bsn_params *p, const bsn_allocator *a);
+/* Scratch for evaluating agents of up to `neurons` neurons per network. */
+BSN_INTERNAL int bsn_scratch_new(bsn_scratch *s, const bsn_params *p, uint32_t neurons,
+                                 const bsn_allocator *a);
 BSN_INTERNAL void bsn_scratch_free(bsn_scratch *s, const bsn_allocator *a);
+BSN_INTERNAL size_t bsn_lanes_bytes(uint32_t neurons);
+BSN_INTERNAL size_t bsn_lanes_align(void);
+BSN_INTERNAL int bsn_lanes_supported(const bsn_net *net);
+BSN_INTERNAL uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t seed,
+                                        bsn_lane_neuron *L, uint16_t *aux);
+/* The scalar reference for the boolean tasks (what the lanes must reproduce). */
+BSN_INTERNAL uint32_t bsn_boolean_scalar(bsn_agent *a, const bsn_params *p, uint64_t seed);
+
 /* Scores (train = 0: the marketplace score, 0..1e6) or training fitness (train = 1). */
 BSN_INTERNAL int64_t bsn_evaluate(bsn_agent *a, const bsn_params *p, const uint64_t *seeds,
                                   bsn_scratch *s, int train);

@@ -105,7 +105,7 @@ int bsn_pop_new(const bsn_params *p, uint64_t seed, const bsn_allocator *alloc, 
             return BSN_E_NOMEM;
         }
     }
-    rc = bsn_scratch_new(&pop->sc, p, alloc);
+    rc = bsn_scratch_new(&pop->sc, p, p->limits.max_neurons, alloc);
     if (rc != BSN_OK) {
         bsn_pop_free(pop);
         return rc;

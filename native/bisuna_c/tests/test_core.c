@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bisuna.h"
+#include "../src/internal.h"
 
 static int failures = 0;
 #define CHECK(cond)                                                                        \
@@ -296,7 +297,116 @@ static void test_failing_allocator(void) {
     }
 }
 
+/* The 64-lane path of the boolean tasks must equal the scalar definition on every agent. */
+static void test_lanes_equal_scalar(void) {
+    const char *envs[] = {"env=multiplexer-6", "env=multiplexer-11", "env=parity-n;n=2",
+                          "env=parity-n;n=7"};
+    long compared = 0;
+    for (size_t e = 0; e < 4; e++) {
+        bsn_params p = params_of(envs[e]);
+        bsn_scratch sc;
+        CHECK(bsn_scratch_new(&sc, &p, p.limits.max_neurons, NULL) == BSN_OK);
+        for (uint64_t seed = 0; seed < 150; seed++) {
+            bsn_agent *a = NULL;
+            CHECK(bsn_agent_random(&p, seed, 100 + (uint32_t)seed * 13, NULL, &a) == BSN_OK);
+            for (int gen = 0; gen < 4 && a; gen++) {
+                {
+                    uint32_t lanes = bsn_lanes_boolean(a->nets[0], p.env, 1, sc.lanes, sc.lanes_aux);
+                    uint32_t scalar = bsn_boolean_scalar(a, &p, 1);
+                    if (lanes != scalar) fprintf(stderr, "%s seed %llu: lanes %u scalar %u\n", envs[e], (unsigned long long)seed, lanes, scalar);
+                    CHECK(lanes == scalar);
+                    compared++;
+                }
+                bsn_agent *child = NULL;
+                CHECK(bsn_agent_mutate(a, &p.limits, seed + (uint64_t)gen * 1000, 40, NULL, &child) == BSN_OK);
+                bsn_agent_free(a);
+                a = child;
+            }
+            bsn_agent_free(a);
+        }
+        bsn_scratch_free(&sc, NULL);
+    }
+    CHECK(compared > 1000);
+}
+
+/* Dense random networks: many hidden neurons of every kind but random, control neurons,
+ * modulators, self-loops, connections into inputs. */
+static uint64_t lcg(uint64_t *x) {
+    *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+    return *x >> 33;
+}
+static int cmp_conn(const void *x, const void *y) {
+    const uint16_t *a = x, *b = y;
+    const int order[4] = {1, 0, 2, 3};
+    for (int i = 0; i < 4; i++)
+        if (a[order[i]] != b[order[i]]) return a[order[i]] < b[order[i]] ? -1 : 1;
+    return 0;
+}
+static void test_lanes_equal_scalar_dense(void) {
+    long dense_random = 0, dense_lanes = 0;
+    const char *envs[] = {"env=multiplexer-6", "env=parity-n;n=4"};
+    uint8_t buf[8 + 8 + 64 + 400 * 8 + 4];
+    uint16_t conns[400][4];
+    for (size_t e = 0; e < 2; e++) {
+        bsn_params p = params_of(envs[e]);
+        uint32_t n_in = e == 0 ? 6 : 4;
+        bsn_scratch sc;
+        CHECK(bsn_scratch_new(&sc, &p, 128, NULL) == BSN_OK);
+        for (uint64_t seed = 1; seed <= 400; seed++) {
+            uint64_t x = seed * 7919 + e;
+            uint32_t hidden = (uint32_t)(lcg(&x) % 40), n = n_in + 1 + hidden;
+            uint32_t nc = (uint32_t)(lcg(&x) % 300) + 1;
+            size_t pos = 0;
+            memcpy(buf, "BSNA\x01\x00\x01\x00", 8);
+            pos = 8;
+            buf[pos++] = (uint8_t)n_in; buf[pos++] = 0; buf[pos++] = 1; buf[pos++] = 0;
+            buf[pos++] = (uint8_t)hidden; buf[pos++] = 0; buf[pos++] = (uint8_t)nc; buf[pos++] = (uint8_t)(nc >> 8);
+            for (uint32_t h = 0; h < hidden; h++) {
+                static const uint8_t kinds[6] = {2, 3, 4, 6, 7, 5};
+                uint8_t kind = kinds[lcg(&x) % (seed % 4 == 0 ? 6 : 5)];
+                if (lcg(&x) % 3 == 0) kind = 6; /* plenty of control neurons */
+                buf[pos++] = (uint8_t)(kind | ((lcg(&x) % 3) << 4));
+            }
+            static const uint16_t weights[6] = {0xFFFF, 0x0001, 0xFF00, 0x00FF, 0x0700, 0x8421};
+            for (uint32_t i = 0; i < nc; i++) {
+                conns[i][0] = (uint16_t)(lcg(&x) % n);
+                conns[i][1] = (uint16_t)(lcg(&x) % n);
+                if (lcg(&x) % 5 == 0) {
+                    conns[i][2] = (uint16_t)(lcg(&x) % n);
+                    conns[i][3] = 0;
+                } else {
+                    conns[i][2] = 0xFFFF;
+                    conns[i][3] = weights[lcg(&x) % 6];
+                }
+            }
+            qsort(conns, nc, sizeof conns[0], cmp_conn);
+            for (uint32_t i = 0; i < nc; i++)
+                for (int f = 0; f < 4; f++) {
+                    buf[pos++] = (uint8_t)conns[i][f];
+                    buf[pos++] = (uint8_t)(conns[i][f] >> 8);
+                }
+            pos += 4;
+            fix_crc(buf, pos);
+            bsn_agent *a = NULL;
+            CHECK(bsn_agent_decode(buf, pos, NULL, NULL, &a) == BSN_OK);
+            if (a == NULL) continue;
+            CHECK(bsn_lanes_supported(a->nets[0]));
+            uint32_t lanes = bsn_lanes_boolean(a->nets[0], p.env, 1, sc.lanes, sc.lanes_aux);
+            uint32_t scalar = bsn_boolean_scalar(a, &p, 1);
+            dense_lanes++;
+            dense_random += a->nets[0]->n_random > 0;
+            if (lanes != scalar) fprintf(stderr, "dense %s seed %llu: lanes %u scalar %u\n", envs[e], (unsigned long long)seed, lanes, scalar);
+            CHECK(lanes == scalar);
+            bsn_agent_free(a);
+        }
+        bsn_scratch_free(&sc, NULL);
+    }
+    CHECK(dense_lanes > 500 && dense_random > 20); /* random neurons were exercised */
+}
+
 int main(void) {
+    test_lanes_equal_scalar();
+    test_lanes_equal_scalar_dense();
     test_params();
     test_wires_score();
     test_decode_errors();
