@@ -866,16 +866,27 @@ class Marketplace:
     def _call(self, function: str, *args: Any) -> tuple[Any, ...]:
         return self.views([(function, args)])[0]
 
-    def views(self, calls: Sequence[tuple[str, Sequence[Any]]], block: str = "latest") -> list[tuple[Any, ...]]:
+    def views(
+        self, calls: Sequence[tuple[str, Sequence[Any]]], block: str = "latest"
+    ) -> list[tuple[Any, ...]]:
         """Several view calls in one JSON-RPC batch, all against the same block tag."""
         requests = [
-            ("eth_call", [{"to": self.address, "data": "0x" + self.calldata(name, *args).hex()}, block])
+            (
+                "eth_call",
+                [{"to": self.address, "data": "0x" + self.calldata(name, *args).hex()}, block],
+            )
             for name, args in calls
         ]
-        if len(requests) == 1:
-            responses = [self.w3.provider.make_request(*requests[0])]  # type: ignore[arg-type]
-        else:
-            responses = list(self.w3.provider.make_batch_request(requests))  # type: ignore[attr-defined]
+        responses: list[Any] | None = None
+        if len(requests) > 1:
+            try:
+                batch = self.w3.provider.make_batch_request(requests)  # type: ignore[attr-defined]
+            except Exception:  # nodes that refuse batches (Theta's adaptor may) get one call each
+                batch = None
+            if isinstance(batch, list) and len(batch) == len(requests):
+                responses = batch
+        if responses is None:
+            responses = [self.w3.provider.make_request(*r) for r in requests]  # type: ignore[arg-type]
         out: list[tuple[Any, ...]] = []
         for (name, _), response in zip(calls, responses, strict=True):
             if "error" in response:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import Any
+
+import pytest
+from web3 import HTTPProvider, Web3
 
 from services.common.chain import (
     NO_SOLUTION,
@@ -16,6 +20,7 @@ from services.common.chain import (
     TaskCreated,
     TaskFinalized,
     TaskState,
+    UnknownTask,
     Withdrawn,
     agent_digest,
     evaluation_seed,
@@ -112,3 +117,22 @@ def test_happy_path_pays_the_best_verified_solution(chain: Chain, marketplace: M
     assert mp.total_owed() == 3 * ETHER // 100
     assert chain.balance(mp.address) == mp.total_owed()
     assert NO_SOLUTION == 2**256 - 1
+
+
+class _NoBatchProvider(HTTPProvider):
+    """A node that refuses JSON-RPC batches, as some hosted adaptors do."""
+
+    def make_batch_request(self, requests: Any) -> Any:  # type: ignore[override]
+        raise ValueError("batch requests are not supported")
+
+
+def test_views_batch_and_fall_back_to_single_calls(chain: Chain, marketplace: Marketplace) -> None:
+    accounts = [a.address for a in chain.accounts[:3]]
+    calls: list[tuple[str, tuple[object, ...]]] = [("taskCount", ())] + [
+        ("credits", (a,)) for a in accounts
+    ]
+    batched = marketplace.views(calls)
+    plain = Marketplace(Web3(_NoBatchProvider(chain.url)), marketplace.address)
+    assert plain.views(calls) == batched == [(0,), (0,), (0,), (0,)]
+    with pytest.raises(UnknownTask):
+        plain.views([("taskCount", ()), ("getTask", (5,))])
