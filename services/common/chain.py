@@ -8,6 +8,7 @@ import enum
 import hashlib
 import json
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractLogicError, ContractPanicError, Web3RPCError
+from web3.exceptions import ContractLogicError
 
 from services.common.keys import check_chain
 
@@ -684,15 +685,66 @@ def _signer_address(signer: Signer) -> str:
     return to_checksum_address(signer if isinstance(signer, str) else signer.address)
 
 
-def _estimate(w3: Web3, tx: dict[str, Any]) -> int:
-    # Against "pending" so block.number is the one the transaction will see (sealSeed needs
-    # the seed block mined); nodes that refuse a block tag for estimates get the default.
+class RpcError(ChainError):
+    """The node answered a JSON-RPC call with an error."""
+
+    def __init__(self, method: str, error: Mapping[str, Any]) -> None:
+        self.code = error.get("code")
+        self.data = error.get("data")
+        self.rpc_message = str(error.get("message", ""))
+        super().__init__(f"{method} failed: {self.rpc_message}")
+
+    def revert_data(self) -> bytes | None:
+        data = self.data.get("data") if isinstance(self.data, dict) else self.data
+        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+            return bytes.fromhex(data[2:])
+        return None
+
+
+def _rpc(w3: Web3, method: str, params: list[Any]) -> Any:
+    # Straight to the provider: web3's middleware costs more than anvil's answer, and asks
+    # eth_chainId again for every transaction it validates.
+    response = w3.provider.make_request(cast(Any, method), params)
+    if "error" in response:
+        raise RpcError(method, cast(Mapping[str, Any], response["error"]))
+    return response.get("result")
+
+
+def _contract_error(err: RpcError, errors: ErrorDecoder) -> Exception:
+    data = err.revert_data()
+    if data is not None:
+        return errors.decode(data)
+    if "revert" in err.rpc_message.lower():
+        return ContractError("revert", {"message": err.rpc_message})
+    return err
+
+
+def _estimate(w3: Web3, tx: dict[str, Any], errors: ErrorDecoder) -> int:
+    # Against "pending", so block.number is the one the transaction will see (sealSeed needs
+    # the seed block mined); a node that refuses the tag is asked for its default.
     try:
-        return int(w3.eth.estimate_gas(cast(Any, tx), "pending"))
-    except ContractLogicError:
-        raise
-    except (Web3RPCError, ValueError):
-        return int(w3.eth.estimate_gas(cast(Any, tx)))
+        return int(_rpc(w3, "eth_estimateGas", [tx, "pending"]), 16)
+    except RpcError as err:
+        decoded = _contract_error(err, errors)
+        if decoded is not err:
+            raise decoded from None
+    try:
+        return int(_rpc(w3, "eth_estimateGas", [tx]), 16)
+    except RpcError as err:
+        raise _contract_error(err, errors) from None
+
+
+def _wait_for_receipt(w3: Web3, tx_hash: str, timeout: float = 120.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        receipt = _rpc(w3, "eth_getTransactionReceipt", [tx_hash])
+        if receipt is not None:
+            return cast(dict[str, Any], receipt)
+        if time.monotonic() > deadline:
+            raise ChainError(f"transaction {tx_hash} was not mined within {timeout:.0f} s")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 def _send(
@@ -703,41 +755,48 @@ def _send(
     data: bytes,
     value: int,
     errors: ErrorDecoder,
+    chain_id: int | None = None,
     gas: int | None = None,
-) -> Any:
-    """Estimate (reverts surface here, decoded), sign or have the node sign, send, wait."""
+) -> dict[str, Any]:
+    """Estimate (reverts surface here, decoded), sign or have the node sign, send, wait.
+
+    Returns the raw receipt (hex quantities) of a transaction that succeeded.
+    """
     sender = _signer_address(signer)
-    tx: dict[str, Any] = {"from": sender, "data": HexBytes(data), "value": value}
+    tx: dict[str, Any] = {"from": sender, "data": "0x" + data.hex(), "value": hex(value)}
     if to is not None:
         tx["to"] = to
-    try:
-        if gas is None:
-            # Headroom over the estimate: state may move between estimate and inclusion.
-            gas = _estimate(w3, tx) * 6 // 5 + 10_000
-    except ContractPanicError as exc:
-        raise errors.from_web3(exc) from None
-    except ContractLogicError as exc:
-        raise errors.from_web3(exc) from None
-    tx["gas"] = gas
+    if gas is None:
+        # Headroom over the estimate: state may move between estimate and inclusion.
+        gas = _estimate(w3, tx, errors) * 6 // 5 + 10_000
+    tx["gas"] = hex(gas)
     if isinstance(signer, str):
-        tx_hash = w3.eth.send_transaction(cast(Any, tx))
+        tx_hash = str(_rpc(w3, "eth_sendTransaction", [tx]))
     else:
-        tx["nonce"] = w3.eth.get_transaction_count(to_checksum_address(sender), "pending")
-        tx["gasPrice"] = w3.eth.gas_price
-        tx["chainId"] = w3.eth.chain_id
-        del tx["from"]
-        signed = signer.sign_transaction(tx)
-        tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=0.05)
-    if receipt["status"] != 1:
-        # Replay at the block to learn why (the state moved since the estimate).
-        replay = {k: v for k, v in tx.items() if k in ("to", "data", "value")}
-        replay["from"] = sender
+        unsigned = {
+            "to": to,
+            "data": data,
+            "value": value,
+            "gas": gas,
+            "nonce": int(_rpc(w3, "eth_getTransactionCount", [sender, "pending"]), 16),
+            "gasPrice": int(_rpc(w3, "eth_gasPrice", []), 16),
+            "chainId": chain_id if chain_id is not None else int(_rpc(w3, "eth_chainId", []), 16),
+        }
+        if to is None:
+            del unsigned["to"]
+        signed = signer.sign_transaction(cast(Any, unsigned))
+        tx_hash = str(
+            _rpc(w3, "eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
+        )
+    receipt = _wait_for_receipt(w3, tx_hash)
+    if int(receipt["status"], 16) != 1:
+        # Replay at the block before to learn why (the state moved since the estimate).
+        replay = {k: tx[k] for k in ("from", "to", "data", "value") if k in tx}
         try:
-            w3.eth.call(cast(Any, replay), receipt["blockNumber"] - 1)
-        except ContractLogicError as exc:
-            raise errors.from_web3(exc) from None
-        raise ContractError("revert", {"tx": bytes(tx_hash)})
+            _rpc(w3, "eth_call", [replay, hex(int(receipt["blockNumber"], 16) - 1)])
+        except RpcError as err:
+            raise _contract_error(err, errors) from None
+        raise ContractError("revert", {"tx": tx_hash})
     return receipt
 
 
@@ -789,15 +848,17 @@ def deploy(w3: Web3, signer: Signer, artifact: Artifact | None = None) -> Deploy
     if not isinstance(signer, str):
         check_chain(signer, chain_id)
     errors = ErrorDecoder(artifact.abi)
-    receipt = _send(w3, signer, to=None, data=artifact.bytecode, value=0, errors=errors)
+    receipt = _send(
+        w3, signer, to=None, data=artifact.bytecode, value=0, errors=errors, chain_id=chain_id
+    )
     address = to_checksum_address(receipt["contractAddress"])
     if bytes(w3.eth.get_code(address)) != artifact.deployed_bytecode:
         raise DeploymentError(f"code at {address} differs from the artifact's deployed bytecode")
     return Deployment(
         chain_id=chain_id,
         address=address,
-        block_number=int(receipt["blockNumber"]),
-        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+        block_number=int(receipt["blockNumber"], 16),
+        tx_hash=str(receipt["transactionHash"]),
         artifact_hash=artifact.hash,
     )
 
@@ -913,19 +974,20 @@ class Marketplace:
             data=self.calldata(function, *args),
             value=value,
             errors=self.errors,
+            chain_id=self.chain_id,
         )
         events: list[Event] = []
         for log in receipt["logs"]:
             if to_checksum_address(log["address"]) != self.address:
                 continue
-            event = self.events.decode(log["topics"], log["data"])
+            event = self.events.decode([HexBytes(t) for t in log["topics"]], HexBytes(log["data"]))
             if event is not None:
                 events.append(event)
         return TxResult(
-            tx_hash=bytes(receipt["transactionHash"]),
-            block_number=int(receipt["blockNumber"]),
-            gas_used=int(receipt["gasUsed"]),
-            gas_price=int(receipt.get("effectiveGasPrice", 0)),
+            tx_hash=bytes(HexBytes(receipt["transactionHash"])),
+            block_number=int(receipt["blockNumber"], 16),
+            gas_used=int(receipt["gasUsed"], 16),
+            gas_price=int(receipt.get("effectiveGasPrice") or "0x0", 16),
             events=tuple(events),
         )
 
