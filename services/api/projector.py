@@ -375,6 +375,7 @@ class Projector:
                 s.flush()
                 last = d
             if last is not None and last.message is not None:
+                cp = s.get(Checkpoint, self.name)  # a reorg rebuild detached what we held
                 if cp is None:
                     cp = Checkpoint(
                         name=self.name,

@@ -161,7 +161,14 @@ class Indexer:
             for data in payloads:
                 pipe.xadd(self.stream, {"data": data})
             pipe.set(self.key, raw)
-            pipe.execute()
+            try:
+                pipe.execute()
+            except redis.WatchError:
+                self._cp = None
+                raise CheckpointMovedError(
+                    f"the checkpoint of {self.stream} changed while this indexer wrote: is "
+                    "another indexer writing to the same stream?"
+                ) from None
         self._cp, self._cp_raw = cp, raw
 
     def forget_checkpoint(self) -> None:
@@ -277,7 +284,9 @@ class Indexer:
                 known[bn] = bh
             elif seen != bh:
                 raise ChainMovedError(f"logs of block {bn} come from another branch")
-            if (bn, li) <= prev:
+            if (bn, li) == prev:
+                raise RpcUnavailableError(f"eth_getLogs returned log {bn}/{li} twice")
+            if (bn, li) < prev:
                 in_order = False
             prev = (bn, li)
             topics = lg["topics"]
@@ -316,6 +325,8 @@ class Indexer:
             )
         if not in_order:
             rows.sort(key=lambda r: (r[0], r[1]))
+            if len({(r[0], r[1]) for r in rows}) != len(rows):
+                raise RpcUnavailableError("eth_getLogs returned a log twice")
         return [r[3] for r in rows], [(r[0], r[2]) for r in rows]
 
     def _unknown_event(self, topic0: str, bn: int, li: int) -> None:
@@ -447,6 +458,15 @@ class Indexer:
             except LogDecodeError as e:
                 delay = min(max(1.0, delay * 2), 60.0)
                 log.error("undecodable log, retrying", extra={"error": str(e), "retry_in_s": delay})
+            except IndexerError:
+                raise
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+                # A reply of the wrong shape (a node bug, a proxy in the way): retry, loudly.
+                delay = min(max(1.0, delay * 2), 60.0)
+                log.error(
+                    "unexpected RPC answer, retrying",
+                    extra={"error": f"{type(e).__name__}: {e}", "retry_in_s": delay},
+                )
             stop.wait(delay)
 
 

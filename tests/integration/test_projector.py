@@ -16,7 +16,15 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session, SQLModel, select
 
-from services.api.models import Attestation, ChainEvent, Credit, Solution, Task, Withdrawal
+from services.api.models import (
+    Attestation,
+    ChainEvent,
+    Checkpoint,
+    Credit,
+    Solution,
+    Task,
+    Withdrawal,
+)
 from services.api.projector import Projector, make_engine, migrate, run
 from services.common.messages import Kind, decode_message
 from services.common.settings import Settings
@@ -182,6 +190,10 @@ def test_reorg_projection_equals_reindex(
     )
     got = snapshot_of(p.engine)
     assert len(got["ChainEvent"]) == len(on_chain)
+    with Session(p.engine) as s:
+        checkpoint = s.get(Checkpoint, "projector")
+        last_entry = client.xrevrange(p.stream, count=1)[0][0].decode()
+        assert checkpoint is not None and checkpoint.stream_id == last_entry
     # SQLite: a second file; PostgreSQL: the same per-test database, emptied first
     fresh_url = db_url + "_fresh" if db_url.startswith("sqlite") else db_url
     assert got == from_scratch(node, start, client, redis_prefix, fresh_url, "fresh")
