@@ -395,7 +395,7 @@ def create_demo_task(
     from eth_account import Account
     from web3 import Web3
 
-    from services.common.chain import Deployment, Marketplace
+    from services.common.chain import Deployment, Marketplace, TaskCreated
 
     stored = httpx.post(f"{stack.api_url}/specs", json=DEMO_SPEC, timeout=10)
     stored.raise_for_status()
@@ -416,11 +416,7 @@ def create_demo_task(
         evaluator_fee=10**15,
         bounty=10**18,
     )
-    for event in result.events:
-        task_id = getattr(event, "task_id", None)
-        if task_id is not None:
-            return int(task_id)
-    raise StackError("createTask succeeded but emitted no TaskCreated event")
+    return int(result.event(TaskCreated).task_id)
 
 
 def wait_for_payout(stack: Stack, task_id: int, timeout: float) -> dict[str, Any]:
@@ -432,6 +428,38 @@ def wait_for_payout(stack: Stack, task_id: int, timeout: float) -> dict[str, Any
         f"task {task_id} to be paid", finalized, stack.supervisor, timeout, period=1.0
     )
     return task
+
+
+def wait_for_withdrawal(stack: Stack, winner: str, timeout: float = 90) -> int:
+    """The pull payment completes: the winner's credits go to zero (the solver's keeper
+    withdraws them), and the projection has the Withdrawn event. Returns the amount withdrawn."""
+    from web3 import Web3
+
+    from services.common.chain import Deployment, Marketplace, Withdrawn
+
+    w3 = Web3(Web3.HTTPProvider(stack.rpc_url, request_kwargs={"timeout": 30}))
+    deployment = Deployment.load(stack.run_dir / "deployment.json")
+    market = Marketplace.from_deployment(w3, deployment)
+    wait_until(
+        f"{winner} to withdraw the bounty",
+        lambda: market.credits(winner) == 0,
+        stack.supervisor,
+        timeout,
+        1.0,
+    )
+    withdrawals = [
+        (e.block_number, e.event.amount)
+        for e in market.get_events(deployment.block_number)
+        if isinstance(e.event, Withdrawn) and e.event.account.lower() == winner.lower()
+    ]
+    last_block = max(block for block, _ in withdrawals)
+
+    def projected() -> bool:
+        block = httpx.get(f"{stack.api_url}/health", timeout=5).json().get("projected_block")
+        return block is not None and block >= last_block
+
+    wait_until("the projection to see the withdrawal", projected, stack.supervisor, 30)
+    return sum(amount for _, amount in withdrawals)
 
 
 def print_leaderboard(stack: Stack, task: dict[str, Any]) -> None:
@@ -529,9 +557,13 @@ def demo(
                     f"created task {task_id}; watch it live at {stack.api_url}/#/tasks/{task_id}",
                 )
                 task = wait_for_payout(stack, task_id, timeout)
-                print_leaderboard(stack, task)
-                if not task.get("winner") or task["winner"] == "0x" + "0" * 40:
+                if not task.get("winner"):
                     raise StackError(f"task {task_id} finalized without a verified winner")
+                withdrawn = wait_for_withdrawal(stack, task["winner"])
+                print_leaderboard(stack, task)
+                stack.supervisor.say(
+                    "demo", f"the winner has withdrawn {withdrawn / 10**18} TFUEL in all"
+                )
                 if exit_after_payout:
                     return
                 stack.supervisor.say("demo", "serving until Ctrl-C")
