@@ -200,7 +200,7 @@ def build_decoder(event: Mapping[str, Any], kind: Kind) -> EventDecoder:
             for key, pos, dec in static:
                 out[key] = dec(data[64 * pos : 64 * pos + 64])
             for key, pos, ddec in dynamic:
-                out[key] = ddec(data, data[64 * pos : 64 * pos + 64], f"{name}.{key}")
+                out[key] = ddec(data, data[64 * pos : 64 * pos + 64], key)
         except ValueError as e:  # int(…, 16) on non-hex as well as our own checks
             raise LogDecodeError(f"{name}: {e}") from None
         return {k: out[k] for k in order}
