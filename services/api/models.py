@@ -131,7 +131,9 @@ class Attestation(_Origin, table=True):
 
 
 class Credit(_Origin, table=True):
-    """Ether the contract credited to an account at finalize or cancel (withdrawn later)."""
+    """Ether the contract credited at finalize (the bounty to the winner, or the refund to the
+    creator) or at cancel, as the events tell it. Evaluator fees and forfeited bonds are
+    credited too but carry no event of their own: ask the contract (`credits(account)`)."""
 
     block_hash: str = Field(primary_key=True, max_length=66)
     log_index: int = Field(primary_key=True)
