@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 NATIVE_SRC := $(wildcard native/bisuna_c/src/*.c native/bisuna_c/src/*.h native/bisuna_c/include/*.h) native/bisuna_c/build_ffi.py
 
-.PHONY: install demo test test-c test-py bench fuzz soak lint contracts clean
+.PHONY: install ensure-redis demo test test-c test-py bench fuzz soak lint contracts clean
 
 install: $(VENV)/.installed node_modules/.installed bisuna/.built
 
@@ -25,7 +25,16 @@ node_modules/.installed: package.json
 	npm install --no-audit --no-fund --silent
 	touch $@
 
-demo: install
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# The demo runs a private redis-server, or uses a Redis answering on 6379; failing both, install it.
+ensure-redis: install
+	@command -v redis-server >/dev/null 2>&1 || $(PY) -c "import redis; redis.Redis(socket_timeout=1).ping()" 2>/dev/null || \
+	  { echo "make: no Redis on 6379 and no redis-server: installing redis-server"; \
+	    $(SUDO) apt-get install -y redis-server || { $(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; }; }
+
+# The whole marketplace on this machine (DEMO_EXIT=1: exit after the payout).
+demo: install ensure-redis
 	$(VENV)/bin/edgemarket demo
 
 test: install test-c test-py
