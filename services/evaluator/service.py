@@ -84,6 +84,17 @@ class Evaluator:
         digest = bytes.fromhex(args.agent_digest[2:])
         self.attest_one(args.task_id, task, args.solution_id, args.agent_bytes(), digest)
 
+    def on_task_finalized(self, message: Message) -> None:
+        """Fees are credited at finalize: take them home (the chain says if there are any)."""
+        if self.market.credits(self.me) == 0:
+            return
+        try:
+            tx = self.market.withdraw()
+        except chain.NothingToWithdraw:
+            return
+        amount = tx.event(chain.Withdrawn).amount
+        log.info("fees withdrawn", extra={"evaluator": self.me, "amount_wei": amount})
+
     # ---------------------------------------------------------------- work
 
     def _confirmed(self, message: Message) -> bool:
@@ -168,6 +179,9 @@ class Evaluator:
             self.market.attest_score(task_id, solution_id, verdict.score)
         except chain.AlreadyAttested:
             return 0
+        except chain.EvaluationClosed:
+            log.warning("evaluation window closed; not attested", extra=fields)
+            return 0
         log.info("attested", extra=fields)
         return 1
 
@@ -195,6 +209,7 @@ def run(
     handlers: dict[Kind, Callable[[Message], None]] = {
         Kind.SEED_SET: evaluator.on_seed_set,
         Kind.SOLUTION_REVEALED: evaluator.on_solution_revealed,
+        Kind.TASK_FINALIZED: evaluator.on_task_finalized,
     }
     consume(
         redis.Redis.from_url(settings.redis_url),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
@@ -32,10 +31,10 @@ class Node:
         return str(self.account.address)
 
     def chain_now(self) -> int:
-        """The timestamp the next block will have, at least: the latest block's, or the wall
-        clock if later (public chains keep near it; a dev chain moved by tests runs ahead)."""
-        latest = self.w3.eth.get_block("latest")
-        return max(int(latest["timestamp"]), int(time.time()))
+        """The latest block's timestamp: a lower bound of the chain's clock, so an action gated
+        on "now ≥ deadline" never fires early (it may wait one block). Never the wall clock: a
+        dev chain moved by tests, or a node's clock, may disagree with it."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
 
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)

@@ -306,7 +306,7 @@ class Scheduler:
                 )
                 break
             started = time.monotonic()
-            outcomes = self.run_epoch(spec_cid, seeds, epoch, generations, inputs, keep)
+            outcomes = self.dispatcher.run(spec_cid, seeds, epoch, generations, inputs, keep)
             slowest = max(slowest, time.monotonic() - started)
             for i, outcome in enumerate(outcomes):
                 if outcome is None:
@@ -325,17 +325,6 @@ class Scheduler:
                 },
             )
         return best
-
-    def run_epoch(
-        self,
-        spec_cid: str,
-        seeds: list[bytes],
-        epoch: int,
-        generations: int,
-        inputs: list[list[bytes]],
-        keep: int,
-    ) -> list[EpochOutcome | None]:
-        return self.dispatcher.run(spec_cid, seeds, epoch, generations, inputs, keep)
 
     # ---------------------------------------------------------------- commit and reveal
 
