@@ -311,6 +311,13 @@ def running_stack(
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if redis_url.startswith("redis://127.0.0.1:6379/"):
+            # A shared Redis (a private one holds nothing else): this run's stream, queue and private store of its own, so an
+            # earlier run (another chain) or another user never mixes with it.
+            run_id = os.urandom(4).hex()
+            base["EDGEMARKET_STREAM"] = f"edgemarket:{run_id}:events"
+            base["EDGEMARKET_QUEUE"] = f"edgemarket.{run_id}.evolve"
+            base["EDGEMARKET_PRIVATE_PREFIX"] = f"edgemarket:{run_id}:private"
         base.update(extra_env or {})
 
         def with_key(index: int) -> dict[str, str]:
