@@ -40,3 +40,31 @@ def test_artifact_records_how_it_was_built() -> None:
         artifact.source_hashes["EdgeMarketplace.sol"] == "0x" + hashlib.sha256(source).hexdigest()
     )
     assert artifact.bytecode and artifact.deployed_bytecode
+
+
+def _declared_events() -> dict[str, str]:
+    """The event declarations fixed in docs/interfaces.md, whitespace-normalised."""
+    text = (ROOT / "docs" / "interfaces.md").read_text()
+    block = text.split("## The contract (`contracts/EdgeMarketplace.sol`) events, exactly", 1)[1]
+    block = block.split("```solidity", 1)[1].split("```", 1)[0]
+    lines = [line.split("//")[0] for line in block.splitlines()]
+    declared = " ".join(" ".join(lines).split())
+    out = {}
+    for decl in declared.split(";"):
+        decl = decl.strip()
+        if decl.startswith("event "):
+            name = decl[len("event ") :].split("(", 1)[0]
+            out[name] = decl.replace("( ", "(").replace(" )", ")")
+    return out
+
+
+def test_events_are_exactly_those_in_interfaces_md() -> None:
+    abi_events = {}
+    for item in load_artifact().abi:
+        if item["type"] != "event":
+            continue
+        params = ", ".join(
+            f"{p['type']}{' indexed' if p['indexed'] else ''} {p['name']}" for p in item["inputs"]
+        )
+        abi_events[item["name"]] = f"event {item['name']}({params})"
+    assert abi_events == _declared_events()
