@@ -316,6 +316,15 @@ def load_artifact(path: Path | str = ARTIFACT_PATH) -> Artifact:
     )
 
 
+def revert_bytes(data: Any) -> bytes | None:
+    """The revert data in a JSON-RPC error's `data` (a hex string, or nested one level)."""
+    if isinstance(data, dict):
+        data = data.get("data")
+    if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+        return bytes.fromhex(data[2:])
+    return None
+
+
 class ErrorDecoder:
     """Maps revert data (selector + ABI-encoded arguments) to a ContractError subclass."""
 
@@ -345,11 +354,10 @@ class ErrorDecoder:
         return _ERROR_CLASSES.get(name, ContractError)(name, fields)
 
     def from_web3(self, exc: ContractLogicError) -> ContractError:
-        data = exc.data
-        if isinstance(data, dict):
-            data = data.get("data")
-        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-            return self.decode(bytes.fromhex(data[2:]))
+        """The ContractError inside a web3.py revert exception (for calls made through web3)."""
+        data = revert_bytes(exc.data)
+        if data is not None:
+            return self.decode(data)
         return ContractError("revert", {"message": exc.message or str(exc)})
 
 
@@ -695,10 +703,7 @@ class RpcError(ChainError):
         super().__init__(f"{method} failed: {self.rpc_message}")
 
     def revert_data(self) -> bytes | None:
-        data = self.data.get("data") if isinstance(self.data, dict) else self.data
-        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-            return bytes.fromhex(data[2:])
-        return None
+        return revert_bytes(self.data)
 
 
 def _rpc(w3: Web3, method: str, params: list[Any]) -> Any:
@@ -957,12 +962,7 @@ class Marketplace:
         return out
 
     def _call_error(self, error: Mapping[str, Any]) -> Exception:
-        data = error.get("data")
-        if isinstance(data, dict):
-            data = data.get("data")
-        if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
-            return self.errors.decode(bytes.fromhex(data[2:]))
-        return ChainError(f"eth_call failed: {error.get('message', error)}")
+        return _contract_error(RpcError("eth_call", error), self.errors)
 
     def _transact(self, function: str, *args: Any, value: int = 0) -> TxResult:
         if self.signer is None:
