@@ -132,3 +132,60 @@ def test_up_stops_every_child_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_up_serves_the_api_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    """`edgemarket up`: the whole stack answers on its port; SIGINT (Ctrl-C) stops all of it."""
+    import socket
+
+    import httpx
+
+    from tests.e2e.test_demo_e2e import _processes_of
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run_dir = tmp_path / "up"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.cli.main",
+            "up",
+            "--run-dir",
+            str(run_dir),
+            "--api-port",
+            str(port),
+            "--workers",
+            "1",
+            "--evaluators",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()[-3000:] if proc.stdout else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the API never became healthy"
+            time.sleep(0.5)
+        tasks = httpx.get(f"http://127.0.0.1:{port}/tasks", timeout=5).json()
+        assert tasks["total"] == 0
+        chain = httpx.get(f"http://127.0.0.1:{port}/chain", timeout=5).json()
+        assert chain["chain_id"] == 31337 and chain["contract"].startswith("0x")
+        assert len(_processes_of(run_dir)) >= 8  # anvil, redis, indexer, projector, ... api
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+        assert proc.returncode == 0
+        assert _processes_of(run_dir) == []
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
