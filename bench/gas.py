@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -20,34 +19,9 @@ from web3 import Web3  # noqa: E402
 
 from services.common import chain as c  # noqa: E402
 from services.common.chain import Marketplace, deploy  # noqa: E402
-from tests.fixtures.chain import FUNDING, Chain, funded_keys, open_task, start_anvil  # noqa: E402
+from tests.fixtures.chain import FUNDING, Chain, funded_keys, open_task, send_many, start_anvil  # noqa: E402
 
 SALT = b"\x07" * 32
-
-
-def send_all(
-    chain: Chain, mp: Marketplace, calls: list[tuple[str, str, tuple[Any, ...], int]]
-) -> list[int]:
-    """Node-signed sends without estimates; waits for every receipt; returns their gas."""
-    hashes = [
-        chain.w3.eth.send_transaction(
-            {
-                "from": s,
-                "to": mp.address,
-                "data": mp.calldata(fn, *args),
-                "value": v,
-                "gas": 2_000_000,
-            }  # type: ignore[typeddict-item]
-        )
-        for s, fn, args, v in calls
-    ]
-    gas = []
-    for tx in hashes:
-        receipt = chain.w3.eth.wait_for_transaction_receipt(tx, poll_latency=0.01)
-        if receipt["status"] != 1:
-            raise RuntimeError(f"bench transaction {tx.hex()} reverted")
-        gas.append(int(receipt["gasUsed"]))
-    return gas
 
 
 def lifecycle(
@@ -63,7 +37,7 @@ def lifecycle(
         (solvers[i // c.MAX_COMMITS_PER_SOLVER], i.to_bytes(4, "big") * (agent_size // 4))
         for i in range(n_solutions)
     ]
-    commit_gas = send_all(
+    commit_gas = send_many(
         chain,
         mp,
         [
@@ -78,7 +52,7 @@ def lifecycle(
     )
     figures["commit_first"], figures["commit"] = commit_gas[0], commit_gas[-1]
     chain.travel_to(task.commit_deadline)
-    reveal_gas = send_all(
+    reveal_gas = send_many(
         chain,
         mp,
         [
@@ -93,7 +67,7 @@ def lifecycle(
     figures["seal_seed"] = creator.seal_seed(task.task_id).gas_used
     quorum = n_evaluators // 2 + 1
     for k, ev in enumerate(evaluators):
-        gas = send_all(
+        gas = send_many(
             chain,
             mp,
             [(ev, "attestScore", (task.task_id, i, 400_000 + i), 0) for i in range(n_solutions)],

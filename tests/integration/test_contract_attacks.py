@@ -18,6 +18,7 @@ from tests.fixtures.chain import (
     open_task,
     reveal,
     seal,
+    send_many,
 )
 
 BOND = ETHER // 10
@@ -143,26 +144,6 @@ def test_a_copier_cannot_claim_a_revealed_agent(chain: Chain, marketplace: Marke
     assert mp.credits(creator.address) == BOND
 
 
-def _fast(
-    chain: Chain, mp: Marketplace, calls: list[tuple[str, str, tuple[Any, ...], int]]
-) -> None:
-    """Node-signed sends without gas estimates, then every receipt, which must succeed."""
-    hashes = [
-        chain.w3.eth.send_transaction(
-            {
-                "from": sender,
-                "to": mp.address,
-                "data": mp.calldata(fn, *args),
-                "value": value,
-                "gas": 400_000,
-            }  # type: ignore[typeddict-item]
-        )
-        for sender, fn, args, value in calls
-    ]
-    for tx in hashes:
-        assert chain.w3.eth.wait_for_transaction_receipt(tx, poll_latency=0.01)["status"] == 1
-
-
 def _run_task(chain: Chain, mp: Marketplace, ev: str, n: int) -> int:
     """A task with n revealed, verified solutions; returns finalize's gas."""
     solvers = [a.address for a in chain.accounts[8:40]]
@@ -178,7 +159,7 @@ def _run_task(chain: Chain, mp: Marketplace, ev: str, n: int) -> int:
     )
     salt = b"\x01" * 32
     plan = [(solvers[i // c.MAX_COMMITS_PER_SOLVER], i.to_bytes(4, "big") * 8) for i in range(n)]
-    _fast(
+    send_many(
         chain,
         mp,
         [
@@ -193,7 +174,7 @@ def _run_task(chain: Chain, mp: Marketplace, ev: str, n: int) -> int:
     )
     assert mp.solution_count(task.task_id) == n
     chain.travel_to(task.commit_deadline)
-    _fast(
+    send_many(
         chain,
         mp,
         [
@@ -203,7 +184,7 @@ def _run_task(chain: Chain, mp: Marketplace, ev: str, n: int) -> int:
     )
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
-    _fast(
+    send_many(
         chain,
         mp,
         [(ev, "attestScore", (task.task_id, i, (i * 7919) % 1_000_001), 0) for i in range(n)],
