@@ -83,6 +83,9 @@ def audit(
     if report.expected_winner:
         solver, sid, score = report.expected_winner
         console.print(f"expected winner: solution {sid} of {solver} at {score}")
+    if report.honest_winner and report.honest_winner != report.expected_winner:
+        solver, sid, score = report.honest_winner
+        console.print(f"by the recomputed scores: solution {sid} of {solver} at {score}")
     if report.finalized:
         winner, sid, score, payout = report.finalized
         console.print(f"paid: {winner} (solution {sid}, score {score}), payout {payout} wei")

@@ -42,7 +42,8 @@ class AuditReport:
     eval_seed_on_chain: bytes
     eval_seed_recomputed: bytes | None
     solutions: list[SolutionAudit]
-    expected_winner: tuple[str, int, int] | None  # (solver, solution id, score)
+    expected_winner: tuple[str, int, int] | None  # by the contract's verified scores
+    honest_winner: tuple[str, int, int] | None  # by the recomputed scores
     finalized: tuple[str, int, int, int] | None  # (winner, solution id, score, payout)
     bounty: int
     problems: list[str] = field(default_factory=list)
@@ -114,6 +115,7 @@ def audit_task(
         eval_seed_recomputed=None,
         solutions=[],
         expected_winner=None,
+        honest_winner=None,
         finalized=None,
         bounty=task.bounty,
     )
@@ -220,6 +222,16 @@ def audit_task(
         and best.verified_score >= task.min_score
     ):
         report.expected_winner = (best.solver, best.solution_id, best.verified_score)
+    # The winner honest evaluators would have made: the best recomputed score (reaching a
+    # quorum needs honest evaluators; this is what they would have verified).
+    honest: SolutionAudit | None = None
+    for row in report.solutions:
+        if row.recomputed is None:
+            continue
+        if honest is None or _beats(row, row.recomputed, honest, honest.recomputed or 0):
+            honest = row
+    if honest is not None and honest.recomputed is not None and honest.recomputed >= task.min_score:
+        report.honest_winner = (honest.solver, honest.solution_id, honest.recomputed)
     finals = [e.event for e in events if isinstance(e.event, chain.TaskFinalized)]
     if finals:
         f = finals[-1]
@@ -235,6 +247,13 @@ def audit_task(
                 report.problems.append(
                     f"paid solution {f.solution_id} of {f.winner} at {f.score}; expected solution "
                     f"{sid} of {solver} at {score}"
+                )
+        paid_someone = int(f.winner, 16) != 0
+        if paid_someone and report.honest_winner and report.honest_winner[1] != f.solution_id:
+            solver, sid, score = report.honest_winner
+            if all(r.recomputed is not None for r in report.solutions):
+                report.problems.append(
+                    f"by the recomputed scores, solution {sid} of {solver} ({score}) should have won"
                 )
         if f.payout != task.bounty:
             report.problems.append(f"payout {f.payout} differs from the bounty {task.bounty}")
