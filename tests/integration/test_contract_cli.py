@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from typer.testing import CliRunner
 
 from services.cli.main import app
 from services.common.chain import Deployment, Marketplace, load_artifact
-from services.common.settings import get_settings
-from tests.fixtures.chain import Chain
+from services.common.settings import ANVIL_DEV_KEYS, get_settings
+from tests.fixtures.chain import Chain, start_anvil
 
 
 @pytest.fixture
@@ -62,3 +63,33 @@ def test_deploy_without_a_key_says_how_to_configure_one(
     assert result.exit_code == 1
     assert "EDGEMARKET_PRIVATE_KEY" in result.output
     assert not cli_env.exists()
+
+
+def _dev_key_0() -> str:
+    """anvil's first published dev key (funded by every anvil), taken from the settings' list."""
+    return next(
+        "0x" + k
+        for k in ANVIL_DEV_KEYS
+        if Account.from_key("0x" + k).address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+    )
+
+
+def test_anvil_dev_keys_deploy_on_31337_only(
+    chain: Chain, cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDGEMARKET_PRIVATE_KEY", _dev_key_0())
+    get_settings.cache_clear()
+    ok = CliRunner().invoke(app, ["contract", "deploy"])
+    assert ok.exit_code == 0, ok.output
+    other = start_anvil(chain_id=365)  # Theta testnet's id
+    try:
+        out = cli_env.parent / "365.json"
+        monkeypatch.setenv("EDGEMARKET_RPC_URL", other.url)
+        monkeypatch.setenv("EDGEMARKET_DEPLOYMENT_FILE", str(out))
+        get_settings.cache_clear()
+        refused = CliRunner().invoke(app, ["contract", "deploy"])
+        assert refused.exit_code == 1
+        assert "public dev accounts" in " ".join(refused.output.split())
+        assert not out.exists()
+    finally:
+        other.stop()
