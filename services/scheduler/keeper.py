@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+from web3.exceptions import Web3Exception
+
 from services.common import chain
 from services.common.logs import configure_logging, get_logger
 from services.scheduler.config import SolverSettings
@@ -17,8 +19,10 @@ BLOCKHASH_HORIZON = 256
 
 
 class Keeper:
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, *, tx_lock: threading.Lock | None = None) -> None:
         self.node = node
+        # Shared with other threads signing for the same account (the scheduler's).
+        self.tx_lock = tx_lock if tx_lock is not None else threading.Lock()
         self.market = node.market
         self._settled: set[int] = set()  # finalized or cancelled: nothing left to do
 
@@ -70,7 +74,8 @@ class Keeper:
         if self.node.account is None or self.market.credits(self.node.address) == 0:
             return []
         try:
-            tx = self.market.withdraw()
+            with self.tx_lock:
+                tx = self.market.withdraw()
         except chain.NothingToWithdraw:
             return []
         amount = tx.event(chain.Withdrawn).amount
@@ -88,6 +93,6 @@ def run(settings: SolverSettings | None = None, *, stop: threading.Event | None 
     while not stop.is_set():
         try:
             keeper.step()
-        except (chain.ChainError, chain.ContractError, OSError) as exc:
+        except (chain.ChainError, chain.ContractError, OSError, Web3Exception) as exc:
             log.warning("keeper pass failed, retrying", extra={"error": repr(exc)})
         stop.wait(settings.keeper_interval)

@@ -16,6 +16,7 @@ from typing import Any
 import redis
 from celery import Celery
 from celery.result import AsyncResult
+from web3.exceptions import Web3Exception
 
 from services.common import chain
 from services.common.content import ContentError, ContentStore, cid_of_digest, open_content_store
@@ -152,8 +153,11 @@ class Scheduler:
         celery: Celery,
         private: PrivateAgents,
         in_flight: set[bytes] | None = None,
+        tx_lock: threading.Lock | None = None,
     ) -> None:
         self.settings = settings
+        # One account, several threads: transactions go out one at a time (nonces).
+        self.tx_lock = tx_lock if tx_lock is not None else threading.Lock()
         # Commitments this process is sending right now (shared by the sibling threads): the
         # settle loop leaves them alone, or it would take them for a crash's leftovers.
         self.in_flight = in_flight if in_flight is not None else set()
@@ -164,7 +168,7 @@ class Scheduler:
         self.celery = celery
         self.private = private
         self.me = node.address
-        self.keeper = Keeper(node)
+        self.keeper = Keeper(node, tx_lock=self.tx_lock)
         self.dispatcher = EpochDispatcher(
             celery, private, queue=settings.queue, epoch_timeout=settings.epoch_timeout
         )
@@ -337,7 +341,8 @@ class Scheduler:
             # Durable before the transaction leaves: a crash after sending still reveals.
             self.store.record_commit_intent(task_id, commitment, best.agent, salt, claimed)
             try:
-                tx = self.market.commit_solution(task_id, commitment, bond=bond)
+                with self.tx_lock:
+                    tx = self.market.commit_solution(task_id, commitment, bond=bond)
             except (chain.CommitPhaseOver, chain.TaskNotOpen, chain.TooManyCommits) as exc:
                 self.store.mark(commitment, PendingState.ABANDONED)
                 log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
@@ -386,9 +391,10 @@ class Scheduler:
                 self.store.mark(pending.commitment, PendingState.COMMITTED, solution_id)
             elif task.state == chain.TaskState.OPEN and now < task.commit_deadline:
                 # The commit never reached the chain (we died before sending): send it now.
-                tx = self.market.commit_solution(
-                    pending.task_id, pending.commitment, bond=task.commit_bond
-                )
+                with self.tx_lock:
+                    tx = self.market.commit_solution(
+                        pending.task_id, pending.commitment, bond=task.commit_bond
+                    )
                 solution_id = tx.event(chain.SolutionCommitted).solution_id
                 self.store.mark(pending.commitment, PendingState.COMMITTED, solution_id)
                 log.info(
@@ -413,7 +419,7 @@ class Scheduler:
             return
         if now < task.commit_deadline:
             return  # commits still open: revealing now would hand our agent to copiers
-        with contextlib.suppress(chain.AlreadyRevealed):
+        with self.tx_lock, contextlib.suppress(chain.AlreadyRevealed):
             self.market.reveal_solution(
                 pending.task_id, solution_id, pending.agent, pending.claimed_score, pending.salt
             )
@@ -445,7 +451,14 @@ def build(settings: SolverSettings) -> Scheduler:
     )
 
 
-LOOP_ERRORS = (chain.ChainError, chain.ContractError, ContentError, redis.RedisError, OSError)
+LOOP_ERRORS = (
+    chain.ChainError,
+    chain.ContractError,
+    ContentError,
+    redis.RedisError,
+    OSError,
+    Web3Exception,  # RPC errors, receipt timeouts
+)
 
 
 def _loop(name: str, step: Callable[[], None], stop: threading.Event, interval: float) -> None:
@@ -476,6 +489,7 @@ def run(settings: SolverSettings | None = None, *, stop: threading.Event | None 
             worker.celery,
             worker.private,
             worker.in_flight,
+            worker.tx_lock,
         )
 
     intake, settler = sibling(), sibling()
