@@ -128,6 +128,9 @@ def test_task_list_filters_and_links(site: tuple[str, Scenario], page: Any) -> N
     page.locator("#leaderboard tbody tr a").first.click()
     page.locator("h1", has_text="Agent").wait_for()
     assert "alice" in page.locator("table").inner_text()
+    page.locator("#graph-img").wait_for()
+    page.wait_for_function("document.getElementById('graph-img').complete")
+    assert page.evaluate("document.getElementById('graph-img').naturalWidth") > 100
 
 
 def test_create_task_page_prepares_a_transaction_without_a_wallet(

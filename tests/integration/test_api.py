@@ -479,6 +479,7 @@ def test_solution_detail(client: TestClient) -> None:
         ("/agents/" + "0x" + "ab" * 32, 404),
         ("/agents/" + "0x" + "ab" * 32 + "/preview.png", 404),
         ("/agents/" + "0x" + "ab" * 32 + "/graph.dot", 404),
+        ("/agents/" + "0x" + "ab" * 32 + "/graph.svg", 404),
     ],
 )
 def test_bad_requests_are_problems(client: TestClient, path: str, status: int) -> None:
@@ -626,3 +627,26 @@ def test_leaderboard_events_follow_the_projection(
             (1, solver(8), "committed"),
         ]
     app.state.api.engine.dispose()
+
+
+def test_graph_svg_draws_every_neuron_and_connection(
+    client: TestClient, read_world: Scenario
+) -> None:
+    from xml.etree import ElementTree
+
+    agent = read_world.agents["weak"]
+    r = client.get(f"/agents/0x{agent.digest.hex()}/graph.svg")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
+    svg = ElementTree.fromstring(r.content)
+    ns = "{http://www.w3.org/2000/svg}"
+    neurons = [c for c in svg.iter(f"{ns}circle") if c.find(f"{ns}title") is not None]
+    assert len(neurons) == agent.neuron_count
+    edges = [e for e in svg.iter() if e.get("class") == "edge"]
+    assert len(edges) == agent.connection_count
+    assert (
+        client.get(
+            f"/agents/0x{agent.digest.hex()}/graph.svg",
+            headers={"If-None-Match": r.headers["etag"]},
+        ).status_code
+        == 304
+    )

@@ -234,3 +234,26 @@ def agent_graph(digest: Digest, request: Request, db: DB, state: State) -> Respo
     response.body = dot.encode()
     response.headers["content-length"] = str(len(response.body))
     return response
+
+
+@router.get(
+    "/agents/{digest}/graph.svg",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/svg+xml": {}}, "description": "the agent's networks drawn"}
+    },
+)
+def agent_graph_svg(digest: Digest, request: Request, db: DB, state: State) -> Response:
+    """The agent's networks as an SVG picture: neurons coloured by kind, connections as arrows."""
+    from services.api import preview
+
+    digest = digest.lower()
+    data = _agent_bytes(state, db, digest)
+    etag = etag_of("svg", digest)
+    response = Response(media_type="image/svg+xml")
+    cached = conditional(request, response, etag, IMMUTABLE)
+    if cached is not None:
+        return cached
+    response.body = preview.render_svg(_decode(data)).encode()
+    response.headers["content-length"] = str(len(response.body))
+    return response

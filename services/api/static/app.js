@@ -195,7 +195,9 @@ async function agentView(digest) {
     el("h2", {}, "Networks"),
     el("table", {}, el("thead", {}, el("tr", {}, ["Network", "Neurons", "Connections", "Kinds"].map((h) => el("th", {}, h)))), el("tbody", {}, networks)),
     agent.env === "cipher" ? el("div", { class: "preview" }, el("h2", {}, "Cipher preview"), el("img", { src: `/agents/${digest}/preview.png`, alt: "cipher preview" })) : "",
-    el("p", {}, el("a", { href: `/agents/${digest}/graph.dot` }, "Graph (Graphviz DOT)"), el("span", { class: "muted" }, " — render with dot -Tsvg")),
+    el("h2", {}, "Graph"),
+    el("div", { class: "preview" }, el("img", { src: `/agents/${digest}/graph.svg`, alt: "the agent's networks", id: "graph-img" })),
+    el("p", {}, el("a", { href: `/agents/${digest}/graph.dot` }, "Graphviz DOT"), el("span", { class: "muted" }, " (render with dot -Tsvg)")),
   );
 }
 
