@@ -16,16 +16,7 @@ from services.common.chain import Deployment, Marketplace
 from services.common.content import LocalContentStore, cid_of
 from services.common.settings import Settings
 from tests.fixtures.chain import Chain
-
-SPEC: dict[str, Any] = {
-    "schema": "edgemarket/task@1",
-    "scorer": "bisuna-core/1",
-    "env": {"name": "cipher", "params": {"payload_words": 3, "mix": "xor"}},
-    "eval": {"samples": 256},
-    "budget": {"population": 10, "generations": 5, "islands": 1, "epoch_generations": 5},
-    "limits": {"max_neurons": 256, "max_connections": 2048, "max_agent_bytes": 24576},
-    "title": "a test task",
-}
+from tests.integration.test_api import SPEC
 
 
 def _settings(tmp_path: Path, **extra: Any) -> Settings:
@@ -59,7 +50,7 @@ def test_store_spec_returns_cid_and_digest_and_stores_the_bytes(
     body = r.json()
     assert body["digest"] == "0x" + hashlib.sha256(raw).hexdigest()
     assert body["cid"] == cid_of(raw)
-    assert body["title"] == "a test task"
+    assert body["title"] == SPEC["title"]
     assert LocalContentStore(tmp_path / "content").get(body["cid"]) == raw
 
 
