@@ -63,6 +63,7 @@ class StreamConsumer:
         self.max_deliveries = max_deliveries
         self.dead_letter = f"{stream}:dead:{group}"
         self._own_pending_done = False
+        self._pending_cursor = "0"
         self._claim_cursor = "0-0"
         self._last_claim = 0.0
 
@@ -145,8 +146,11 @@ class StreamConsumer:
     def read(self, count: int = 500, block_ms: int | None = 1000) -> list[Delivery]:
         """The next entries: own pending ones (after a restart), stale ones, then new ones."""
         if not self._own_pending_done:
-            own = self._read_group("0", count, None)
+            # Walk our own pending entries once, by a cursor: one that keeps failing is left to
+            # the stale-entry claim (which counts deliveries), not retried in a tight loop.
+            own = self._read_group(self._pending_cursor, count, None)
             if own:
+                self._pending_cursor = own[-1].entry_id
                 return own
             self._own_pending_done = True
         now = time.monotonic()

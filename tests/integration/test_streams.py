@@ -174,3 +174,24 @@ def test_publish_returns_ids(redis_url: str, redis_prefix: str, count: int) -> N
     client = redis.Redis.from_url(redis_url)
     ids = publish(client, redis_prefix + "s", [_message(i) for i in range(count)])
     assert len(ids) == count and ids == sorted(ids)
+
+
+def test_own_poison_entry_is_not_retried_in_a_loop(redis_url: str, redis_prefix: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    stream = redis_prefix + "events"
+    publish(client, stream, [_message(1), _message(2)])
+    first = StreamConsumer(client, stream, "g", "same")
+    first.ensure_group()
+    first.read(count=2, block_ms=None)  # took both, then crashed
+    again = StreamConsumer(client, stream, "g", "same", claim_idle_ms=60_000)
+    calls: list[int] = []
+
+    def fails_on_one(m: Message) -> None:
+        calls.append(m.block_number)
+        if m.block_number == 1:
+            raise RuntimeError("poison")
+
+    for _ in range(5):
+        again.handle(again.read(block_ms=None), {Kind.CREDIT_WITHDRAWN: fails_on_one})
+    assert calls == [1, 2]  # each once; the failing one waits for the stale-entry claim
+    assert client.xpending(stream, "g")["pending"] == 1
