@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from functools import lru_cache
 from typing import Any
@@ -101,6 +102,7 @@ def evolve_epoch(
                     "generation": int(gen),
                     "best_fitness": int(best_fitness),
                     "hostname": self.request.hostname,
+                    "pid": os.getpid(),
                 },
             )
 

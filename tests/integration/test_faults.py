@@ -57,16 +57,15 @@ def pool(
         procs.stop_all()
 
 
-def _started_on(client: redis.Redis) -> str | None:
-    """The Celery hostname running an epoch right now (from the STARTED state it records)."""
+def _running(client: redis.Redis, field: str) -> str | None:
+    """`hostname` or `pid` of the worker running an epoch now (from the state it records)."""
     for key in client.scan_iter(match="celery-task-meta-*"):
         raw = client.get(key)
         meta = json.loads(raw) if raw else {}
         if meta.get("status") in {"STARTED", "PROGRESS"}:
-            result = meta.get("result") or {}
-            host = result.get("hostname")
-            if host:
-                return str(host)
+            value = (meta.get("result") or {}).get(field)
+            if value:
+                return str(value)
     return None
 
 
@@ -96,7 +95,7 @@ def test_worker_killed_mid_epoch_another_redoes_it(
     caplog.set_level(logging.WARNING, logger="edgemarket.scheduler")
     runner.start()
 
-    host = wait_until("the epoch to start", lambda: _started_on(client), procs, 60)
+    host = wait_until("the epoch to start", lambda: _running(client, "hostname"), procs, 60)
     victim = next(n for n, p in procs.running.items() if f"edgemarket-{p.pid}@" in host)
     procs.kill9(victim)  # the whole worker: main process and its pool child
 
@@ -110,3 +109,40 @@ def test_worker_killed_mid_epoch_another_redoes_it(
     assert result.best_fitness == local["best_fitness"]
     procs.check_alive()  # the survivor is still serving
     assert any("sending it again" in r.getMessage() for r in caplog.records)
+
+
+def test_pool_process_killed_mid_epoch_is_requeued_at_once(
+    pool: tuple[Procs, SolverSettings], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    procs, settings = pool
+    spec = parse_spec(json.dumps(HEAVY))
+    spec_cid = LocalContentStore(tmp_path / "content").put(spec.to_bytes())
+    procs.start("worker", "worker", "--concurrency", "1", "--loglevel", "WARNING")
+    app = make_app(settings)
+    wait_until("the worker", lambda: app.control.ping(timeout=0.5), procs, 60)
+    client = redis.Redis.from_url(settings.redis_url)
+    # No re-send from the scheduler's side: the worker itself must give the epoch back.
+    dispatcher = EpochDispatcher(
+        app,
+        PrivateAgents(client, settings.private_prefix, settings.private_ttl),
+        queue=settings.queue,
+        epoch_timeout=600,
+    )
+    seed = b"\x09" * 32
+    outcome: list[list[EpochOutcome | None]] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(dispatcher.run(spec_cid, [seed], 2, 200, [[]], 2))
+    )
+    caplog.set_level(logging.WARNING, logger="edgemarket.scheduler")
+    runner.start()
+    pid = int(wait_until("the epoch to start", lambda: _running(client, "pid"), procs, 60))
+    os.kill(pid, 9)  # the pool process running the epoch; the worker's main process lives on
+    runner.join(timeout=120)
+    assert not runner.is_alive(), procs.tail()
+    [[result]] = outcome
+    assert result is not None
+    assert [a.hex() for a in result.agents] == run_epoch(spec, epoch_seed(seed, 2), 200, [], 2)[
+        "best"
+    ]
+    assert not any("sending it again" in r.getMessage() for r in caplog.records)
+    procs.check_alive()
