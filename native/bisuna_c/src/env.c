@@ -30,7 +30,7 @@ int bsn_scratch_new(bsn_scratch *s, const bsn_params *p, uint32_t neurons, const
     if (p->env == BSN_ENV_MUX6 || p->env == BSN_ENV_MUX11 || p->env == BSN_ENV_PARITY) {
         size_t align = bsn_lanes_align();
         s->lanes_raw = bsn_alloc(a, bsn_lanes_bytes(neurons) + align);
-        s->lanes_aux = bsn_alloc(a, (size_t)neurons * 6 * sizeof(uint16_t));
+        s->lanes_aux = bsn_alloc(a, (size_t)neurons * 7 * sizeof(uint16_t));
         if (s->lanes_raw == NULL || s->lanes_aux == NULL) {
             bsn_scratch_free(s, a);
             return BSN_E_NOMEM;

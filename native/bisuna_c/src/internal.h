@@ -132,7 +132,7 @@ typedef struct bsn_scratch {
     uint32_t *counts;/* cipher attacker 2: 16N × 4 */
     void *lanes_raw; /* boolean tasks: per-neuron lane vectors (aligned within) */
     bsn_lane_neuron *lanes;
-    uint16_t *lanes_aux;  /* 6 × neurons words: live-neuron lists */
+    uint16_t *lanes_aux;  /* 7 × neurons words: live-neuron lists */
     uint32_t lanes_neurons;
 } bsn_scratch;
 

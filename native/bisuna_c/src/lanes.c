@@ -14,8 +14,10 @@
 typedef uint16_t lv __attribute__((vector_size(LANES * 2)));
 typedef uint32_t lw __attribute__((vector_size(LANES * 4)));
 
+/* Only fired, exc and draws are cleared per batch: state is read only through fired (and
+ * written before a lane fires), out only of the output after step 5 wrote every lane. */
 struct bsn_lane_neuron {
-    lv state, out, fired, exc, draws, tmp, pend; /* the first five are cleared per batch */
+    lv fired, exc, draws, state, out, tmp, pend;
 };
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__gnu_linux__) && \
@@ -121,18 +123,19 @@ BSN_INLINE void lapply(const bsn_net *net, bsn_lane_neuron *L, uint32_t ctl, lv 
  * A neuron outside this set cannot change the output; dropping it only removes passes in
  * which live neurons would recompute what they already hold. */
 typedef struct {
-    uint16_t *primers, *controls, *others, *all;
-    uint32_t n_primers, n_controls, n_others, n_all;
+    uint16_t *primers, *controls, *others, *all, *inputs;
+    uint32_t n_primers, n_controls, n_others, n_all, n_inputs;
 } live_lists;
 
 static void live_schedule(const bsn_net *net, uint16_t *aux, live_lists *ls) {
     uint32_t n = net->n;
     uint16_t *stack = aux;
-    uint8_t *live = (uint8_t *)(void *)(aux + 5 * (size_t)n);
+    uint8_t *live = (uint8_t *)(void *)(aux + 6 * (size_t)n);
     ls->primers = aux + n;
     ls->controls = aux + 2 * (size_t)n;
     ls->others = aux + 3 * (size_t)n;
     ls->all = aux + 4 * (size_t)n;
+    ls->inputs = aux + 5 * (size_t)n;
     memset(live, 0, n);
     uint32_t top = 0;
     live[net->n_in] = 1;
@@ -151,7 +154,9 @@ static void live_schedule(const bsn_net *net, uint16_t *aux, live_lists *ls) {
             }
         }
     }
-    ls->n_primers = ls->n_controls = ls->n_others = ls->n_all = 0;
+    ls->n_primers = ls->n_controls = ls->n_others = ls->n_all = ls->n_inputs = 0;
+    for (uint32_t i = 0; i < net->n_in; i++)
+        if (live[i]) ls->inputs[ls->n_inputs++] = (uint16_t)i;
     for (uint32_t k = 0; k < net->n_primers; k++)
         if (live[net->primers[k]]) ls->primers[ls->n_primers++] = net->primers[k];
     for (uint32_t k = 0; k < net->n_controls; k++)
@@ -163,7 +168,7 @@ static void live_schedule(const bsn_net *net, uint16_t *aux, live_lists *ls) {
 }
 
 /* Correct cases of a boolean task (env: BSN_ENV_MUX6, MUX11 or PARITY); random neurons draw
- * from `seed`. aux: 6 × neurons 16-bit words of scratch. */
+ * from `seed`. aux: 7 × neurons 16-bit words of scratch. */
 BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t seed,
                                       bsn_lane_neuron *L, uint16_t *aux) {
     uint32_t nb = net->n_in, cases = 1u << nb, correct = 0;
@@ -173,13 +178,14 @@ BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t
     draw_ctx dc;
     dc.seed = seed;
     for (int i = 0; i < LANES; i++) idx[i] = (uint16_t)i;
+    lv valid = cases >= LANES ? ones : (lv)(idx < (uint16_t)cases); /* lanes that are cases */
     for (uint32_t base = 0; base < cases; base += LANES) {
-        for (uint32_t k = 0; k < ls.n_all; k++) memset(&L[ls.all[k]], 0, 5 * sizeof(lv));
+        for (uint32_t k = 0; k < ls.n_all; k++) memset(&L[ls.all[k]], 0, 3 * sizeof(lv));
         lv c = idx + (uint16_t)base;
         dc.t = __builtin_convertvector(idx, lw) + base;
-        for (uint32_t j = 0; j < nb; j++) {
+        for (uint32_t k = 0; k < ls.n_inputs; k++) {
+            uint32_t j = ls.inputs[k];
             lv obs = (lv)(((c >> j) & 1) != 0);
-            L[j].out = obs;
             L[j].state = ~obs;
             L[j].fired = ones;
         }
@@ -227,13 +233,16 @@ BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t
         uint32_t o = net->n_in;
         lv m = ~L[o].fired;
         if (any(m)) lexec(net, L, o, m, &dc);
-        lv want;
-        if (env == BSN_ENV_MUX6) want = (c >> ((c & 3) + 2)) & 1;
-        else if (env == BSN_ENV_MUX11) want = (c >> ((c & 7) + 3)) & 1;
+        lv want; /* variable shifts on 32-bit lanes: AVX2 has them, not on 16-bit ones */
+        if (env == BSN_ENV_MUX6) want = __builtin_convertvector((dc.t >> ((dc.t & 3) + 2)) & 1, lv);
+        else if (env == BSN_ENV_MUX11) want = __builtin_convertvector((dc.t >> ((dc.t & 7) + 3)) & 1, lv);
         else want = popcnt(c) & 1;
-        lv right = (lv)((L[o].out >> 15) == want);
-        for (int i = 0; i < LANES; i++)
-            if (base + (uint32_t)i < cases && right[i]) correct++;
+        lv right = (lv)((L[o].out >> 15) == want) & valid;
+        uint64_t q[LANES / 4];
+        memcpy(q, &right, sizeof q);
+        uint32_t bits = 0;
+        for (int i = 0; i < LANES / 4; i++) bits += (uint32_t)__builtin_popcountll(q[i]);
+        correct += bits / 16;
     }
     return correct;
 }
