@@ -124,9 +124,28 @@ class Supervisor:
             _signal_group(child.process, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.process.wait(5)
+        # SIGKILL is asynchronous: wait until no live member of any child's group remains.
+        groups = {child.process.pid for child in self.children}
+        deadline = time.monotonic() + 10
+        while groups and time.monotonic() < deadline:
+            groups = {g for g in groups if _group_alive(g)}
+            if groups:
+                time.sleep(0.05)
         for child in self.children:
             if child.pump is not None:
                 child.pump.join(2)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process group still has a member that is not a zombie (Linux /proc)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
