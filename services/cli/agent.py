@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.cli.common import load_agent_arg
+from services.cli.inputs import load_agent_arg
 
 app = typer.Typer(help="Inspect agents.", no_args_is_help=True)
 

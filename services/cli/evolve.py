@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.cli.common import load_spec_file
+from services.cli.inputs import load_spec_file
 
 SPARKS = " ▁▂▃▄▅▆▇█"
 

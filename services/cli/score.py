@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from services.cli.common import load_agent_arg, load_spec_file, read_hex
+from services.cli.inputs import load_agent_arg, load_spec_file, read_hex
 
 
 def score(

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.cli.common import load_spec_file
+from services.cli.inputs import load_spec_file
 
 if TYPE_CHECKING:
     from services.scheduler.node import Node
