@@ -140,12 +140,21 @@ async function taskView(id) {
       el("td", { class: "num" }, e.agent_size ?? "—"),
       el("td", { class: "mono" }, e.agent_digest ? el("a", { href: `#/agents/${e.agent_digest}` }, short(e.agent_digest)) : "—"),
     )) : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No solutions committed yet."))]));
-    const best = lb.entries.find((e) => e.agent_digest && e.rank === 1) || lb.entries.find((e) => e.agent_digest);
-    if (best && best.agent_digest !== shownPreview && task.env === "cipher") {
-      shownPreview = best.agent_digest;
+    // The seed's "agents encrypting images, with their scores": the top three distinct agents.
+    const shown = [];
+    for (const e of lb.entries) {
+      if (e.agent_digest && !shown.some((x) => x.agent_digest === e.agent_digest)) shown.push(e);
+      if (shown.length === 3) break;
+    }
+    const key = shown.map((e) => `${e.agent_digest}:${e.verified_score}`).join(",");
+    if (task.env === "cipher" && shown.length && key !== shownPreview) {
+      shownPreview = key;
       preview.replaceChildren(
-        el("h2", {}, `Solution ${best.solution_id} encrypting a picture`),
-        el("img", { src: `/agents/${best.agent_digest}/preview.png?task=${id}`, alt: `cipher preview of agent ${best.agent_digest}`, id: "preview-img" }),
+        el("h2", {}, "Agents encrypting a picture"),
+        ...shown.map((e, i) => el("figure", {},
+          el("img", { src: `/agents/${e.agent_digest}/preview.png?task=${id}`, alt: `cipher preview of solution ${e.solution_id}`, id: i === 0 ? "preview-img" : undefined }),
+          el("figcaption", {}, `Solution ${e.solution_id}`, e.rank ? ` — rank ${e.rank}, verified ${score(e.verified_score)}` : ` — ${e.status}, claimed ${score(e.claimed_score)}`),
+        )),
       );
     }
   }
