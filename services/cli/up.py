@@ -311,9 +311,15 @@ def running_stack(
 ) -> Iterator[Stack]:
     """Start anvil, Redis, the contract, every service and the API; stop them all on exit."""
     supervisor = Supervisor(quiet=quiet)
+    marker = run_dir / ".edgemarket-run"
+    if run_dir.exists() and any(run_dir.iterdir()) and not marker.exists():
+        raise StackError(
+            f"{run_dir} is not empty and was not made by `edgemarket up`: refusing to wipe it"
+        )
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a fresh chain needs a fresh projection, stream and content store
     run_dir.mkdir(parents=True)
+    marker.touch()
     try:
         rpc_url, accounts, keys = _start_anvil(supervisor, run_dir, block_time)
         redis_url = _start_redis(supervisor, run_dir)
@@ -331,8 +337,8 @@ def running_stack(
             }
         )
         if redis_url.startswith("redis://127.0.0.1:6379/"):
-            # A shared Redis (a private one holds nothing else): this run's stream, queue and private store of its own, so an
-            # earlier run (another chain) or another user never mixes with it.
+            # A shared Redis (a private one holds nothing else): a stream, queue and private
+            # store of this run's own, so an earlier run (another chain) never mixes with it.
             run_id = os.urandom(4).hex()
             base["EDGEMARKET_STREAM"] = f"edgemarket:{run_id}:events"
             base["EDGEMARKET_QUEUE"] = f"edgemarket.{run_id}.evolve"
@@ -529,18 +535,24 @@ def up(
     ] = Path(".edgemarket/up"),
 ) -> None:
     """Start the whole marketplace as local processes; Ctrl-C stops every one of them."""
-    with (
-        signals_stop(),
-        contextlib.suppress(KeyboardInterrupt, Stopping),
-        running_stack(
-            run_dir=run_dir, api_port=api_port, workers=workers, evaluators=evaluators
-        ) as stack,
-    ):
-        stack.supervisor.say("up", f"the page: {stack.api_url}/   the API: {stack.api_url}/docs")
-        stack.supervisor.say(
-            "up", f"chain {stack.rpc_url} (id {stack.chain_id}), redis {stack.redis_url}"
-        )
-        serve_forever(stack)
+    try:
+        with (
+            signals_stop(),
+            contextlib.suppress(KeyboardInterrupt, Stopping),
+            running_stack(
+                run_dir=run_dir, api_port=api_port, workers=workers, evaluators=evaluators
+            ) as stack,
+        ):
+            stack.supervisor.say(
+                "up", f"the page: {stack.api_url}/   the API: {stack.api_url}/docs"
+            )
+            stack.supervisor.say(
+                "up", f"chain {stack.rpc_url} (id {stack.chain_id}), redis {stack.redis_url}"
+            )
+            serve_forever(stack)
+    except StackError as exc:
+        typer.echo(f"up failed: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def demo(

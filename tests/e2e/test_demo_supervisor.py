@@ -189,3 +189,15 @@ def test_up_serves_the_api_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_up_refuses_to_wipe_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    from services.cli.up import running_stack
+
+    (tmp_path / "precious.txt").write_text("keep me")
+    with (
+        pytest.raises(StackError, match="refusing to wipe"),
+        running_stack(run_dir=tmp_path, api_port=0),
+    ):
+        pass
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
