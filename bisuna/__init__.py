@@ -14,7 +14,14 @@ from bisuna.errors import (
     ShapeError,
     SpecError,
 )
-from bisuna.population import Environment, History, Population, cipher_preview, score
+from bisuna.population import (
+    Environment,
+    History,
+    Population,
+    cipher_preview,
+    score,
+    score_many,
+)
 
 __version__: str = VERSION
 
@@ -39,4 +46,5 @@ __all__ = [
     "cipher_preview",
     "derive_seed",
     "score",
+    "score_many",
 ]

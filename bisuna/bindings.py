@@ -293,6 +293,16 @@ def score(ptr: Any, params: Any, scorer: int, seeds: list[int]) -> int:
     return int(out[0])
 
 
+def score_batch(ptrs: list[Any], params: Any, scorer: int, seeds: list[int]) -> list[int]:
+    arr = ffi.new("bsn_agent *[]", ptrs)
+    seed_arr = ffi.new("uint64_t[]", seeds)
+    out = ffi.new("uint32_t[]", max(1, len(ptrs)))
+    failed = ffi.new("size_t *")
+    rc = lib.bsn_score_batch(arr, len(ptrs), params, scorer, seed_arr, len(seeds), out, failed)
+    ensure(rc, f"score (agent {failed[0]})")
+    return [int(out[i]) for i in range(len(ptrs))]
+
+
 def cipher_preview(
     ptr: Any, words: npt.NDArray[np.uint16], seed: int
 ) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:

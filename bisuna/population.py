@@ -46,6 +46,12 @@ def _network_purposes(spec: Mapping[str, Any], networks: int) -> list[str]:
     return [f"network{k}" for k in range(networks)]
 
 
+def _seeds(spec: Mapping[str, Any], params: Any, eval_seed: bytes) -> list[int]:
+    n_nets, _ = _b.env_shape(params)
+    purposes = _network_purposes(spec, len(n_nets))
+    return [_b.derive_seed(eval_seed, "cases")] + [_b.derive_seed(eval_seed, p) for p in purposes]
+
+
 def score(
     agent: Agent | bytes,
     spec: Mapping[str, Any],
@@ -58,10 +64,21 @@ def score(
     params = _b.params_from_spec(spec)
     limits = spec.get("limits") if isinstance(spec, Mapping) else None
     a = agent if isinstance(agent, Agent) else Agent.from_bytes(agent, limits)
-    n_nets, _ = _b.env_shape(params)
-    purposes = _network_purposes(spec, len(n_nets))
-    seeds = [_b.derive_seed(eval_seed, "cases")] + [_b.derive_seed(eval_seed, p) for p in purposes]
-    return _b.score(a._cdata, params, sid, seeds)
+    return _b.score(a._cdata, params, sid, _seeds(spec, params, eval_seed))
+
+
+def score_many(
+    agents: Sequence[Agent | bytes],
+    spec: Mapping[str, Any],
+    eval_seed: bytes,
+    scorer: str = "bisuna-core/1",
+) -> list[int]:
+    """score() of each agent, in one call into the core (GIL released throughout)."""
+    sid = _b.scorer_id(scorer)
+    params = _b.params_from_spec(spec)
+    limits = spec.get("limits") if isinstance(spec, Mapping) else None
+    decoded = [a if isinstance(a, Agent) else Agent.from_bytes(a, limits) for a in agents]
+    return _b.score_batch([a._cdata for a in decoded], params, sid, _seeds(spec, params, eval_seed))
 
 
 def cipher_preview(

@@ -70,6 +70,8 @@ int bsn_agent_mutate(const bsn_agent *parent, const bsn_limits *limits, uint64_t
 
 int bsn_score(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t *seeds,
               size_t n_seeds, uint32_t *score);
+int bsn_score_batch(bsn_agent *const *agents, size_t n, const bsn_params *p, uint32_t scorer,
+                    const uint64_t *seeds, size_t n_seeds, uint32_t *scores, size_t *failed);
 int bsn_cipher_preview(bsn_agent *a, const uint16_t *words, size_t n, uint64_t seed,
                        uint16_t *enc, uint16_t *dec);
 

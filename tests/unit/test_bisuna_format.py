@@ -225,3 +225,17 @@ def test_score_accepts_bytes_and_is_repeatable() -> None:
     rnd = Agent.random(spec, 5, structural=400)
     scores = {bisuna.score(rnd, spec, b"e2") for _ in range(5)}
     assert len(scores) == 1
+
+
+def test_score_many_equals_score_one_by_one() -> None:
+    for spec in (
+        {"env": {"name": "multiplexer-11"}},
+        {"env": {"name": "cipher", "params": {"payload_words": 2}}, "eval": {"samples": 64}},
+    ):
+        agents = [Agent.random(spec, s, structural=300 + 50 * s) for s in range(12)]
+        many = bisuna.score_many(agents, spec, b"eval seed")
+        assert many == [bisuna.score(a, spec, b"eval seed") for a in agents]
+        assert bisuna.score_many([], spec, b"eval seed") == []
+    mux = [Agent.random({"env": {"name": "multiplexer-6"}}, 1)]
+    with pytest.raises(bisuna.ShapeError, match="agent 1"):
+        bisuna.score_many([agents[0], *mux], spec, b"eval seed")

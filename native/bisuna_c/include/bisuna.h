@@ -167,6 +167,11 @@ int bsn_agent_mutate(const bsn_agent *parent, const bsn_limits *limits, uint64_t
 int bsn_score(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t *seeds,
               size_t n_seeds, uint32_t *score);
 
+/* Scores n agents with the same parameters and seeds in one call (scores[i] for agents[i]).
+ * Stops at the first agent that fails and returns its error (*failed = its index). */
+int bsn_score_batch(bsn_agent *const *agents, size_t n, const bsn_params *p, uint32_t scorer,
+                    const uint64_t *seeds, size_t n_seeds, uint32_t *scores, size_t *failed);
+
 /* Cipher preview: splits words[n] into payloads of N words (the last one zero-padded),
  * draws a key per payload from `seed`, and writes Alice's ciphertext and Bob's decryption
  * (each n words). The agent must be a cipher bundle. BSN_E_ARG, BSN_E_SHAPE. */

@@ -335,6 +335,34 @@ int bsn_score(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t
     return BSN_OK;
 }
 
+int bsn_score_batch(bsn_agent *const *agents, size_t n, const bsn_params *p, uint32_t scorer,
+                    const uint64_t *seeds, size_t n_seeds, uint32_t *scores, size_t *failed) {
+    if ((n && (agents == NULL || scores == NULL)) || p == NULL || seeds == NULL || failed == NULL)
+        return BSN_E_ARG;
+    if (scorer != BSN_SCORER_CORE_1) return BSN_E_SCORER;
+    uint32_t neurons = 0;
+    for (size_t i = 0; i < n; i++) {
+        *failed = i;
+        if (agents[i] == NULL) return BSN_E_ARG;
+        int rc = bsn_agent_fits(agents[i], p);
+        if (rc != BSN_OK) return rc;
+        if (n_seeds < 1 + (size_t)agents[i]->n_nets) return BSN_E_ARG;
+        for (uint32_t k = 0; k < agents[i]->n_nets; k++)
+            if (agents[i]->nets[k]->n > neurons) neurons = agents[i]->nets[k]->n;
+    }
+    if (n == 0) return BSN_OK;
+    *failed = 0;
+    bsn_scratch sc;
+    int rc = bsn_scratch_new(&sc, p, neurons, &agents[0]->alloc);
+    if (rc != BSN_OK) return rc;
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = bsn_evaluate(agents[i], p, seeds, &sc, 0);
+        scores[i] = (uint32_t)(v < 0 ? 0 : v > MILLION ? MILLION : v);
+    }
+    bsn_scratch_free(&sc, &agents[0]->alloc);
+    return BSN_OK;
+}
+
 int bsn_cipher_preview(bsn_agent *a, const uint16_t *words, size_t n, uint64_t seed,
                        uint16_t *enc, uint16_t *dec) {
     if (a == NULL || (n && (words == NULL || enc == NULL || dec == NULL))) return BSN_E_ARG;
