@@ -183,3 +183,12 @@ def test_invalid_create_task_requests_are_problems(
     }
     body = _is_problem(chain_client.post("/tx/create-task", json={**request, **change}), 422)
     assert body["errors"]
+
+
+def test_unreachable_content_store_is_a_503_problem(tmp_path: Path, clean_env: None) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'api.db'}", content_store="kubo:http://127.0.0.1:9"
+    )
+    with TestClient(create_app(settings)) as c:
+        body = _is_problem(c.post("/specs", json=SPEC), 503)
+        assert "try again" in body["detail"]

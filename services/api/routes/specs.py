@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -95,7 +96,7 @@ def _too_large(size: int) -> ProblemError:
 )
 async def store_spec(request: Request, state: State) -> StoredSpec:
     """Store a task spec. The digest it returns is what `createTask` takes as `specDigest`."""
-    from services.common.content import cid_of
+    from services.common.content import ContentError, cid_of
     from services.common.spec import parse_spec
 
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -115,7 +116,15 @@ async def store_spec(request: Request, state: State) -> StoredSpec:
         raise ProblemError(
             503, "no-content-store", "No content store", "the API has no content store configured"
         )
-    cid = state.content.put(body)
+    try:
+        cid = state.content.put(body)
+    except ContentError as exc:
+        raise ProblemError(
+            503,
+            "content-store-unavailable",
+            "Content store unavailable",
+            f"the spec could not be stored ({exc}); try again when the content store is back",
+        ) from exc
     if cid != cid_of(body):
         raise ProblemError(
             502,
@@ -123,8 +132,6 @@ async def store_spec(request: Request, state: State) -> StoredSpec:
             "Content store disagrees",
             "the content store returned a CID that is not the spec's",
         )
-    import hashlib
-
     return StoredSpec(
         cid=cid,
         digest="0x" + hashlib.sha256(body).hexdigest(),
