@@ -22,7 +22,7 @@ import redis
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, delete, event
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from services.api.models import (
     Attestation,
@@ -82,35 +82,90 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+# -- the rows a batch touches ----------------------------------------------------------
+
+
+class Rows:
+    """The entity rows of the tasks a batch touches, loaded in one query per table and held
+    for the batch (the session's identity map keeps clean rows only weakly, so without this
+    every event would cost SELECTs)."""
+
+    def __init__(self, s: Session, task_ids: set[int]) -> None:
+        self.s = s
+        ids = sorted(task_ids)
+        self.tasks: dict[int, Task] = {}
+        self.solutions: dict[tuple[int, int], Solution] = {}
+        self.attestations: dict[tuple[int, int, str], Attestation] = {}
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            for t in s.exec(select(Task).where(col(Task.task_id).in_(chunk))):
+                self.tasks[t.task_id] = t
+            for x in s.exec(select(Solution).where(col(Solution.task_id).in_(chunk))):
+                self.solutions[(x.task_id, x.solution_id)] = x
+            for a in s.exec(select(Attestation).where(col(Attestation.task_id).in_(chunk))):
+                self.attestations[(a.task_id, a.solution_id, a.evaluator)] = a
+
+    def task(self, ev: ChainEvent) -> Task | None:
+        task = self.tasks.get(ev.task_id or 0)
+        if task is None:
+            log.warning(
+                "event for a task the projection does not have",
+                extra={"kind": ev.kind, "task_id": ev.task_id, "block": ev.block_number},
+            )
+            return None
+        task.updated_block = ev.block_number
+        return task
+
+    def solution(self, ev: ChainEvent, solution_id: int) -> Solution | None:
+        sol = self.solutions.get((ev.task_id or 0, solution_id))
+        if sol is None:
+            log.warning(
+                "event for a solution the projection does not have",
+                extra={"kind": ev.kind, "task_id": ev.task_id, "solution_id": solution_id},
+            )
+        return sol
+
+    def _drop(self, row: SQLModel) -> None:
+        # Only replays of odd histories get here (one TaskCreated per id on a real chain).
+        self.s.flush()
+        self.s.delete(row)
+        self.s.flush()
+
+    def put_task(self, task: Task) -> None:
+        old = self.tasks.pop(task.task_id, None)
+        if old is not None:
+            self._drop(old)
+        self.tasks[task.task_id] = task
+        self.s.add(task)
+
+    def put_solution(self, sol: Solution) -> None:
+        key = (sol.task_id, sol.solution_id)
+        old = self.solutions.pop(key, None)
+        if old is not None:
+            self._drop(old)
+        self.solutions[key] = sol
+        self.s.add(sol)
+
+    def put_attestation(self, att: Attestation) -> None:
+        key = (att.task_id, att.solution_id, att.evaluator)
+        old = self.attestations.pop(key, None)
+        if old is not None:
+            self._drop(old)
+        self.attestations[key] = att
+        self.s.add(att)
+
+
 # -- handlers: one per kind, folding an event into the entity rows ------------------------
 
-Handler = Callable[[Session, ChainEvent, dict[str, Any]], None]
+Handler = Callable[[Rows, ChainEvent, dict[str, Any]], None]
 
 
-def _task(s: Session, ev: ChainEvent) -> Task | None:
-    task = s.get(Task, ev.task_id)
-    if task is None:
-        log.warning(
-            "event for a task the projection does not have",
-            extra={"kind": ev.kind, "task_id": ev.task_id, "block": ev.block_number},
-        )
-        return None
-    task.updated_block = ev.block_number
-    return task
+def _origin(ev: ChainEvent) -> dict[str, Any]:
+    return {"block_hash": ev.block_hash, "log_index": ev.log_index, "tx_hash": ev.tx_hash}
 
 
-def _solution(s: Session, ev: ChainEvent, solution_id: int) -> Solution | None:
-    sol = s.get(Solution, (ev.task_id, solution_id))
-    if sol is None:
-        log.warning(
-            "event for a solution the projection does not have",
-            extra={"kind": ev.kind, "task_id": ev.task_id, "solution_id": solution_id},
-        )
-    return sol
-
-
-def on_task_created(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
-    s.merge(
+def on_task_created(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+    rows.put_task(
         Task(
             task_id=int(a["task_id"]),
             creator=a["creator"],
@@ -127,34 +182,30 @@ def on_task_created(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
             evaluator_fee=a["evaluator_fee"],
             created_block=ev.block_number,
             updated_block=ev.block_number,
-            block_hash=ev.block_hash,
-            log_index=ev.log_index,
-            tx_hash=ev.tx_hash,
+            **_origin(ev),
         )
     )
 
 
-def on_solution_committed(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
-    task = _task(s, ev)
+def on_solution_committed(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+    task = rows.task(ev)
     if task is not None:
         task.solution_count += 1
-    s.merge(
+    rows.put_solution(
         Solution(
             task_id=int(a["task_id"]),
             solution_id=int(a["solution_id"]),
             solver=a["solver"],
             commitment=a["commitment"],
             committed_block=ev.block_number,
-            block_hash=ev.block_hash,
-            log_index=ev.log_index,
-            tx_hash=ev.tx_hash,
+            **_origin(ev),
         )
     )
 
 
-def on_solution_revealed(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
-    sol = _solution(s, ev, int(a["solution_id"]))
-    task = _task(s, ev)
+def on_solution_revealed(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+    sol = rows.solution(ev, int(a["solution_id"]))
+    task = rows.task(ev)
     if sol is None:
         return
     agent = bytes.fromhex(a["agent"][2:])
@@ -168,41 +219,39 @@ def on_solution_revealed(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
         task.revealed_count += 1
 
 
-def on_seed_requested(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
-    task = _task(s, ev)
+def on_seed_requested(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+    task = rows.task(ev)
     if task is not None:
         task.seed_block = int(a["seed_block"])
 
 
-def on_seed_set(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
-    task = _task(s, ev)
+def on_seed_set(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+    task = rows.task(ev)
     if task is not None:
         task.eval_seed = a["eval_seed"]
 
 
-def on_score_attested(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_score_attested(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
     solution_id = int(a["solution_id"])
-    s.merge(
+    rows.put_attestation(
         Attestation(
             task_id=int(a["task_id"]),
             solution_id=solution_id,
             evaluator=a["evaluator"],
             score=a["score"],
             block_number=ev.block_number,
-            block_hash=ev.block_hash,
-            log_index=ev.log_index,
-            tx_hash=ev.tx_hash,
+            **_origin(ev),
         )
     )
-    sol = _solution(s, ev, solution_id)
+    sol = rows.solution(ev, solution_id)
     if sol is not None:
         sol.attestation_count += 1
-    _task(s, ev)
+    rows.task(ev)
 
 
-def on_solution_verified(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
-    sol = _solution(s, ev, int(a["solution_id"]))
-    task = _task(s, ev)
+def on_solution_verified(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+    sol = rows.solution(ev, int(a["solution_id"]))
+    task = rows.task(ev)
     if sol is not None:
         sol.status = SolutionStatus.VERIFIED.value
         sol.verified_score, sol.best, sol.verified_block = a["score"], a["best"], ev.block_number
@@ -212,57 +261,48 @@ def on_solution_verified(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
             task.best_solution_id, task.best_score = int(a["solution_id"]), a["score"]
 
 
-def on_task_finalized(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
-    task = _task(s, ev)
+def on_task_finalized(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+    task = rows.task(ev)
     if task is None:
         return
     task.state = TaskState.FINALIZED.value
     won = a["winner"] != NO_WINNER
     task.winner = a["winner"] if won else None
     task.payout = a["payout"]
-    s.merge(
+    rows.s.add(
         Credit(
             task_id=task.task_id,
             account=a["winner"] if won else task.creator,
             amount=a["payout"],
             reason="bounty" if won else "refund",
             block_number=ev.block_number,
-            block_hash=ev.block_hash,
-            log_index=ev.log_index,
-            tx_hash=ev.tx_hash,
+            **_origin(ev),
         )
     )
 
 
-def on_task_cancelled(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
-    task = _task(s, ev)
+def on_task_cancelled(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+    task = rows.task(ev)
     if task is None:
         return
     task.state = TaskState.CANCELLED.value
     task.refund = a["refund"]
-    s.merge(
+    rows.s.add(
         Credit(
             task_id=task.task_id,
             account=task.creator,
             amount=a["refund"],
             reason="cancel",
             block_number=ev.block_number,
-            block_hash=ev.block_hash,
-            log_index=ev.log_index,
-            tx_hash=ev.tx_hash,
+            **_origin(ev),
         )
     )
 
 
-def on_credit_withdrawn(s: Session, ev: ChainEvent, a: dict[str, Any]) -> None:
-    s.merge(
+def on_credit_withdrawn(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+    rows.s.add(
         Withdrawal(
-            account=a["account"],
-            amount=a["amount"],
-            block_number=ev.block_number,
-            block_hash=ev.block_hash,
-            log_index=ev.log_index,
-            tx_hash=ev.tx_hash,
+            account=a["account"], amount=a["amount"], block_number=ev.block_number, **_origin(ev)
         )
     )
 
@@ -289,31 +329,16 @@ def _entry_key(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def apply_event(s: Session, msg: Message, entry_id: str) -> bool:
-    """Store and fold one event message; False if it was already applied (same identity)."""
-    assert msg.log_index is not None and msg.tx_hash is not None
-    if s.get(ChainEvent, (msg.block_hash, msg.log_index)) is not None:
-        return False
+def _task_id(msg: Message) -> int | None:
     task_id = msg.args.get("task_id")
-    ev = ChainEvent(
-        block_hash=msg.block_hash,
-        log_index=msg.log_index,
-        block_number=msg.block_number,
-        tx_hash=msg.tx_hash,
-        kind=msg.kind.value,
-        task_id=int(task_id) if task_id is not None else None,
-        args=json.dumps(msg.args, sort_keys=True, separators=(",", ":")),
-        stream_id=entry_id,
-    )
-    s.add(ev)
-    HANDLERS[msg.kind](s, ev, msg.args)
-    return True
+    return int(task_id) if task_id is not None else None
 
 
 def undo_blocks(s: Session, orphaned: list[str]) -> int:
     """Remove the events of orphaned blocks and rebuild the tasks they touched."""
     if not orphaned:
         return 0
+    s.flush()
     gone = s.exec(select(ChainEvent).where(col(ChainEvent.block_hash).in_(orphaned))).all()
     tasks = {ev.task_id for ev in gone if ev.task_id is not None}
     for table in (ChainEvent, Withdrawal):
@@ -335,9 +360,10 @@ def rebuild_task(s: Session, task_id: int) -> None:
         .where(ChainEvent.task_id == task_id)
         .order_by(col(ChainEvent.block_number), col(ChainEvent.log_index))
     ).all()
+    rows = Rows(s, set())
     for ev in events:
-        HANDLERS[ev.kind](s, ev, json.loads(ev.args))
-        s.flush()
+        HANDLERS[ev.kind](rows, ev, json.loads(ev.args))
+    s.flush()
 
 
 class Projector:
@@ -354,11 +380,15 @@ class Projector:
         with Session(self.engine) as s, s.begin():
             cp = s.get(Checkpoint, self.name)
             done = _entry_key(cp.stream_id) if cp is not None else (-1, -1)
-            last: Delivery | None = None
-            for d in deliveries:
-                if d.message is None or _entry_key(d.entry_id) <= done:
-                    continue
-                msg = d.message
+            todo = [
+                (d.entry_id, d.message)
+                for d in deliveries
+                if d.message is not None and _entry_key(d.entry_id) > done
+            ]
+            if not todo:
+                return 0
+            rows, applied = self._load(s, [m for _, m in todo])
+            for entry_id, msg in todo:
                 if msg.kind is Kind.CHAIN_REORGED:
                     undone = undo_blocks(s, list(msg.args["orphaned"]))
                     log.warning(
@@ -370,26 +400,57 @@ class Projector:
                         },
                     )
                     changed += 1
-                elif apply_event(s, msg, d.entry_id):
-                    changed += 1
-                s.flush()
-                last = d
-            if last is not None and last.message is not None:
-                cp = s.get(Checkpoint, self.name)  # a reorg rebuild detached what we held
-                if cp is None:
-                    cp = Checkpoint(
-                        name=self.name,
-                        stream=self.stream,
-                        stream_id=last.entry_id,
-                        block_number=last.message.block_number,
-                        block_hash=last.message.block_hash,
-                    )
-                else:
-                    cp.stream_id = last.entry_id
-                    cp.block_number = last.message.block_number
-                    cp.block_hash = last.message.block_hash
-                s.add(cp)
+                    # the rebuild replaced rows: load the rest of the batch afresh
+                    rows, applied = self._load(s, [m for _, m in todo])
+                    continue
+                assert msg.log_index is not None and msg.tx_hash is not None
+                identity = (msg.block_hash, msg.log_index)
+                if identity in applied:
+                    continue
+                applied.add(identity)
+                ev = ChainEvent(
+                    block_hash=msg.block_hash,
+                    log_index=msg.log_index,
+                    block_number=msg.block_number,
+                    tx_hash=msg.tx_hash,
+                    kind=msg.kind.value,
+                    task_id=_task_id(msg),
+                    args=json.dumps(msg.args, sort_keys=True, separators=(",", ":")),
+                    stream_id=entry_id,
+                )
+                s.add(ev)
+                HANDLERS[msg.kind](rows, ev, msg.args)
+                changed += 1
+            last_id, last = todo[-1]
+            cp = s.get(Checkpoint, self.name)  # a reorg rebuild detached what we held
+            if cp is None:
+                cp = Checkpoint(
+                    name=self.name,
+                    stream=self.stream,
+                    stream_id=last_id,
+                    block_number=last.block_number,
+                    block_hash=last.block_hash,
+                )
+            else:
+                cp.stream_id = last_id
+                cp.block_number = last.block_number
+                cp.block_hash = last.block_hash
+            s.add(cp)
         return changed
+
+    @staticmethod
+    def _load(s: Session, messages: list[Message]) -> tuple[Rows, set[tuple[str, int]]]:
+        """The rows the batch's tasks have, and which of its events are applied already."""
+        s.flush()
+        task_ids = {t for m in messages if (t := _task_id(m)) is not None}
+        hashes = sorted({m.block_hash for m in messages if m.log_index is not None})
+        applied: set[tuple[str, int]] = set()
+        for k in range(0, len(hashes), 500):
+            q = select(ChainEvent.block_hash, ChainEvent.log_index).where(
+                col(ChainEvent.block_hash).in_(hashes[k : k + 500])
+            )
+            applied.update((h, i) for h, i in s.exec(q))
+        return Rows(s, task_ids), applied
 
 
 def run(settings: Settings, stop: threading.Event | None = None) -> None:

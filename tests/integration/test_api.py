@@ -650,3 +650,42 @@ def test_graph_svg_draws_every_neuron_and_connection(
         ).status_code
         == 304
     )
+
+
+def test_a_garbage_agent_is_shown_not_decoded(
+    database_url: str, tmp_path: Path, clean_env: None
+) -> None:
+    """The contract checks only a revealed agent's digest: bytes that are no agent still show."""
+    garbage = b"not a BiSUNA agent at all"
+    digest = "0x" + hashlib.sha256(garbage).hexdigest()
+    c = Chain()
+    messages = [c.task_created(1), c.committed(1, 0, solver(0))]
+    c.block()
+    messages.append(
+        c.msg(
+            Kind.SOLUTION_REVEALED,
+            task_id="1",
+            solution_id="0",
+            solver=solver(0),
+            agent_digest=digest,
+            claimed_score=999,
+            agent="0x" + garbage.hex(),
+        )
+    )
+    project(database_url, messages)
+    LocalContentStore(tmp_path / "content").put(SPEC_BYTES)
+    app = create_app(make_settings(database_url, tmp_path))
+    with TestClient(app) as client:
+        agent = client.get(f"/agents/{digest}").json()
+        assert agent["decodes"] is False and agent["error"] and agent["size"] == len(garbage)
+        assert agent["networks"] == [] and agent["solutions"][0]["solution_id"] == 0
+        assert (
+            "does not decode" in problem(client.get(f"/agents/{digest}/preview.png"), 422)["title"]
+        )
+        problem(client.get(f"/agents/{digest}/graph.svg"), 422)
+        board = client.get("/tasks/1/leaderboard").json()
+        assert (
+            board["entries"][0]["agent_digest"] == digest
+            and board["entries"][0]["status"] == "revealed"
+        )
+    app.state.api.engine.dispose()

@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 import bisuna
 from services.api.deps import DB, IMMUTABLE, REVALIDATE, ApiState, State, conditional, etag_of
@@ -49,6 +49,8 @@ class AgentOut(BaseModel):
     spec: dict[str, Any] | None
     score: int | None
     solutions: list[AgentSolutionOut]
+    decodes: bool = Field(description="false: not a valid agent (evaluators attest it 0)")
+    error: str | None = Field(default=None, description="why it does not decode")
 
 
 def _agent_bytes(state: ApiState, db: Any, digest: str) -> bytes:
@@ -118,20 +120,24 @@ def get_agent(digest: Digest, request: Request, response: Response, db: DB, stat
     """An agent: its networks, neuron kinds, the spec it was revealed for, its best verified score."""
     digest = digest.lower()
     data = _agent_bytes(state, db, digest)
-    agent = _decode(data)
+    # A revealed agent may be garbage (the contract checks only its digest): show what is known.
+    try:
+        agent: bisuna.Agent | None = bisuna.Agent.from_bytes(data)
+        error = None
+    except bisuna.BisunaError as exc:
+        agent, error = None, str(exc)
     solutions = read_model.solutions_by_agent(db, digest)
     spec, _ = _task_spec(state, db, digest, None)
     verified = [s.verified_score for s in solutions if s.verified_score is not None]
-    networks = _networks(agent)
     from services.common.content import cid_of_digest
 
     body = AgentOut(
         digest=digest,
         cid=cid_of_digest(bytes.fromhex(digest[2:])),
         size=len(data),
-        networks=networks,
-        neurons=int(agent.neuron_count),
-        connections=int(agent.connection_count),
+        networks=_networks(agent) if agent is not None else [],
+        neurons=agent.neuron_count if agent is not None else 0,
+        connections=agent.connection_count if agent is not None else 0,
         env=(spec or {}).get("env", {}).get("name") if spec else None,
         spec=spec,
         score=max(verified) if verified else None,
@@ -144,6 +150,8 @@ def get_agent(digest: Digest, request: Request, response: Response, db: DB, stat
             )
             for s in solutions
         ],
+        decodes=agent is not None,
+        error=error,
     )
     etag = etag_of("agent", body.model_dump_json())
     cached = conditional(request, response, etag, REVALIDATE)

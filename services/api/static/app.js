@@ -201,11 +201,12 @@ async function agentView(digest) {
       field("Best verified score", score(agent.score)),
       field("Tasks", agent.solutions.map((s) => el("a", { href: `#/tasks/${s.task_id}` }, `#${s.task_id}/${s.solution_id} `))),
     ),
+    agent.decodes ? "" : el("p", { class: "error" }, `These bytes are not a valid agent (${agent.error}); evaluators attest it 0.`),
     el("h2", {}, "Networks"),
     el("table", {}, el("thead", {}, el("tr", {}, ["Network", "Neurons", "Connections", "Kinds"].map((h) => el("th", {}, h)))), el("tbody", {}, networks)),
-    agent.env === "cipher" ? el("div", { class: "preview" }, el("h2", {}, "Cipher preview"), el("img", { src: `/agents/${digest}/preview.png`, alt: "cipher preview" })) : "",
-    el("h2", {}, "Graph"),
-    el("div", { class: "preview" }, el("img", { src: `/agents/${digest}/graph.svg`, alt: "the agent's networks", id: "graph-img" })),
+    agent.env === "cipher" && agent.decodes ? el("div", { class: "preview" }, el("h2", {}, "Cipher preview"), el("img", { src: `/agents/${digest}/preview.png`, alt: "cipher preview" })) : "",
+    agent.decodes ? el("h2", {}, "Graph") : "",
+    agent.decodes ? el("div", { class: "preview" }, el("img", { src: `/agents/${digest}/graph.svg`, alt: "the agent's networks", id: "graph-img" })) : "",
     el("p", {}, el("a", { href: `/agents/${digest}/graph.dot` }, "Graphviz DOT"), el("span", { class: "muted" }, " (render with dot -Tsvg)")),
   );
 }
