@@ -209,7 +209,10 @@ int bsn_agent_network_info(const bsn_agent *a, uint32_t k, uint32_t *inputs, uin
         for (uint32_t i = 0; i < BSN_KIND_COUNT; i++) kind_counts[i] = 0;
         for (uint32_t i = 0; i < net->n; i++) kind_counts[net->kind[i]]++;
     }
-    if (primers) *primers = net->n_primers;
+    if (primers) {
+        *primers = 0;
+        for (uint32_t i = 0; i < net->n; i++) *primers += net->primer[i];
+    }
     return BSN_OK;
 }
 

@@ -54,13 +54,14 @@ static inline uint32_t bsn_rng_below(bsn_rng *r, uint32_t n) {
 }
 static inline uint16_t bsn_rng_word(bsn_rng *r) { return (uint16_t)(bsn_rng_next(r) >> 48); }
 
-/* A random neuron's word: a counter-based hash of the network's seed, the step index t since
- * the reset (for the boolean tasks: the case index), the neuron id and how many times the
- * neuron already drew in this step. Independent of evaluation order, so cases can run in
- * parallel lanes (lanes.c computes the same function on vectors). */
-static inline uint16_t bsn_random_word(uint64_t seed, uint32_t t, uint32_t id, uint32_t k) {
+/* A random neuron's word for a step: a counter-based hash of the network's seed, the step
+ * index t since the reset (for the boolean tasks: the case index) and the neuron id. The same
+ * within a step however often the neuron runs, and independent of evaluation order, so
+ * neurons the outputs do not depend on can be skipped and cases can run in parallel lanes
+ * (lanes.c computes the same function on vectors). */
+static inline uint16_t bsn_random_word(uint64_t seed, uint32_t t, uint32_t id) {
     uint32_t h = (uint32_t)seed ^ (t * 0x9E3779B9u);
-    h ^= (id * 0x85EBCA6Bu) ^ (k * 0xC2B2AE35u);
+    h ^= id * 0x85EBCA6Bu;
     h ^= (uint32_t)(seed >> 32);
     h ^= h >> 16;
     h *= 0x85EBCA6Bu;
@@ -88,13 +89,12 @@ typedef struct bsn_net {
     /* schedule, rebuilt by bsn_net_prepare */
     uint32_t *in_start;             /* CSR over c by `to`, cap_n + 1 */
     uint32_t *ctl_start, *ctl_idx;  /* outgoing connections of control neurons */
-    uint16_t *primers, *controls, *others, *work; /* id lists */
+    uint16_t *primers, *controls, *others, *work; /* id lists of live neurons */
     uint32_t n_primers, n_controls, n_others;
     /* run-time state */
     uint16_t *state, *prev, *out, *exc;
     uint8_t *fired, *ff, *pff;
-    uint8_t *draws;                 /* per neuron: random draws in this step */
-    uint32_t n_random;              /* random neurons (schedule) */
+    uint8_t *live;                  /* per neuron: an output depends on it (schedule) */
     uint64_t seed;                  /* random neurons' stream */
     uint32_t t;                     /* steps since the reset */
 } bsn_net;

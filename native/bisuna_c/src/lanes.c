@@ -6,18 +6,18 @@
  * executed) are per-lane masks; a loop (control batches, passes) runs while any lane needs
  * it. A lane that has finished its passes re-executes only neurons that did not fire, whose
  * inputs have not changed, so it computes the same values again: the result is the scalar
- * step's, bit for bit (random neurons too: their words are a counter-based hash of the case,
- * the neuron and the draw, bsn_random_word). Only neurons the output depends on are run. */
+ * step's, bit for bit (random neurons too: their word is a counter-based hash of the case and
+ * the neuron, bsn_random_word). Only neurons the output depends on are run. */
 #include "internal.h"
 
 #define LANES 64
 typedef uint16_t lv __attribute__((vector_size(LANES * 2)));
 typedef uint32_t lw __attribute__((vector_size(LANES * 4)));
 
-/* Only fired, exc and draws are cleared per batch: state is read only through fired (and
- * written before a lane fires), out only of the output after step 5 wrote every lane. */
+/* Only fired and exc are cleared per batch: state is read only through fired (and written
+ * before a lane fires), out only of the output after step 5 wrote every lane. */
 struct bsn_lane_neuron {
-    lv fired, exc, draws, state, out, tmp, pend;
+    lv fired, exc, state, out, tmp, pend;
 };
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__gnu_linux__) && \
@@ -55,10 +55,10 @@ BSN_INLINE lv mod_word(const bsn_lane_neuron *L, uint32_t m) {
     return excited & L[m].fired & L[m].state;
 }
 
-/* bsn_random_word on every lane: t = case index, k = the lane's draw count. */
-BSN_INLINE lv random_words(uint64_t seed, lw t, uint32_t id, lv k) {
+/* bsn_random_word on every lane: t = case index. */
+BSN_INLINE lv random_words(uint64_t seed, lw t, uint32_t id) {
     lw h = (uint32_t)seed ^ (t * 0x9E3779B9u);
-    h ^= (id * 0x85EBCA6Bu) ^ (__builtin_convertvector(k, lw) * 0xC2B2AE35u);
+    h ^= id * 0x85EBCA6Bu;
     h ^= (uint32_t)(seed >> 32);
     h ^= h >> 16;
     h *= 0x85EBCA6Bu;
@@ -89,8 +89,7 @@ BSN_INLINE void lexec(const bsn_net *net, bsn_lane_neuron *L, uint32_t id, lv m,
     case BSN_KIND_CONTROL: out = (lv)(popcnt(acc) >= 4) & 255; break;
     case BSN_KIND_ROLL: out = (acc << 1) | (acc >> 15); break;
     case BSN_KIND_RANDOM:
-        out = random_words(dc->seed, dc->t, id, L[id].draws);
-        L[id].draws += m & 1;
+        out = random_words(dc->seed, dc->t, id);
         break;
     default: out = acc; break;
     }
@@ -140,6 +139,10 @@ static void live_schedule(const bsn_net *net, uint16_t *aux, live_lists *ls) {
     uint32_t top = 0;
     live[net->n_in] = 1;
     stack[top++] = (uint16_t)net->n_in;
+#ifdef BSN_FULL_SCHEDULE
+    memset(live, 1, n);
+    top = 0;
+#endif
     while (top) {
         uint32_t y = stack[--top];
         for (uint32_t i = net->in_start[y]; i < net->in_start[y + 1]; i++) {
@@ -180,7 +183,7 @@ BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t
     for (int i = 0; i < LANES; i++) idx[i] = (uint16_t)i;
     lv valid = cases >= LANES ? ones : (lv)(idx < (uint16_t)cases); /* lanes that are cases */
     for (uint32_t base = 0; base < cases; base += LANES) {
-        for (uint32_t k = 0; k < ls.n_all; k++) memset(&L[ls.all[k]], 0, 3 * sizeof(lv));
+        for (uint32_t k = 0; k < ls.n_all; k++) memset(&L[ls.all[k]], 0, 2 * sizeof(lv));
         lv c = idx + (uint16_t)base;
         dc.t = __builtin_convertvector(idx, lw) + base;
         for (uint32_t k = 0; k < ls.n_inputs; k++) {

@@ -28,7 +28,7 @@ bsn_net *bsn_net_new(const bsn_allocator *a, uint32_t cap_n, uint32_t cap_c) {
     size_t o_rate = sz; sz += align8(n);
     size_t o_primer = sz; sz += align8(n);
     size_t o_fired = sz; sz += align8(n);
-    size_t o_draws = sz; sz += align8(n);
+    size_t o_live = sz; sz += align8(n);
     size_t o_c = sz; sz += align8(c * sizeof(bsn_conn));
     size_t o_in = sz; sz += align8((n + 1) * 4);
     size_t o_cs = sz; sz += align8((n + 1) * 4);
@@ -53,7 +53,7 @@ bsn_net *bsn_net_new(const bsn_allocator *a, uint32_t cap_n, uint32_t cap_c) {
     net->rate = m + o_rate;
     net->primer = m + o_primer;
     net->fired = m + o_fired;
-    net->draws = m + o_draws;
+    net->live = m + o_live;
     net->c = (bsn_conn *)(void *)(m + o_c);
     net->in_start = (uint32_t *)(void *)(m + o_in);
     net->ctl_start = (uint32_t *)(void *)(m + o_cs);
@@ -122,9 +122,38 @@ void bsn_net_prepare(bsn_net *net) {
         uint32_t f = net->c[i].from;
         if (net->kind[f] == BSN_KIND_CONTROL) net->ctl_idx[fill[f]++] = i;
     }
-    net->n_primers = net->n_controls = net->n_others = net->n_random = 0;
+    /* live: what an output depends on, backwards over sources, modulators and control
+     * connections. A neuron outside it cannot change an output: skipping it only removes
+     * passes in which live neurons would recompute what they hold (a random neuron's word
+     * is fixed for the step). */
+    uint16_t *stack = net->work;
+    uint32_t top = 0;
+    memset(net->live, 0, n);
+    for (uint32_t o = net->n_in; o < net->n_in + net->n_out; o++) {
+        net->live[o] = 1;
+        stack[top++] = (uint16_t)o;
+    }
+#ifdef BSN_FULL_SCHEDULE /* test builds: run every neuron, to check the pruning changes nothing */
+    memset(net->live, 1, n);
+    top = 0;
+#endif
+    while (top) {
+        uint32_t y = stack[--top];
+        for (uint32_t i = in[y]; i < in[y + 1]; i++) {
+            uint32_t src = net->c[i].from, m = net->c[i].mod;
+            if (!net->live[src]) {
+                net->live[src] = 1;
+                stack[top++] = (uint16_t)src;
+            }
+            if (m != BSN_NONE && !net->live[m]) {
+                net->live[m] = 1;
+                stack[top++] = (uint16_t)m;
+            }
+        }
+    }
+    net->n_primers = net->n_controls = net->n_others = 0;
     for (uint32_t i = net->n_in; i < n; i++) {
-        net->n_random += net->kind[i] == BSN_KIND_RANDOM;
+        if (!net->live[i]) continue;
         if (net->kind[i] == BSN_KIND_CONTROL) {
             if (net->primer[i]) net->primers[net->n_primers++] = (uint16_t)i;
             else net->controls[net->n_controls++] = (uint16_t)i;
@@ -141,7 +170,6 @@ void bsn_net_reset(bsn_net *net, uint64_t seed) {
     memset(net->out, 0, (size_t)n * 2);
     memset(net->exc, 0, (size_t)n * 2);
     memset(net->fired, 0, n);
-    memset(net->draws, 0, n);
     if (nc) {
         memset(net->ff, 0, nc);
         memset(net->pff, 0, nc);
@@ -187,7 +215,7 @@ static void execute(bsn_net *net, uint32_t id, uint32_t obs) {
     case BSN_KIND_ACTIVATION: out = popcount16(acc); break;
     case BSN_KIND_THRESHOLD:
     case BSN_KIND_CONTROL: out = popcount16(acc) >= 4 ? 255u : 0u; break;
-    case BSN_KIND_RANDOM: out = bsn_random_word(net->seed, net->t, id, net->draws[id]++); break;
+    case BSN_KIND_RANDOM: out = bsn_random_word(net->seed, net->t, id); break;
     case BSN_KIND_ROLL: out = ((acc << 1) | (acc >> 15)) & 0xFFFFu; break;
     default: out = acc; break; /* output, identity */
     }
@@ -271,7 +299,6 @@ void bsn_net_step(bsn_net *net, const uint16_t *in, uint16_t *out) {
     memset(net->state, 0, (size_t)n * 2);
     memset(net->exc, 0, (size_t)n * 2);
     memset(net->fired, 0, n);
-    if (net->n_random) memset(net->draws, 0, n);
     if (nc) {
         memcpy(net->pff, net->ff, nc);
         memset(net->ff, 0, nc);

@@ -16,7 +16,7 @@ int main(void) {
         const char *e = envs[i % n_envs];
         if (bsn_params_parse(e, strlen(e), &p) != BSN_OK) return 1;
         bsn_agent *a = NULL;
-        if (bsn_agent_random(&p, i, 200 + (uint32_t)(i % 7) * 300, NULL, &a) != BSN_OK) return 1;
+        if (bsn_agent_random(&p, i, 200 + (uint32_t)(i % 7) * 600, NULL, &a) != BSN_OK) return 1;
         uint64_t seeds[3] = {i * 0x9E3779B97F4A7C15ull, i + 1, i + 2};
         uint32_t s = 0;
         if (bsn_score(a, &p, 1, seeds, 3, &s) != BSN_OK) return 1;
