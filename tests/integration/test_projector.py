@@ -172,7 +172,12 @@ def test_reorg_projection_equals_reindex(
     p.sync()
     orphaned_blocks = node.block_number() - fork_point
     with Session(p.engine) as s:
-        assert len(s.exec(select(Task)).all()) == 12
+        n_events = len(s.exec(select(ChainEvent)).all())
+        assert len(s.exec(select(Task)).all()) == 12, (
+            n_events,
+            client.xlen(p.stream),
+            len(history),
+        )
     if method == "revert":
         assert node.rpc("evm_revert", snap) is True
     else:
