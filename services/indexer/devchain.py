@@ -181,13 +181,22 @@ def emitter_calldata(logs: Iterable[tuple[Sequence[bytes], bytes]]) -> str:
 
 
 def send_logs(
-    anvil: Anvil, logs: Sequence[tuple[Sequence[bytes], bytes]], address: str = EMITTER_ADDRESS
+    anvil: Anvil,
+    logs: Sequence[tuple[Sequence[bytes], bytes]],
+    address: str = EMITTER_ADDRESS,
+    *,
+    wait: bool = True,
 ) -> str:
-    """One transaction emitting `logs` (auto-mined unless anvil runs with --no-mining)."""
+    """One transaction emitting `logs`; with `wait`, returns once it is mined (automine)."""
     tx: str = anvil.rpc(
         "eth_sendTransaction",
         {"from": SENDER, "to": address, "data": emitter_calldata(logs), "gas": hex(250_000_000)},
     )
+    deadline = time.monotonic() + 30
+    while wait and anvil.rpc("eth_getTransactionReceipt", tx) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"transaction {tx} not mined in 30 s: is automine off?")
+        time.sleep(0.005)
     return tx
 
 
@@ -258,7 +267,7 @@ def build_chain(anvil: Anvil, events: int, per_tx: int = 200, per_block: int = 2
                 n = min(per_tx, events - sent)
                 if n <= 0:
                     break
-                send_logs(anvil, sample_logs(n, sent))
+                send_logs(anvil, sample_logs(n, sent), wait=False)
                 sent += n
             anvil.mine()
     finally:
