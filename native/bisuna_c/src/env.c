@@ -3,8 +3,15 @@
 
 #define MILLION 1000000
 
-static uint32_t popcount16(uint32_t x) { return (uint32_t)__builtin_popcount(x & 0xFFFFu); }
-static uint32_t popcount64(uint64_t x) { return (uint32_t)__builtin_popcountll(x); }
+static uint32_t popcount16(uint32_t x) { return bsn_pc16(x); }
+static uint32_t popcount64(uint64_t x) { return bsn_pc64(x); }
+
+/* SPREAD[v]: byte k = bit k of v, so adding SPREAD[byte] counts 8 bit positions at once. */
+static uint64_t spread(uint32_t v) {
+    uint64_t r = 0;
+    for (int k = 0; k < 8; k++) r |= (uint64_t)((v >> k) & 1u) << (8 * k);
+    return r;
+}
 
 static uint64_t isqrt64(uint64_t x) {
     uint64_t r = 0, bit = (uint64_t)1 << 62;
@@ -44,7 +51,7 @@ int bsn_scratch_new(bsn_scratch *s, const bsn_params *p, uint32_t neurons, const
     uint32_t n = p->payload_words, rows = 16 * n + 1;
     s->words = bsn_alloc(a, (size_t)4 * p->samples * n * sizeof(uint16_t));
     s->gf = bsn_alloc(a, (size_t)rows * (vec_words(n) + rhs_words(n) + 1) * sizeof(uint64_t));
-    s->counts = bsn_alloc(a, (size_t)16 * n * 4 * sizeof(uint32_t));
+    s->counts = bsn_alloc(a, (size_t)16 * n * 3 * sizeof(uint32_t));
     if (s->words == NULL || s->gf == NULL || s->counts == NULL) {
         bsn_scratch_free(s, a);
         return BSN_E_NOMEM;
@@ -76,21 +83,48 @@ static int64_t advantage(const uint16_t *P, const uint16_t *C, uint32_t S, uint3
     /* (1) P = C */
     for (uint32_t s = half; s < S; s++)
         for (uint32_t i = 0; i < N; i++) h[0] += popcount16(~(C[s * N + i] ^ P[s * N + i]));
-    /* (2) per bit position, majority of P's bit given C's bit (ties predict 0) */
-    uint32_t *cnt = sc->counts;
-    memset(cnt, 0, (size_t)bits * 4 * sizeof(uint32_t));
-    for (uint32_t s = 0; s < half; s++)
-        for (uint32_t j = 0; j < bits; j++) {
-            uint32_t cb = (C[s * N + (j >> 4)] >> (j & 15)) & 1u;
-            uint32_t pb = (P[s * N + (j >> 4)] >> (j & 15)) & 1u;
-            cnt[j * 4 + cb * 2 + pb]++;
+    /* (2) per bit position, majority of P's bit given C's bit (ties predict 0). Counted per
+     * position: c1 = #(C bit 1), p1 = #(P bit 1), cp = #(both), 8 positions per 64-bit add
+     * (bytes flushed before they can overflow). */
+    uint32_t *cnt = sc->counts; /* 3 × bits counters: c1, p1, cp */
+    memset(cnt, 0, (size_t)bits * 3 * sizeof(uint32_t));
+    uint64_t table[256];
+    for (uint32_t v = 0; v < 256; v++) table[v] = spread(v);
+    for (uint32_t i = 0; i < N; i++) {
+        for (uint32_t s0 = 0; s0 < half; s0 += 255) {
+            uint64_t acc[3][2] = {{0, 0}, {0, 0}, {0, 0}};
+            uint32_t s1 = s0 + 255 < half ? s0 + 255 : half;
+            for (uint32_t s = s0; s < s1; s++) {
+                uint32_t c = C[s * N + i], p = P[s * N + i], cp = c & p;
+                acc[0][0] += table[c & 0xFF];
+                acc[0][1] += table[c >> 8];
+                acc[1][0] += table[p & 0xFF];
+                acc[1][1] += table[p >> 8];
+                acc[2][0] += table[cp & 0xFF];
+                acc[2][1] += table[cp >> 8];
+            }
+            for (uint32_t k = 0; k < 3; k++)
+                for (uint32_t b = 0; b < 16; b++)
+                    cnt[k * bits + i * 16 + b] += (uint32_t)((acc[k][b >> 3] >> (8 * (b & 7))) & 0xFF);
         }
+    }
+    uint16_t pred1[16], pred0[16]; /* per word: predicted P bits where C's bit is 1 / 0 */
+    for (uint32_t i = 0; i < N; i++) {
+        pred1[i] = pred0[i] = 0;
+        for (uint32_t b = 0; b < 16; b++) {
+            uint32_t j = i * 16 + b;
+            uint32_t c1 = cnt[j], p1 = cnt[bits + j], cp = cnt[2 * bits + j];
+            uint32_t n11 = cp, n10 = c1 - cp;          /* C bit 1: P 1 / P 0 */
+            uint32_t n01 = p1 - cp, n00 = half - c1 - n01; /* C bit 0: P 1 / P 0 */
+            if (n11 > n10) pred1[i] |= (uint16_t)(1u << b);
+            if (n01 > n00) pred0[i] |= (uint16_t)(1u << b);
+        }
+    }
     for (uint32_t s = half; s < S; s++)
-        for (uint32_t j = 0; j < bits; j++) {
-            uint32_t cb = (C[s * N + (j >> 4)] >> (j & 15)) & 1u;
-            uint32_t pb = (P[s * N + (j >> 4)] >> (j & 15)) & 1u;
-            uint32_t pred = cnt[j * 4 + cb * 2 + 1] > cnt[j * 4 + cb * 2];
-            h[1] += pred == pb;
+        for (uint32_t i = 0; i < N; i++) {
+            uint32_t c = C[s * N + i];
+            uint32_t pred = (c & pred1[i]) | (~c & pred0[i]);
+            h[1] += popcount16(~(pred ^ P[s * N + i]));
         }
     /* (3) affine GF(2) map per P bit, by Gauss-Jordan elimination over the training rows in
      * order (reduced row echelon form kept incrementally; a row that reduces to zero is
@@ -102,29 +136,44 @@ static int64_t advantage(const uint16_t *P, const uint16_t *C, uint32_t S, uint3
         pack(C + (size_t)s * N, N, v, W);
         v[bits >> 6] |= (uint64_t)1 << (bits & 63);
         pack(P + (size_t)s * N, N, b, R);
-        for (uint32_t r = 0; r < rows; r++) {
-            uint64_t pv = piv[r];
-            if ((v[pv >> 6] >> (pv & 63)) & 1u) {
-                uint64_t *row = gf + (size_t)r * stride;
-                for (uint32_t q = 0; q < W; q++) v[q] ^= row[q];
-                for (uint32_t q = 0; q < R; q++) b[q] ^= row[W + q];
+        /* Reduce (branch-free: the pivot bits are random). In reduced row echelon form no
+         * row holds another row's pivot, so the test bits are v's own. */
+        if (W == 1 && R == 1) {
+            uint64_t v0 = v[0], b0 = b[0];
+            for (uint32_t r = 0; r < rows; r++) {
+                const uint64_t *row = gf + (size_t)r * 2;
+                uint64_t m = 0 - ((v[0] >> piv[r]) & 1u);
+                v0 ^= row[0] & m;
+                b0 ^= row[1] & m;
+            }
+            v[0] = v0;
+            b[0] = b0;
+        } else {
+            uint64_t vin[5];
+            for (uint32_t q = 0; q < W; q++) vin[q] = v[q];
+            for (uint32_t r = 0; r < rows; r++) {
+                uint64_t pv = piv[r];
+                uint64_t m = 0 - ((vin[pv >> 6] >> (pv & 63)) & 1u);
+                const uint64_t *row = gf + (size_t)r * stride;
+                for (uint32_t q = 0; q < W; q++) v[q] ^= row[q] & m;
+                for (uint32_t q = 0; q < R; q++) b[q] ^= row[W + q] & m;
             }
         }
         uint32_t q0 = 0;
         while (q0 < W && v[q0] == 0) q0++;
         if (q0 == W) continue;
-        uint64_t pv = (uint64_t)q0 * 64 + (uint64_t)__builtin_ctzll(v[q0]);
+        uint64_t pv = (uint64_t)q0 * 64 + (uint64_t)bsn_pc64((v[q0] & (0 - v[q0])) - 1); /* lowest set bit */
         for (uint32_t r = 0; r < rows; r++) {
             uint64_t *row = gf + (size_t)r * stride;
-            if ((row[pv >> 6] >> (pv & 63)) & 1u) {
-                for (uint32_t q = 0; q < W; q++) row[q] ^= v[q];
-                for (uint32_t q = 0; q < R; q++) row[W + q] ^= b[q];
-            }
+            uint64_t m = 0 - ((row[pv >> 6] >> (pv & 63)) & 1u);
+            for (uint32_t q = 0; q < W; q++) row[q] ^= v[q] & m;
+            for (uint32_t q = 0; q < R; q++) row[W + q] ^= b[q] & m;
         }
         uint64_t *row = gf + (size_t)rows * stride;
         for (uint32_t q = 0; q < W; q++) row[q] = v[q];
         for (uint32_t q = 0; q < R; q++) row[W + q] = b[q];
         piv[rows++] = pv;
+        if (rows == bits + 1) break; /* full rank: every later row reduces to zero */
     }
     for (uint32_t s = half; s < S; s++) {
         pack(C + (size_t)s * N, N, v, W);
@@ -133,10 +182,9 @@ static int64_t advantage(const uint16_t *P, const uint16_t *C, uint32_t S, uint3
         uint64_t pred[4] = {0, 0, 0, 0};
         for (uint32_t r = 0; r < rows; r++) {
             uint64_t pv = piv[r];
-            if ((v[pv >> 6] >> (pv & 63)) & 1u) {
-                const uint64_t *row = gf + (size_t)r * stride;
-                for (uint32_t q = 0; q < R; q++) pred[q] ^= row[W + q];
-            }
+            uint64_t m = 0 - ((v[pv >> 6] >> (pv & 63)) & 1u);
+            const uint64_t *row = gf + (size_t)r * stride;
+            for (uint32_t q = 0; q < R; q++) pred[q] ^= row[W + q] & m;
         }
         uint32_t wrong = 0;
         for (uint32_t q = 0; q < R; q++) wrong += popcount64(pred[q] ^ b[q]);
@@ -218,7 +266,7 @@ uint32_t bsn_boolean_scalar(bsn_agent *a, const bsn_params *p, uint64_t seed) {
         uint32_t want;
         if (p->env == BSN_ENV_MUX6) want = (c >> (2 + (c & 3u))) & 1u;
         else if (p->env == BSN_ENV_MUX11) want = (c >> (3 + (c & 7u))) & 1u;
-        else want = (uint32_t)__builtin_popcount(c) & 1u;
+        else want = bsn_pc16(c) & 1u;
         correct += (uint32_t)(out[0] >> 15) == want;
     }
     return correct;

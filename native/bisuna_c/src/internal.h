@@ -71,6 +71,21 @@ static inline uint16_t bsn_random_word(uint64_t seed, uint32_t t, uint32_t id) {
     return (uint16_t)(h >> 16);
 }
 
+/* Population counts without a library call (x86-64's baseline has no popcnt instruction). */
+static inline uint32_t bsn_pc16(uint32_t x) {
+    x &= 0xFFFFu;
+    x = x - ((x >> 1) & 0x5555u);
+    x = (x & 0x3333u) + ((x >> 2) & 0x3333u);
+    x = (x + (x >> 4)) & 0x0F0Fu;
+    return (x + (x >> 8)) & 0x1Fu;
+}
+static inline uint32_t bsn_pc64(uint64_t x) {
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return (uint32_t)((x * 0x0101010101010101ull) >> 56);
+}
+
 /* ---- memory ------------------------------------------------------------------------------ */
 BSN_INTERNAL void *bsn_alloc(const bsn_allocator *a, size_t n);
 BSN_INTERNAL void bsn_dealloc(const bsn_allocator *a, void *p);

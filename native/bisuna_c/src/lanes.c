@@ -244,7 +244,7 @@ BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t
         uint64_t q[LANES / 4];
         memcpy(q, &right, sizeof q);
         uint32_t bits = 0;
-        for (int i = 0; i < LANES / 4; i++) bits += (uint32_t)__builtin_popcountll(q[i]);
+        for (int i = 0; i < LANES / 4; i++) bits += bsn_pc64(q[i]);
         correct += bits / 16;
     }
     return correct;

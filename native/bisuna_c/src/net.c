@@ -180,7 +180,7 @@ void bsn_net_reset(bsn_net *net, uint64_t seed) {
 
 /* ---- the step ---------------------------------------------------------------------------- */
 
-static inline uint16_t popcount16(uint32_t x) { return (uint16_t)__builtin_popcount(x & 0xFFFFu); }
+static inline uint16_t popcount16(uint32_t x) { return (uint16_t)bsn_pc16(x); }
 
 /* The modulation word of a connection: the modulator's state if it fired, its previous
  * state if not, 0 if it is inhibited. */

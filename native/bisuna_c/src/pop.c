@@ -120,7 +120,7 @@ static void evaluate_one(bsn_pop *pop, uint32_t i) {
     pop->fit[i] = bsn_evaluate(pop->cur[i], &pop->p, pop->seeds, &pop->sc, 1);
 }
 
-static uint32_t dist(uint64_t a, uint64_t b) { return (uint32_t)__builtin_popcountll(a ^ b); }
+static uint32_t dist(uint64_t a, uint64_t b) { return bsn_pc64(a ^ b); }
 
 /* The novelty map: seeds itself on first use, places every agent, returns the distinct
  * winners in slot order. */
