@@ -182,6 +182,7 @@ class Scheduler:
             return  # a replay: already taken on or rejected
         spec_cid = cid_of_digest(bytes.fromhex(args.spec_digest[2:]))
         record = _Intake(spec_cid, args.commit_deadline, args.reveal_deadline)
+        # UnknownTask propagates: our node may lag the indexer's; the stream retries (bounded).
         task = self.market.get_task(args.task_id)
         if task.state != chain.TaskState.OPEN:
             self._reject(args.task_id, record, f"task is {task.state.name.lower()}")
@@ -261,7 +262,12 @@ class Scheduler:
         rec = self.store.task(task_id)
         if rec is None:
             return
-        task = self.market.get_task(task_id)
+        try:
+            task = self.market.get_task(task_id)
+        except chain.UnknownTask:
+            # Its creation was reorged away: nothing to work on.
+            self.store.set_task_state(task_id, TaskState.DONE, "task no longer on chain (reorg)")
+            return
         if task.state != chain.TaskState.OPEN:
             self.store.set_task_state(task_id, TaskState.DONE, f"task is {task.state.name.lower()}")
             return
@@ -382,7 +388,12 @@ class Scheduler:
                 )
 
     def _settle(self, pending: PendingReveal) -> None:
-        task = self.market.get_task(pending.task_id)
+        try:
+            task = self.market.get_task(pending.task_id)
+        except chain.UnknownTask:
+            self.store.mark(pending.commitment, PendingState.ABANDONED)
+            log.warning("task no longer on chain (reorg)", extra={"task_id": pending.task_id})
+            return
         now = self.node.chain_now()
         solution_id = pending.solution_id
         if solution_id is None:
