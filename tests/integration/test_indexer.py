@@ -27,7 +27,13 @@ from services.indexer.devchain import (
     send_logs,
 )
 from services.indexer.rpc import RpcClient
-from services.indexer.service import CheckpointMovedError, Indexer, IndexerError, load_abi
+from services.indexer.service import (
+    CheckpointMovedError,
+    Indexer,
+    IndexerError,
+    ReorgTooDeepError,
+    load_abi,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -287,3 +293,22 @@ def test_cli_runs_the_indexer(
     indexed = [x for x in lines if x["msg"] == "indexed"]
     assert indexed and indexed[0]["messages"] == 3 and "from_block" in indexed[0]
     assert lines[-1]["msg"] == "indexer stopped"
+
+
+def test_reorg_deeper_than_the_window_stops_with_advice(
+    emitter: tuple[Anvil, int], redis_url: str, redis_prefix: str
+) -> None:
+    anvil, start = emitter
+    ev = marketplace_events()[0]
+    snap = anvil.rpc("evm_snapshot")
+    for i in range(6):
+        send_logs(anvil, [encode_log(ev, sample_values(ev, i))])
+    client = redis.Redis.from_url(redis_url)
+    ix = make_indexer(anvil.url, client, redis_prefix + "s", EMITTER_ADDRESS, start, reorg_depth=2)
+    drain(ix)
+    anvil.rpc("evm_revert", snap)
+    for i in range(8):
+        send_logs(anvil, [encode_log(ev, sample_values(ev, 100 + i))])
+    with pytest.raises(ReorgTooDeepError, match="Raise it and re-index"):
+        drain(ix)
+    assert client.xlen(redis_prefix + "s") == 6  # nothing published past the fork
