@@ -4,6 +4,7 @@ agent, and compare with the attestations, the verifications and the payout."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,9 +94,16 @@ def _salt_of_reveal(market: chain.Marketplace, tx_hash: bytes) -> bytes | None:
     return bytes(salt)
 
 
-def _beats(a: SolutionAudit, score_a: int, b: SolutionAudit, score_b: int) -> bool:
-    """The contract's order: higher score, then the smaller agent, then the lower solution id."""
-    return (score_a, -a.agent_size, -a.solution_id) > (score_b, -b.agent_size, -b.solution_id)
+def _best(
+    rows: list[SolutionAudit], score_of: Callable[[SolutionAudit], int | None], min_score: int
+) -> tuple[str, int, int] | None:
+    """(solver, solution id, score) of the best row by the contract's order: higher score,
+    then the smaller agent, then the lower solution id; None below min_score or if unscored."""
+    scored = [(score, r) for r in rows if (score := score_of(r)) is not None]
+    if not scored:
+        return None
+    score, row = max(scored, key=lambda p: (p[0], -p[1].agent_size, -p[1].solution_id))
+    return (row.solver, row.solution_id, score) if score >= min_score else None
 
 
 def audit_task(
@@ -209,29 +217,10 @@ def audit_task(
         if row.verified_score is None and agreeing >= task.quorum:
             report.problems.append(f"solution {row.solution_id} reached quorum but is not verified")
 
-    # The winner the contract should have paid: the best verified solution at or above minScore.
-    best: SolutionAudit | None = None
-    for row in report.solutions:
-        if row.verified_score is None:
-            continue
-        if best is None or _beats(row, row.verified_score, best, best.verified_score or 0):
-            best = row
-    if (
-        best is not None
-        and best.verified_score is not None
-        and best.verified_score >= task.min_score
-    ):
-        report.expected_winner = (best.solver, best.solution_id, best.verified_score)
-    # The winner honest evaluators would have made: the best recomputed score (reaching a
-    # quorum needs honest evaluators; this is what they would have verified).
-    honest: SolutionAudit | None = None
-    for row in report.solutions:
-        if row.recomputed is None:
-            continue
-        if honest is None or _beats(row, row.recomputed, honest, honest.recomputed or 0):
-            honest = row
-    if honest is not None and honest.recomputed is not None and honest.recomputed >= task.min_score:
-        report.honest_winner = (honest.solver, honest.solution_id, honest.recomputed)
+    # The winner the contract should have paid (best verified score), and the one honest
+    # evaluators would have made (best recomputed score); both only at or above minScore.
+    report.expected_winner = _best(report.solutions, lambda r: r.verified_score, task.min_score)
+    report.honest_winner = _best(report.solutions, lambda r: r.recomputed, task.min_score)
     finals = [e.event for e in events if isinstance(e.event, chain.TaskFinalized)]
     if finals:
         f = finals[-1]
