@@ -13,7 +13,7 @@ import pytest
 
 from services.api.app import create_app
 from services.common.chain import Deployment
-from services.common.content import LocalContentStore
+from services.common.content import LocalContentStore, cid_of_digest
 from services.common.settings import Settings
 from tests.integration.test_api import (
     SPEC,
@@ -142,3 +142,74 @@ def test_create_task_page_prepares_a_transaction_without_a_wallet(
     page.locator("#create-form").wait_for()
     assert page.locator("input[type=password]").count() == 0
     assert "private key" not in page.locator("#create-form").inner_text().lower()
+
+
+# A stand-in for the user's injected wallet (MetaMask cannot run here): it answers EIP-1193
+# requests by forwarding them to the test chain, where anvil signs for the impersonated
+# account (--auto-impersonate). The page sees only the provider object, as with a real wallet.
+WALLET = """
+(() => {
+  const rpc = %(rpc)s, account = %(account)s;
+  window.walletCalls = [];
+  window.ethereum = {
+    isStub: true,
+    async request({ method, params }) {
+      window.walletCalls.push({ method, params });
+      if (method === "eth_requestAccounts" || method === "eth_accounts") return [account];
+      const r = await fetch(rpc, { method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params: params || [] }) });
+      const body = await r.json();
+      if (body.error) throw new Error(body.error.message);
+      return body.result;
+    },
+  };
+})();
+"""
+
+
+def test_create_task_goes_through_the_users_own_wallet(
+    tmp_path: Path, clean_env: None, chain: Any, marketplace_deployment: Any, page: Any
+) -> None:
+    import json
+
+    from services.common.chain import Marketplace
+
+    market = Marketplace.from_deployment(chain.w3, marketplace_deployment)
+    before = market.task_count()
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    project(url, [])
+    settings = Settings(
+        database_url=url,
+        content_store=f"file:{tmp_path / 'content'}",
+        chain_id=31337,
+        rpc_url=chain.url,
+        deployment_file=marketplace_deployment.save(tmp_path / "31337.json"),
+    )
+    requester = chain.accounts[20].address
+    evaluators = [a.address for a in chain.accounts[21:24]]
+    app = create_app(settings)
+    with serving(app) as base:
+        page.add_init_script(
+            WALLET % {"rpc": json.dumps(chain.url), "account": json.dumps(requester)}
+        )
+        page.goto(f"{base}/#/create")
+        page.locator("#create-form").wait_for()
+        page.fill("textarea[name=evaluators]", "\n".join(evaluators))
+        page.fill("input[name=bounty]", "2.5")
+        page.click("#submit")
+        page.locator("#create-out", has_text="Sent: 0x").wait_for(timeout=30_000)
+        calls = page.evaluate("window.walletCalls")
+    app.state.api.engine.dispose()
+
+    sent = [c for c in calls if c["method"] == "eth_sendTransaction"]
+    assert len(sent) == 1
+    tx = sent[0]["params"][0]
+    assert tx["from"] == requester and tx["to"] == marketplace_deployment.address
+    assert set(tx) == {"from", "to", "data", "value"}  # nothing else, least of all a key
+    assert market.task_count() == before + 1
+    task = market.get_task(before + 1)
+    assert task.creator == requester and task.bounty == 25 * 10**17 and task.quorum == 2
+    assert [e.lower() for e in task.evaluators] == [e.lower() for e in evaluators]
+    # The spec the page stored through the API is the one the task points at.
+    stored = LocalContentStore(tmp_path / "content").get(cid_of_digest(task.spec_digest))
+    assert json.loads(stored)["title"] == "Learn a one-time pad"
