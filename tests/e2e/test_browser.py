@@ -131,6 +131,7 @@ def test_task_list_filters_and_links(site: tuple[str, Scenario], page: Any) -> N
     page.locator("#graph-img").wait_for()
     page.wait_for_function("document.getElementById('graph-img').complete")
     assert page.evaluate("document.getElementById('graph-img').naturalWidth") > 100
+    page.screenshot(path=str(SCREENSHOTS / "agent.png"), full_page=True)
 
 
 def test_create_task_page_prepares_a_transaction_without_a_wallet(
