@@ -311,6 +311,9 @@ def running_stack(
 ) -> Iterator[Stack]:
     """Start anvil, Redis, the contract, every service and the API; stop them all on exit."""
     supervisor = Supervisor(quiet=quiet)
+    if api_port and port_open(api_port):
+        taken, api_port = api_port, free_port()
+        supervisor.say("up", f"port {taken} is taken: the API listens on {api_port} instead")
     marker = run_dir / ".edgemarket-run"
     if run_dir.exists() and any(run_dir.iterdir()) and not marker.exists():
         raise StackError(
