@@ -41,16 +41,19 @@ def _raw(seed: int, generations: int) -> float:
     return time.perf_counter() - t
 
 
-def raw_rate(procs: int, jobs: int, generations: int) -> float:
-    """Generations/s with `procs` processes sharing `jobs` populations of `generations` each."""
+def raw_rate(procs: int, jobs: int, generations: int, repeats: int) -> float:
+    """Generations/s with `procs` processes sharing `jobs` populations of `generations` each
+    (the best of `repeats` runs: the machine is shared, the best run is the least disturbed)."""
     ctx = mp.get_context("fork")
+    best = 0.0
     with ctx.Pool(procs) as pool:
         # Warm every process (imports, first allocation) outside the clock.
         pool.starmap(_raw, [(99, 1)] * procs, chunksize=1)
-        t = time.perf_counter()
-        pool.starmap(_raw, [(i + 1, generations) for i in range(jobs)], chunksize=1)
-        wall = time.perf_counter() - t
-    return jobs * generations / wall
+        for _ in range(repeats):
+            t = time.perf_counter()
+            pool.starmap(_raw, [(i + 1, generations) for i in range(jobs)], chunksize=1)
+            best = max(best, jobs * generations / (time.perf_counter() - t))
+    return best
 
 
 def _free_port() -> int:
@@ -62,9 +65,10 @@ def _free_port() -> int:
 
 
 def celery_rate(
-    workers: int, jobs: int, generations: int, env: dict[str, str]
+    workers: int, jobs: int, generations: int, repeats: int, env: dict[str, str]
 ) -> tuple[float, float]:
-    """(generations/s, overhead %) with `workers` worker processes (concurrency 1 each)."""
+    """(generations/s, overhead %) with `workers` worker processes (concurrency 1 each), from
+    the best of `repeats` runs."""
     from services.scheduler.celery_app import make_app
     from services.scheduler.config import SolverSettings
     from services.scheduler.tasks import EVOLVE_EPOCH
@@ -106,17 +110,24 @@ def celery_rate(
         ]
         for r in warm:
             r.get(timeout=120)
-        t = time.perf_counter()
-        results = [
-            app.send_task(
-                EVOLVE_EPOCH,
-                args=[spec_cid, str(i + 1), 0, generations, [], 2],
-                queue=settings.queue,
-            )
-            for i in range(jobs)
-        ]
-        values = [r.get(timeout=600) for r in results]
-        wall = time.perf_counter() - t
+        best: tuple[float, float] = (0.0, 0.0)
+        for _ in range(repeats):
+            t = time.perf_counter()
+            results = [
+                app.send_task(
+                    EVOLVE_EPOCH,
+                    args=[spec_cid, str(i + 1), 0, generations, [], 2],
+                    queue=settings.queue,
+                )
+                for i in range(jobs)
+            ]
+            values = [r.get(timeout=600) for r in results]
+            wall = time.perf_counter() - t
+            # Overhead: wall time beyond the epochs' own compute, spread over the workers.
+            ideal = sum(float(v["compute_seconds"]) for v in values) / workers
+            rate = jobs * generations / wall
+            if rate > best[0]:
+                best = (rate, max(0.0, (wall - ideal) / ideal * 100))
     finally:
         for p in procs:
             os.killpg(p.pid, signal.SIGTERM)
@@ -126,17 +137,14 @@ def celery_rate(
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
-    compute = sum(float(v["compute_seconds"]) for v in values)
-    ideal = compute / workers
-    overhead = max(0.0, (wall - ideal) / ideal * 100)
-    return jobs * generations / wall, overhead
+    return best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller run (under 60 s)")
     args = parser.parse_args()
-    jobs, generations = (4, 150) if args.quick else (8, 300)
+    jobs, generations, repeats = (4, 100, 2) if args.quick else (8, 300, 3)
 
     from services.common.content import LocalContentStore
     from services.common.spec import parse_spec
@@ -160,10 +168,10 @@ def main() -> None:
             "BENCH_SPEC_CID": cid,
         }
         time.sleep(0.3)
-        raw1 = raw_rate(1, jobs, generations)
-        raw2 = raw_rate(2, jobs, generations)
-        cel1, over1 = celery_rate(1, jobs, generations, env)
-        cel2, over2 = celery_rate(2, jobs, generations, env)
+        raw1 = raw_rate(1, jobs, generations, repeats)
+        raw2 = raw_rate(2, jobs, generations, repeats)
+        cel1, over1 = celery_rate(1, jobs, generations, repeats, env)
+        cel2, over2 = celery_rate(2, jobs, generations, repeats, env)
     finally:
         redis_proc.kill()
         redis_proc.wait()
