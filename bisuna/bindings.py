@@ -28,6 +28,7 @@ MAX_NETWORKS: int = int(lib.BSN_MAX_NETWORKS)
 KIND_COUNT: int = int(lib.BSN_KIND_COUNT)
 SCORE_MAX: int = int(lib.BSN_SCORE_MAX)
 FORMAT_VERSION: int = int(lib.BSN_FORMAT_VERSION)
+E_LIMIT: int = int(lib.BSN_E_LIMIT)
 
 _FORMAT_CODES = {
     lib.BSN_E_TRUNCATED: "truncated",

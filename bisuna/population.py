@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from bisuna import bindings as _b
 from bisuna.agent import Agent
+from bisuna.errors import LimitError
 
 BATCH_GENERATIONS = 16
 
@@ -170,5 +171,10 @@ class Population:
         """Replaces the lowest-ranked agents with copies of the migrants (from other islands);
         they are evaluated on the last generation's cases right away."""
         agents = [m if isinstance(m, Agent) else Agent.from_bytes(m) for m in migrants]
+        if len(agents) >= self.size:
+            raise LimitError(
+                f"{len(agents)} migrants into a population of {self.size}: at most {self.size - 1}",
+                _b.E_LIMIT,
+            )
         with self._lock:
             _b.pop_import(self._ptr, [a._cdata for a in agents])

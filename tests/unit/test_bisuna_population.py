@@ -85,7 +85,7 @@ def test_imported_migrant_takes_over() -> None:
     assert p.history.best[-1] == 1_000_000
     with pytest.raises(bisuna.ShapeError):
         p.import_migrants([Agent.from_networks([Network(6, 1)])])
-    with pytest.raises(bisuna.BisunaError):
+    with pytest.raises(bisuna.LimitError, match="at most 99"):
         p.import_migrants([perfect] * 100)
 
 
