@@ -12,7 +12,7 @@ import bisuna
 from services.api.deps import DB, IMMUTABLE, REVALIDATE, ApiState, State, conditional, etag_of
 from services.api.problems import PROBLEM_RESPONSES, ProblemError, not_found
 from services.api.routes import read_model
-from services.api.routes.tasks import _spec_summary
+from services.api.routes.tasks import spec_summary
 
 router = APIRouter(tags=["agents"], responses=PROBLEM_RESPONSES)
 
@@ -109,7 +109,7 @@ def _task_spec(
     for s in solutions:
         task = read_model.get_task(db, s.task_id)
         if task is not None:
-            summary = _spec_summary(state, task.spec_digest)
+            summary = spec_summary(state, task.spec_digest)
             if summary:
                 return summary.get("spec"), task.spec_digest
     return None, None

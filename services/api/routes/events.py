@@ -11,7 +11,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from services.api.deps import DB, ApiState, State
 from services.api.problems import PROBLEM_RESPONSES
-from services.api.routes.tasks import _task_or_404, leaderboard_or_404
+from services.api.routes.tasks import leaderboard_or_404, task_or_404
 
 router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES)
 
@@ -41,5 +41,5 @@ def task_events(
     task_id: Annotated[int, Path(ge=1, lt=2**63)], request: Request, db: DB, state: State
 ) -> EventSourceResponse:
     """Server-sent events: a `leaderboard` event now and whenever the projection changes it."""
-    _task_or_404(db, task_id)
+    task_or_404(db, task_id)
     return EventSourceResponse(leaderboard_events(request, state, task_id), ping=15)

@@ -143,7 +143,7 @@ def solution_out(s: SolutionRow, rank: int | None) -> SolutionOut:
     )
 
 
-def _spec_summary(state: ApiState, spec_digest: str) -> dict[str, Any]:
+def spec_summary(state: ApiState, spec_digest: str) -> dict[str, Any]:
     """Title, description and env of a task's spec, from the content store (immutable: cached)."""
     cached = state.spec_summaries.get(spec_digest)
     if cached is not None:
@@ -183,7 +183,7 @@ def _phase(t: TaskRow, now: int | None) -> str:
 def task_out(state: ApiState, t: TaskRow, now: int | None) -> TaskOut:
     from services.common.content import cid_of_digest
 
-    summary = _spec_summary(state, t.spec_digest)
+    summary = spec_summary(state, t.spec_digest)
     return TaskOut(
         id=t.task_id,
         creator=t.creator,
@@ -217,7 +217,7 @@ def _no_task(task_id: int) -> Exception:
     return not_found("task", f"there is no task {task_id} in the projection (yet); see GET /tasks")
 
 
-def _task_or_404(db: Session, task_id: int) -> TaskRow:
+def task_or_404(db: Session, task_id: int) -> TaskRow:
     task = read_model.get_task(db, task_id)
     if task is None:
         raise _no_task(task_id)
@@ -246,7 +246,7 @@ def list_tasks(
 
 @router.get("/tasks/{task_id}", response_model=TaskOut)
 def get_task(task_id: TaskId, db: DB, state: State) -> TaskOut:
-    return task_out(state, _task_or_404(db, task_id), read_model.chain_time())
+    return task_out(state, task_or_404(db, task_id), read_model.chain_time())
 
 
 @dataclass(frozen=True)
@@ -301,7 +301,7 @@ async def leaderboard(task_id: TaskId, request: Request, state: State) -> Respon
 
 @router.get("/tasks/{task_id}/solutions/{solution_id}", response_model=SolutionOut)
 def get_solution(task_id: TaskId, solution_id: SolutionId, db: DB) -> SolutionOut:
-    _task_or_404(db, task_id)
+    task_or_404(db, task_id)
     rows = read_model.task_solutions(db, task_id)
     for rank, s in ranked(rows):
         if s.solution_id == solution_id:
