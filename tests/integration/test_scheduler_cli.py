@@ -100,3 +100,32 @@ def test_task_create_show_finalize(
 
     missing = edgemarket(env, "task", "show", "99")
     assert missing.returncode != 0 and "there is no task 99" in missing.stdout + missing.stderr
+
+
+def test_services_refuse_to_start_without_a_usable_key(
+    chain: Chain, marketplace_deployment: Deployment, tmp_path: Path
+) -> None:
+    from services.common.keys import new_keystore
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")}
+    env.update(
+        {
+            "EDGEMARKET_RPC_URL": chain.url,
+            "EDGEMARKET_DEPLOYMENT_FILE": str(
+                marketplace_deployment.save(tmp_path / "deployments")
+            ),
+            "EDGEMARKET_STATE_DIR": str(tmp_path / "state"),
+        }
+    )
+    out = edgemarket(env, "run", "scheduler")
+    assert out.returncode == 1 and "no signing key configured" in out.stderr
+    new_keystore(tmp_path / "k.json", "the right password")
+    env.update(
+        {
+            "EDGEMARKET_KEYSTORE": str(tmp_path / "k.json"),
+            "EDGEMARKET_KEYSTORE_PASSWORD": "a wrong password",
+        }
+    )
+    out = edgemarket(env, "run", "evaluator")
+    assert out.returncode == 1 and "wrong password" in out.stderr
+    assert "a wrong password" not in out.stderr + out.stdout
