@@ -27,6 +27,10 @@ class SolverSettings(Settings):
     # Agents kept per island between epochs, and sent to the next island.
     elite: Annotated[int, Field(ge=1, le=32)] = 4
     migrants: Annotated[int, Field(ge=0, le=32)] = 2
+    # Which tasks this solver works on: requesters name the evaluators, so a solver may insist
+    # on ones it trusts (JSON list of addresses; empty: any) and on a least bounty (wei).
+    trusted_evaluators: list[str] = Field(default_factory=list)
+    min_bounty: Annotated[int, Field(ge=0)] = 0
     # Keeper and scheduler polling period (seconds).
     keeper_interval: Annotated[float, Field(gt=0, le=600)] = 2.0
     # Private agent store (Redis) key prefix and lifetime.

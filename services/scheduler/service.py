@@ -201,7 +201,7 @@ class Scheduler:
                 extra={"task_id": args.task_id, "cid": spec_cid, "error": str(exc)},
             )
             raise
-        reason = self._unworkable(spec)
+        reason = self._unworkable(spec) or self._unwanted(args)
         if reason:
             self._reject(args.task_id, record, reason)
             return
@@ -221,6 +221,16 @@ class Scheduler:
 
         if spec.scorer not in bisuna.SCORERS:
             return f"scorer {spec.scorer!r} is not in this core ({', '.join(bisuna.SCORERS)})"
+        return ""
+
+    def _unwanted(self, args: TaskCreatedArgs) -> str:
+        if args.bounty < self.settings.min_bounty:
+            return f"bounty {args.bounty} wei is below this solver's minimum {self.settings.min_bounty}"
+        trusted = {a.lower() for a in self.settings.trusted_evaluators}
+        if trusted:
+            strangers = [e for e in args.evaluators if e.lower() not in trusted]
+            if strangers:
+                return f"evaluator(s) {', '.join(strangers)} not trusted by this solver"
         return ""
 
     def _reject(self, task_id: int, record: _Intake, reason: str) -> None:

@@ -111,13 +111,31 @@ def test_intake(
     rec = store.task(2)
     assert rec is not None and rec.state is TaskState.REJECTED and "schema" in rec.reason
 
+    # A valid spec, but evaluators this solver does not trust, or too small a bounty.
+    good = json.dumps(GOOD).encode()
+    content.put(good)
+    picky = Scheduler(
+        settings.model_copy(update={"trusted_evaluators": [requester.address], "min_bounty": 0}),
+        node, RevealStore(tmp_path / "picky.sqlite"), content, make_app(settings), private,
+    )  # fmt: skip
+    picky.on_task_created(task_for(good))
+    rec = picky.store.task(3)
+    assert rec is not None and rec.state is TaskState.REJECTED and "not trusted" in rec.reason
+    greedy = Scheduler(
+        settings.model_copy(update={"min_bounty": 2 * ETHER}),
+        node, RevealStore(tmp_path / "greedy.sqlite"), content, make_app(settings), private,
+    )  # fmt: skip
+    greedy.on_task_created(task_for(good))
+    rec = greedy.store.task(4)
+    assert rec is not None and rec.state is TaskState.REJECTED and "below" in rec.reason
+
     # A spec nobody uploaded (yet): the handler raises so the stream retries, boundedly.
     missing = json.dumps({**GOOD, "title": "not uploaded"}).encode()
     msg = task_for(missing)
     with pytest.raises(ContentNotFoundError):
         scheduler.on_task_created(msg)
-    assert store.task(3) is None
+    assert store.task(5) is None
     content.put(missing)
     scheduler.on_task_created(msg)
-    rec = store.task(3)
+    rec = store.task(5)
     assert rec is not None and rec.state is TaskState.ACCEPTED
