@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,15 +79,28 @@ def _encode_networks(networks: Sequence[Network]) -> bytes:
     return bytes(out)
 
 
-class Agent:
-    """An immutable agent: canonical bytes plus the decoded core object."""
+@contextmanager
+def running(agents: Sequence[Agent]) -> Iterator[None]:
+    """Holds the run locks of these agents (each once, in a fixed order, so no deadlock):
+    running a network uses its run-time state inside the core object."""
+    unique = sorted({id(a): a for a in agents}.values(), key=id)
+    with ExitStack() as stack:
+        for a in unique:
+            stack.enter_context(a._run_lock)
+        yield
 
-    __slots__ = ("_bytes", "_digest", "_ptr")
+
+class Agent:
+    """An immutable agent: canonical bytes plus the decoded core object. Safe to share
+    between threads (running it takes its lock)."""
+
+    __slots__ = ("_bytes", "_digest", "_ptr", "_run_lock")
 
     def __init__(self, ptr: Any, data: bytes) -> None:
         self._ptr = ptr
         self._bytes = data
         self._digest: bytes | None = None
+        self._run_lock = threading.Lock()
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -201,7 +216,10 @@ class Agent:
             )
         if arr.size and (arr.min() < 0 or arr.max() > 0xFFFF):
             raise ValueError("inputs must be 16-bit words (0..65535)")
-        return _b.agent_run(self._ptr, network, arr.astype(np.uint16), int(info["outputs"]), seed)
+        with running([self]):
+            return _b.agent_run(
+                self._ptr, network, arr.astype(np.uint16), int(info["outputs"]), seed
+            )
 
     # -- Python protocol ---------------------------------------------------------------------
     def __eq__(self, other: object) -> bool:

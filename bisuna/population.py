@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bisuna import bindings as _b
-from bisuna.agent import Agent
+from bisuna.agent import Agent, running
 from bisuna.errors import LimitError
 
 BATCH_GENERATIONS = 16
@@ -65,7 +65,8 @@ def score(
     params = _b.params_from_spec(spec)
     limits = spec.get("limits") if isinstance(spec, Mapping) else None
     a = agent if isinstance(agent, Agent) else Agent.from_bytes(agent, limits)
-    return _b.score(a._cdata, params, sid, _seeds(spec, params, eval_seed))
+    with running([a]):
+        return _b.score(a._cdata, params, sid, _seeds(spec, params, eval_seed))
 
 
 def score_many(
@@ -79,7 +80,9 @@ def score_many(
     params = _b.params_from_spec(spec)
     limits = spec.get("limits") if isinstance(spec, Mapping) else None
     decoded = [a if isinstance(a, Agent) else Agent.from_bytes(a, limits) for a in agents]
-    return _b.score_batch([a._cdata for a in decoded], params, sid, _seeds(spec, params, eval_seed))
+    seeds = _seeds(spec, params, eval_seed)
+    with running(decoded):
+        return _b.score_batch([a._cdata for a in decoded], params, sid, seeds)
 
 
 def cipher_preview(
@@ -91,7 +94,8 @@ def cipher_preview(
     if arr.size and (arr.min() < 0 or arr.max() > 0xFFFF):
         raise ValueError("words must be 16-bit values (0..65535)")
     orig = arr.astype(np.uint16).reshape(-1)
-    enc, dec = _b.cipher_preview(agent._cdata, orig, seed)
+    with running([agent]):
+        enc, dec = _b.cipher_preview(agent._cdata, orig, seed)
     shape = arr.shape
     return orig.reshape(shape).copy(), enc.reshape(shape), dec.reshape(shape)
 

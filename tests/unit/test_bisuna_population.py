@@ -112,3 +112,20 @@ def test_multiplexer_and_mountain_car_populations_improve() -> None:
         p.evolve(40)
         h = p.history.best
         assert h.max() > 0 and h[-1] >= h[0] - 100_000
+
+
+def test_one_agent_scored_from_many_threads_gives_one_score() -> None:
+    # Scoring runs the agent's networks (their run-time state lives in the core object):
+    # concurrent calls on one Agent are serialised and all see the same score.
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = {"env": {"name": "cipher", "params": {"payload_words": 3}}, "eval": {"samples": 2048}}
+    agent = Agent.random(spec, 3, structural=2000)
+    want = bisuna.score(agent, spec, b"threads")
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda _: bisuna.score(agent, spec, b"threads"), range(16)))
+        many = list(
+            pool.map(lambda _: bisuna.score_many([agent, agent], spec, b"threads"), range(4))
+        )
+    assert got == [want] * 16
+    assert many == [[want, want]] * 4
