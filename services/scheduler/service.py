@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
 import threading
@@ -24,6 +25,7 @@ from services.common.logs import configure_logging, get_logger
 from services.common.messages import Kind, Message, TaskCreatedArgs
 from services.common.spec import SpecError, TaskSpec, parse_spec
 from services.common.streams import consume
+from services.evaluator.scoring import score_agent
 from services.scheduler.config import SolverSettings
 from services.scheduler.islands import Candidate, epoch_seed, island_seed, migrate, plan, ranked
 from services.scheduler.keeper import Keeper
@@ -312,6 +314,7 @@ class Scheduler:
         keep = max(self.settings.elite, self.settings.migrants, 1)
         inputs: list[list[bytes]] = [[] for _ in range(cut.islands)]
         best: Candidate | None = None
+        finalists: list[Candidate] = []
         slowest = 0.0
         log.info(
             "evolving",
@@ -334,6 +337,7 @@ class Scheduler:
                 inputs[i] = outcome.agents
                 if outcome.agents:
                     cand = Candidate(outcome.agents[0], outcome.best_fitness, i)
+                    finalists.append(cand)
                     best = ranked([cand] + ([best] if best else []))[0]
             inputs = migrate(inputs, self.settings.elite, self.settings.migrants)
             log.info(
@@ -344,7 +348,32 @@ class Scheduler:
                     "best_fitness": best.fitness if best else None,
                 },
             )
-        return best
+        return self.select(task_id, spec, finalists)
+
+    def select(self, task_id: int, spec: TaskSpec, finalists: list[Candidate]) -> Candidate | None:
+        """The agent to commit. Each epoch's fitness was measured on that epoch's own training
+        cases, so the islands' champions are re-scored on one private validation draw, exactly
+        as evaluators will score them (which also drops any that break the spec's limits)."""
+        seed = hashlib.sha256(
+            b"edgemarket/validation"
+            + island_seed(self.market.chain_id, self.market.address, task_id, self.me, -1)
+        ).digest()
+        unique = {c.agent: c for c in finalists}
+        scored = [
+            Candidate(agent, score_agent(agent, spec, seed).score, c.island)
+            for agent, c in unique.items()
+        ]
+        chosen = ranked(scored)[0] if scored else None
+        if chosen is not None:
+            log.info(
+                "selected",
+                extra={
+                    "task_id": task_id,
+                    "finalists": len(scored),
+                    "validation_score": chosen.fitness,
+                },
+            )
+        return chosen
 
     # ---------------------------------------------------------------- commit and reveal
 

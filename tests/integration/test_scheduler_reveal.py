@@ -93,3 +93,51 @@ def test_successor_commits_and_reveals_what_a_dead_scheduler_left(
     s3.reveal_due()  # nothing left: idempotent
     credit = m.credits(solver.address)
     assert credit == 3 * (ETHER // 10)  # all three bonds back
+
+
+def test_select_rescores_champions_on_one_validation_draw(
+    chain: Chain,
+    marketplace_deployment: Deployment,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+) -> None:
+    from services.evaluator.scoring import score_agent
+    from services.scheduler.islands import Candidate
+
+    solver = chain.accounts[37]
+    node = Node(
+        Marketplace.from_deployment(chain.w3, marketplace_deployment, solver),
+        marketplace_deployment,
+        solver,
+    )
+    settings = SolverSettings(redis_url=redis_url, queue=redis_prefix + "q")
+    private = PrivateAgents(redis.Redis.from_url(redis_url), redis_prefix + "p", 60)
+    scheduler = Scheduler(
+        settings, node, RevealStore(tmp_path / "s.sqlite"), LocalContentStore(tmp_path / "c"),
+        make_app(settings), private,
+    )  # fmt: skip
+    spec = parse_spec(json.dumps({**SPEC, "eval": {"samples": 128}}))
+    pop = bisuna.Population(spec.to_dict(), 8)
+    pop.evolve(6)
+    real = [a.to_bytes() for a in pop.export_best(4)]
+    # Training fitness says the garbage is best; validation scoring knows better.
+    finalists = [Candidate(b"garbage", 1_000_000, 0)] + [
+        Candidate(a, 10, i) for i, a in enumerate(real)
+    ]
+    chosen = scheduler.select(1, spec, finalists)
+    assert chosen is not None and chosen.agent in real
+    assert chosen.fitness == max(
+        score_agent(a, spec, _validation_seed(scheduler)).score for a in real
+    )
+    assert scheduler.select(1, spec, []) is None
+
+
+def _validation_seed(s: Scheduler) -> bytes:
+    import hashlib
+
+    from services.scheduler.islands import island_seed
+
+    return hashlib.sha256(
+        b"edgemarket/validation" + island_seed(s.market.chain_id, s.market.address, 1, s.me, -1)
+    ).digest()
