@@ -47,6 +47,16 @@ def _network_purposes(spec: Mapping[str, Any], networks: int) -> list[str]:
     return [f"network{k}" for k in range(networks)]
 
 
+def _within_limits(agent: Agent | bytes, limits: Mapping[str, Any] | None) -> Agent:
+    """The agent decoded under the spec's limits (LimitError if it exceeds them), whether it
+    came as bytes or as an Agent decoded earlier without them."""
+    if isinstance(agent, Agent):
+        if limits:
+            Agent.from_bytes(agent.to_bytes(), limits)
+        return agent
+    return Agent.from_bytes(agent, limits)
+
+
 def _seeds(spec: Mapping[str, Any], params: Any, eval_seed: bytes) -> list[int]:
     n_nets, _ = _b.env_shape(params)
     purposes = _network_purposes(spec, len(n_nets))
@@ -64,7 +74,7 @@ def score(
     sid = _b.scorer_id(scorer)
     params = _b.params_from_spec(spec)
     limits = spec.get("limits") if isinstance(spec, Mapping) else None
-    a = agent if isinstance(agent, Agent) else Agent.from_bytes(agent, limits)
+    a = _within_limits(agent, limits)
     with running([a]):
         return _b.score(a._cdata, params, sid, _seeds(spec, params, eval_seed))
 
@@ -79,7 +89,7 @@ def score_many(
     sid = _b.scorer_id(scorer)
     params = _b.params_from_spec(spec)
     limits = spec.get("limits") if isinstance(spec, Mapping) else None
-    decoded = [a if isinstance(a, Agent) else Agent.from_bytes(a, limits) for a in agents]
+    decoded = [_within_limits(a, limits) for a in agents]
     seeds = _seeds(spec, params, eval_seed)
     with running(decoded):
         return _b.score_batch([a._cdata for a in decoded], params, sid, seeds)

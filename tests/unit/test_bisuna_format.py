@@ -172,9 +172,15 @@ def test_limits_are_enforced_with_limit_error() -> None:
     with pytest.raises(bisuna.LimitError):
         Agent.from_bytes(good, {"max_agent_bytes": len(good) - 1})
     assert Agent.from_bytes(good, {"max_agent_bytes": len(good)}).to_bytes() == good
-    spec = {"env": {"name": "cipher", "params": {"payload_words": 2}}, "limits": {"max_neurons": 3}}
+    spec = {"env": {"name": "cipher", "params": {"payload_words": 2}}}
+    tight = {**spec, "limits": {"max_neurons": 4, "max_connections": 1}}
     with pytest.raises(bisuna.LimitError):
-        bisuna.score(good, {**spec, "limits": {"max_neurons": 4, "max_connections": 1}}, b"s")
+        bisuna.score(good, tight, b"s")
+    with pytest.raises(bisuna.LimitError):  # an Agent decoded without limits is checked too
+        bisuna.score(Agent.from_bytes(good), tight, b"s")
+    with pytest.raises(bisuna.LimitError):
+        bisuna.score_many([Agent.from_bytes(good)], tight, b"s")
+    assert bisuna.score(Agent.from_bytes(good), spec, b"s") == 1_000_000
 
 
 def test_bad_types_and_specs_say_what_is_wrong() -> None:
