@@ -110,21 +110,25 @@ def celery_rate(
         ]
         for r in warm:
             r.get(timeout=120)
+        # Measured through the scheduler's own dispatcher (send, wait, gather), one island
+        # per job, as a task's epoch would run.
+        import redis
+
+        from services.scheduler.private_store import PrivateAgents
+        from services.scheduler.service import EpochDispatcher
+
+        private = PrivateAgents(
+            redis.Redis.from_url(settings.redis_url), settings.private_prefix, settings.private_ttl
+        )
+        dispatcher = EpochDispatcher(app, private, queue=settings.queue, epoch_timeout=600)
+        seeds = [i.to_bytes(32, "big") for i in range(1, jobs + 1)]
         best: tuple[float, float] = (0.0, 0.0)
         for _ in range(repeats):
             t = time.perf_counter()
-            results = [
-                app.send_task(
-                    EVOLVE_EPOCH,
-                    args=[spec_cid, str(i + 1), 0, generations, [], 2],
-                    queue=settings.queue,
-                )
-                for i in range(jobs)
-            ]
-            values = [r.get(timeout=600) for r in results]
+            outcomes = dispatcher.run(spec_cid, seeds, 0, generations, [[] for _ in seeds], 2)
             wall = time.perf_counter() - t
             # Overhead: wall time beyond the epochs' own compute, spread over the workers.
-            ideal = sum(float(v["compute_seconds"]) for v in values) / workers
+            ideal = sum(o.compute_seconds for o in outcomes if o is not None) / workers
             rate = jobs * generations / wall
             if rate > best[0]:
                 best = (rate, max(0.0, (wall - ideal) / ideal * 100))

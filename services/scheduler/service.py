@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
 from web3.exceptions import Web3Exception
 
@@ -120,8 +121,19 @@ class EpochDispatcher:
                     sent[i].append(self._send(args[i]))
                     last_sent[i] = time.monotonic()
             if sent:
-                time.sleep(0.05)
+                self._wait(sent, last_sent)
         return outcomes
+
+    def _wait(self, sent: dict[int, list[AsyncResult]], last_sent: dict[int, float]) -> None:
+        """Block until the first pending island's newest copy finishes (the result backend
+        pushes it, so gathering adds no polling delay), or for at most a second, or until
+        that island's copy is due to be sent again."""
+        island = next(iter(sent))
+        if not sent[island]:
+            return
+        left = self.epoch_timeout - (time.monotonic() - last_sent[island])
+        with contextlib.suppress(CeleryTimeout):
+            sent[island][-1].get(timeout=max(0.01, min(left, 1.0)), propagate=False)
 
     @staticmethod
     def _first_done(
