@@ -63,6 +63,10 @@ def canonical(net: Network) -> Network:
 @given(st.lists(networks(), min_size=1, max_size=3))
 @settings(max_examples=150, deadline=None)
 def test_decode_encode_round_trip(nets: list[Network]) -> None:
+    check_round_trip(nets)
+
+
+def check_round_trip(nets: list[Network]) -> None:
     a = Agent.from_networks(nets)
     data = a.to_bytes()
     b = Agent.from_bytes(data)
@@ -78,6 +82,10 @@ def test_decode_encode_round_trip(nets: list[Network]) -> None:
 @given(st.binary(max_size=200))
 @settings(max_examples=300, deadline=None)
 def test_arbitrary_bytes_either_decode_canonically_or_raise_format_error(data: bytes) -> None:
+    check_bytes(data)
+
+
+def check_bytes(data: bytes) -> None:
     try:
         a = Agent.from_bytes(data)
     except bisuna.FormatError as exc:
@@ -102,6 +110,10 @@ LIMITS = {"max_neurons": 40, "max_connections": 60, "max_agent_bytes": 1200}
 @given(st.sampled_from(range(len(SPECS))), st.integers(0, 2**64 - 1), st.integers(1, 12))
 @settings(max_examples=60, deadline=None)
 def test_every_mutation_keeps_the_agent_valid(spec_i: int, seed: int, rounds: int) -> None:
+    check_mutations(spec_i, seed, rounds)
+
+
+def check_mutations(spec_i: int, seed: int, rounds: int) -> None:
     spec = SPECS[spec_i]
     a = Agent.random(spec, seed, structural=200)
     for r in range(rounds):
@@ -245,3 +257,40 @@ def test_score_many_equals_score_one_by_one() -> None:
     mux = [Agent.random({"env": {"name": "multiplexer-6"}}, 1)]
     with pytest.raises(bisuna.ShapeError, match="agent 1"):
         bisuna.score_many([agents[0], *mux], spec, b"eval seed")
+
+
+# ---- soak: the same properties with many more examples (`make soak`) -----------------------
+
+
+def _soak_only(request: pytest.FixtureRequest) -> None:
+    if "soak" not in (request.config.getoption("-m") or ""):
+        pytest.skip("soak run: `make soak`")
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(3600)
+@given(st.lists(networks(), min_size=1, max_size=4))
+@settings(max_examples=5000, deadline=None)
+def test_round_trip_soak(request: pytest.FixtureRequest, nets: list[Network]) -> None:
+    _soak_only(request)
+    check_round_trip(nets)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(3600)
+@given(st.binary(max_size=400))
+@settings(max_examples=20000, deadline=None)
+def test_arbitrary_bytes_soak(request: pytest.FixtureRequest, data: bytes) -> None:
+    _soak_only(request)
+    check_bytes(data)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(3600)
+@given(st.sampled_from(range(len(SPECS))), st.integers(0, 2**64 - 1), st.integers(1, 30))
+@settings(max_examples=2000, deadline=None)
+def test_mutations_soak(
+    request: pytest.FixtureRequest, spec_i: int, seed: int, rounds: int
+) -> None:
+    _soak_only(request)
+    check_mutations(spec_i, seed, rounds)
