@@ -293,15 +293,19 @@ void bsn_net_step(bsn_net *net, const uint16_t *in, uint16_t *out) {
         if (!net->fired[id]) execute(net, id, 0);
         out[k] = net->out[id];
     }
-    /* 6. clean-up */
+    /* 6. clean-up (plain loops: the arrays are short, a library call each would cost more) */
     uint32_t n = net->n, nc = net->nc;
-    memcpy(net->prev, net->state, (size_t)n * 2);
-    memset(net->state, 0, (size_t)n * 2);
-    memset(net->exc, 0, (size_t)n * 2);
-    memset(net->fired, 0, n);
-    if (nc) {
-        memcpy(net->pff, net->ff, nc);
-        memset(net->ff, 0, nc);
+    uint16_t *state = net->state, *prev = net->prev, *exc = net->exc;
+    uint8_t *fired = net->fired, *ff = net->ff, *pff = net->pff;
+    for (uint32_t i = 0; i < n; i++) {
+        prev[i] = state[i];
+        state[i] = 0;
+        exc[i] = 0;
+        fired[i] = 0;
+    }
+    for (uint32_t i = 0; i < nc; i++) {
+        pff[i] = ff[i];
+        ff[i] = 0;
     }
     net->t++;
 }
