@@ -142,8 +142,9 @@ int bsn_agent_dot(const bsn_agent *a, char *buf, size_t cap, size_t *needed);
 uint64_t bsn_agent_spectrum(const bsn_agent *a);
 
 /* Runs network `net` for `steps` steps from a reset state: inputs holds steps × n_in words,
- * outputs receives steps × n_out words; random neurons draw from a generator seeded with
- * seed. BSN_E_ARG on a bad index or NULL. */
+ * outputs receives steps × n_out words. A random neuron's word in step t is a hash of
+ * (seed, t, its id), the same however often it runs within the step. BSN_E_ARG on a bad
+ * index or NULL. */
 int bsn_agent_run(bsn_agent *a, uint32_t net, const uint16_t *inputs, uint32_t steps,
                   uint16_t *outputs, uint64_t seed);
 
