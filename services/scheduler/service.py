@@ -309,7 +309,11 @@ class Scheduler:
         spec = parse_spec(self.content.get(rec.spec_cid), cid=rec.spec_cid)
         best = self.evolve(task_id, rec.spec_cid, spec, task.commit_deadline)
         if best is None:
-            self.store.set_task_state(task_id, TaskState.DONE, "no epoch finished in time")
+            self.store.set_task_state(
+                task_id,
+                TaskState.DONE,
+                "no epoch finished (late or failing workers: see their logs)",
+            )
             return
         self.commit(task_id, best, task.commit_bond)
         self.store.set_task_state(task_id, TaskState.COMMITTED)
