@@ -503,21 +503,21 @@ def print_leaderboard(stack: Stack, task: dict[str, Any]) -> None:
 
     board = httpx.get(f"{stack.api_url}/tasks/{task['id']}/leaderboard", timeout=5).json()
     table = Table(title=f"Task #{task['id']}: {task.get('title') or 'demo'}")
-    for column in ("rank", "solution", "solver", "status", "verified", "claimed", "attestations"):
-        table.add_column(column)
+    for column in ("rank", "solution", "solver", "status", "verified", "claimed", "attested"):
+        table.add_column(column, no_wrap=True)
     for e in board["entries"]:
         verified = "-" if e["verified_score"] is None else f"{e['verified_score'] / 1e6:.6f}"
         claimed = "-" if e["claimed_score"] is None else f"{e['claimed_score'] / 1e6:.6f}"
         table.add_row(
             str(e["rank"] or "-"),
             str(e["solution_id"]),
-            e["solver"],
+            f"{e['solver'][:8]}…{e['solver'][-6:]}",
             e["status"],
             verified,
             claimed,
             str(len(e["attestations"])),
         )
-    console = Console()
+    console = Console(width=max(100, shutil.get_terminal_size().columns))
     console.print(table)
     payout = int(task.get("payout_wei") or 0) / 1e18
     console.print(f"winner {task.get('winner')} paid {payout} TFUEL")
