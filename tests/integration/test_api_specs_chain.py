@@ -68,7 +68,7 @@ def test_bad_specs_are_problems(client: TestClient) -> None:
 
 
 def test_oversized_spec_is_refused_before_it_is_stored(client: TestClient, tmp_path: Path) -> None:
-    big = {**SPEC, "description": "x" * (70 * 1024)}
+    big = {**SPEC, "description": "x" * (300 * 1024)}
     body = _is_problem(client.post("/specs", json=big), 413)
     assert "at most" in body["detail"]
     content = tmp_path / "content"

@@ -10,10 +10,9 @@ from pydantic import BaseModel, Field
 
 from services.api.deps import State
 from services.api.problems import PROBLEM_MEDIA_TYPE, Problem, ProblemError
+from services.common.spec import MAX_SPEC_BYTES  # as every artifact: 256 KiB
 
 router = APIRouter(tags=["specs"])
-
-MAX_SPEC_BYTES = 64 * 1024
 
 
 class StoredSpec(BaseModel):
