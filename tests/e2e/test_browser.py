@@ -103,6 +103,7 @@ def test_leaderboard_updates_without_reload(
     base, world = site
     page.goto(f"{base}/#/tasks/2")
     page.locator("#leaderboard tbody tr", has_text="No solutions").wait_for()
+    assert page.locator("#solution-count").inner_text() == "0"
     c = world.chain
     c.block()
     project(
@@ -112,6 +113,7 @@ def test_leaderboard_updates_without_reload(
     )
     page.locator("#leaderboard tbody tr[data-solution='0']").wait_for(timeout=15_000)
     assert "committed" in page.locator("#leaderboard tbody tr").first.inner_text()
+    page.locator("#solution-count", has_text="1").wait_for(timeout=15_000)
 
 
 def test_task_list_filters_and_links(site: tuple[str, Scenario], page: Any) -> None:

@@ -116,16 +116,21 @@ async function taskView(id) {
   const live = el("span", { class: "live off", id: "live" }, "○ connecting");
   const tbody = el("tbody");
   const preview = el("div", { class: "preview", id: "preview" });
-  const details = el("div", { class: "grid" },
-    field("State", badge(task.state)), field("Phase", task.phase || "—"),
-    field("Bounty", `${tfuel(task.bounty_wei)} TFUEL`), field("Creator", el("span", { class: "mono" }, short(task.creator))),
-    field("Commits close", when(task.commit_deadline)), field("Reveals close", when(task.reveal_deadline)),
-    field("Evaluators", `${task.evaluators.length}, quorum ${task.quorum}`), field("Minimum score", score(task.min_score)),
-    field("Spec", el("span", { class: "mono", title: task.spec_cid || "" }, short(task.spec_cid || task.spec_digest, 8))),
-    field("Winner", task.winner ? el("span", { class: "mono" }, short(task.winner)) : "—"),
-    field("Payout", task.payout_wei ? `${tfuel(task.payout_wei)} TFUEL` : "—"),
-    field("Evaluation seed", task.eval_seed ? el("span", { class: "mono" }, short(task.eval_seed, 8)) : "not sealed yet"),
-  );
+  const details = el("div", { class: "grid", id: "task-details" });
+  function renderDetails(task) {
+    details.replaceChildren(
+      field("State", badge(task.state)), field("Phase", task.phase || "—"),
+      field("Bounty", `${tfuel(task.bounty_wei)} TFUEL`), field("Creator", el("span", { class: "mono" }, short(task.creator))),
+      field("Commits close", when(task.commit_deadline)), field("Reveals close", when(task.reveal_deadline)),
+      field("Evaluators", `${task.evaluators.length}, quorum ${task.quorum}`), field("Minimum score", score(task.min_score)),
+      field("Solutions", el("span", { id: "solution-count" }, task.solutions)),
+      field("Spec", el("span", { class: "mono", title: task.spec_cid || "" }, short(task.spec_cid || task.spec_digest, 8))),
+      field("Winner", task.winner ? el("span", { class: "mono" }, short(task.winner)) : "—"),
+      field("Payout", task.payout_wei ? `${tfuel(task.payout_wei)} TFUEL` : "—"),
+      field("Evaluation seed", task.eval_seed ? el("span", { class: "mono" }, short(task.eval_seed, 8)) : "not sealed yet"),
+    );
+  }
+  renderDetails(task);
   let shownPreview = null;
 
   function render(lb) {
@@ -176,7 +181,16 @@ async function taskView(id) {
   const source = new EventSource(`/tasks/${id}/events`);
   source.addEventListener("open", () => { live.textContent = "● live"; live.className = "live"; });
   source.addEventListener("error", () => { live.textContent = "○ reconnecting"; live.className = "live off"; });
-  source.addEventListener("leaderboard", (event) => render(JSON.parse(event.data)));
+  let lastBlock = board.block;
+  source.addEventListener("leaderboard", (event) => {
+    const lb = JSON.parse(event.data);
+    render(lb);
+    // The task itself moves with the chain too (phase, seed, winner): refresh it on new blocks.
+    if (lb.block !== lastBlock) {
+      lastBlock = lb.block;
+      api(`/tasks/${id}`).then(renderDetails).catch(() => {});
+    }
+  });
   teardown = () => source.close();
 }
 
