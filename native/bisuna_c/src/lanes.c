@@ -20,6 +20,7 @@
 typedef uint16_t lv __attribute__((vector_size(LANES * 2)));
 typedef uint32_t lw __attribute__((vector_size(LANES * 4)));
 
+
 /* Only fired and exc are cleared per batch: state is read only through fired (and written
  * before a lane fires), out only of the output after step 5 wrote every lane. */
 struct bsn_lane_neuron {
@@ -34,17 +35,26 @@ struct bsn_lane_neuron {
 #endif
 #define BSN_INLINE static inline __attribute__((always_inline))
 
+/* No vector comparisons: GCC lowers them lane by lane on vectors wider than the hardware's,
+ * while shifts, adds and logic split into AVX2 instructions. So masks come from arithmetic. */
+BSN_INLINE lv nonzero(lv x) { return (lv){0} - ((x | ((lv){0} - x)) >> 15); } /* 0xFFFF: x != 0 */
+BSN_INLINE lv excited(lv exc) { return ~nonzero(exc >> 8); }                   /* exc < 256 */
+BSN_INLINE lv fires(lv out) { return nonzero((out >> 4) | ((out + 1) >> 4)); } /* out >= 15 */
+
 size_t bsn_lanes_bytes(uint32_t neurons) { return (size_t)neurons * sizeof(bsn_lane_neuron); }
 size_t bsn_lanes_align(void) { return sizeof(lv); }
 
 int bsn_lanes_supported(const bsn_net *net) { return net->n_in <= 16 && net->n_out == 1; }
 
+typedef uint64_t lq __attribute__((vector_size(32)));
+
+/* Any lane set: OR the four 256-bit quarters, then the four words. */
 BSN_INLINE int any(lv v) {
-    uint64_t q[LANES / 4];
+    lq q[LANES / 16];
     memcpy(q, &v, sizeof q);
-    uint64_t r = 0;
-    for (int i = 0; i < LANES / 4; i++) r |= q[i];
-    return r != 0;
+    lq r = q[0];
+    for (int i = 1; i < LANES / 16; i++) r |= q[i];
+    return (r[0] | r[1] | r[2] | r[3]) != 0;
 }
 
 BSN_INLINE lv popcnt(lv x) {
@@ -57,8 +67,7 @@ BSN_INLINE lv popcnt(lv x) {
 /* The modulation word: the modulator's state where it fired (previous state is 0), 0 where
  * it is inhibited. */
 BSN_INLINE lv mod_word(const bsn_lane_neuron *L, uint32_t m) {
-    lv excited = (lv)(L[m].exc < BSN_EXC_LIMIT);
-    return excited & L[m].fired & L[m].state;
+    return excited(L[m].exc) & L[m].fired & L[m].state;
 }
 
 /* bsn_random_word on every lane: t = case index. */
@@ -92,7 +101,7 @@ BSN_INLINE void lexec(const bsn_net *net, bsn_lane_neuron *L, uint32_t id, lv m,
     switch (net->kind[id]) {
     case BSN_KIND_ACTIVATION: out = popcnt(acc); break;
     case BSN_KIND_THRESHOLD:
-    case BSN_KIND_CONTROL: out = (lv)(popcnt(acc) >= 4) & 255; break;
+    case BSN_KIND_CONTROL: out = ((lv){0} - ((popcnt(acc) + 12) >> 4)) & 255; break; /* >= 4 bits */
     case BSN_KIND_ROLL: out = (acc << 1) | (acc >> 15); break;
     case BSN_KIND_RANDOM:
         out = random_words(dc->seed, dc->t, id);
@@ -129,8 +138,17 @@ BSN_INLINE void lapply(const bsn_net *net, bsn_lane_neuron *L, uint32_t ctl, lv 
  * which live neurons would recompute what they already hold. */
 typedef struct {
     uint16_t *primers, *controls, *others, *all, *inputs;
+    uint8_t *changed; /* per neuron: fired (in some lane) in the previous pass */
     uint32_t n_primers, n_controls, n_others, n_all, n_inputs;
 } live_lists;
+
+static inline int inputs_changed(const bsn_net *net, const uint8_t *changed, uint32_t id) {
+    for (uint32_t i = net->in_start[id]; i < net->in_start[id + 1]; i++) {
+        const bsn_conn *c = &net->c[i];
+        if (changed[c->from] || (c->mod != BSN_NONE && changed[c->mod])) return 1;
+    }
+    return 0;
+}
 
 static void live_schedule(const bsn_net *net, uint16_t *aux, live_lists *ls) {
     uint32_t n = net->n;
@@ -141,6 +159,8 @@ static void live_schedule(const bsn_net *net, uint16_t *aux, live_lists *ls) {
     ls->others = aux + 3 * (size_t)n;
     ls->all = aux + 4 * (size_t)n;
     ls->inputs = aux + 5 * (size_t)n;
+    ls->changed = live + n;
+    memset(ls->changed, 0, n);
     memset(live, 0, n);
     uint32_t top = 0;
     live[net->n_in] = 1;
@@ -187,14 +207,18 @@ BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t
     draw_ctx dc;
     dc.seed = seed;
     for (int i = 0; i < LANES; i++) idx[i] = (uint16_t)i;
-    lv valid = cases >= LANES ? ones : (lv)(idx < (uint16_t)cases); /* lanes that are cases */
+    lv valid; /* 1 in the lanes that are cases */
+    for (int i = 0; i < LANES; i++) valid[i] = (uint16_t)((uint32_t)i < cases);
     for (uint32_t base = 0; base < cases; base += LANES) {
-        for (uint32_t k = 0; k < ls.n_all; k++) memset(&L[ls.all[k]], 0, 2 * sizeof(lv));
+        for (uint32_t k = 0; k < ls.n_all; k++) {
+            L[ls.all[k]].fired = (lv){0};
+            L[ls.all[k]].exc = (lv){0};
+        }
         lv c = idx + (uint16_t)base;
         dc.t = __builtin_convertvector(idx, lw) + base;
         for (uint32_t k = 0; k < ls.n_inputs; k++) {
             uint32_t j = ls.inputs[k];
-            lv obs = (lv)(((c >> j) & 1) != 0);
+            lv obs = (lv){0} - ((c >> j) & 1); /* 0xFFFF where the case's bit j is 1 */
             L[j].state = ~obs;
             L[j].fired = ones;
         }
@@ -205,7 +229,7 @@ BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t
             lv batch_any = {0};
             for (uint32_t k = 0; k < ls.n_controls; k++) {
                 uint32_t id = ls.controls[k];
-                L[id].tmp = ~L[id].fired & (lv)(L[id].exc < BSN_EXC_LIMIT);
+                L[id].tmp = ~L[id].fired & excited(L[id].exc);
                 batch_any |= L[id].tmp;
             }
             if (!any(batch_any)) break;
@@ -221,24 +245,32 @@ BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t
         }
         for (uint32_t k = 0; k < ls.n_others; k++) {
             uint32_t id = ls.others[k];
-            L[id].tmp = (lv)(L[id].exc < BSN_EXC_LIMIT);
+            L[id].tmp = excited(L[id].exc);
         }
-        for (;;) {
+        /* From the second pass on, a neuron none of whose sources or modulators fired in the
+         * previous pass would recompute what it holds and cannot fire: skip it. */
+        for (int pass = 0;; pass++) {
             lv fired_any = {0};
             for (uint32_t k = 0; k < ls.n_others; k++) {
                 uint32_t id = ls.others[k];
-                lv m = L[id].tmp & ~L[id].fired;
                 L[id].pend = (lv){0};
+                if (pass > 0 && !inputs_changed(net, ls.changed, id)) continue;
+                lv m = L[id].tmp & ~L[id].fired;
                 if (!any(m)) continue;
                 m &= has_ff(net, L, id);
                 if (!any(m)) continue;
                 lexec(net, L, id, m, &dc);
-                L[id].pend = m & (lv)(L[id].out >= BSN_FIRE_MIN);
+                L[id].pend = m & fires(L[id].out);
                 fired_any |= L[id].pend;
             }
             if (!any(fired_any)) break;
-            for (uint32_t k = 0; k < ls.n_others; k++) L[ls.others[k]].fired |= L[ls.others[k]].pend;
+            for (uint32_t k = 0; k < ls.n_others; k++) {
+                uint32_t id = ls.others[k];
+                L[id].fired |= L[id].pend;
+                ls.changed[id] = (uint8_t)any(L[id].pend);
+            }
         }
+        for (uint32_t k = 0; k < ls.n_others; k++) ls.changed[ls.others[k]] = 0;
         uint32_t o = net->n_in;
         lv m = ~L[o].fired;
         if (any(m)) lexec(net, L, o, m, &dc);
@@ -246,12 +278,10 @@ BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t
         if (env == BSN_ENV_MUX6) want = __builtin_convertvector((dc.t >> ((dc.t & 3) + 2)) & 1, lv);
         else if (env == BSN_ENV_MUX11) want = __builtin_convertvector((dc.t >> ((dc.t & 7) + 3)) & 1, lv);
         else want = popcnt(c) & 1;
-        lv right = (lv)((L[o].out >> 15) == want) & valid;
+        lv right = ((L[o].out >> 15) ^ want ^ 1) & valid; /* 1 in each lane that is right */
         uint64_t q[LANES / 4];
         memcpy(q, &right, sizeof q);
-        uint32_t bits = 0;
-        for (int i = 0; i < LANES / 4; i++) bits += bsn_pc64(q[i]);
-        correct += bits / 16;
+        for (int i = 0; i < LANES / 4; i++) correct += bsn_pc64(q[i]);
     }
     return correct;
 }
