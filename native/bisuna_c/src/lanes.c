@@ -137,9 +137,9 @@ BSN_INLINE void lapply(const bsn_net *net, bsn_lane_neuron *L, uint32_t ctl, lv 
  * A neuron outside this set cannot change the output; dropping it only removes passes in
  * which live neurons would recompute what they already hold. */
 typedef struct {
-    uint16_t *primers, *controls, *others, *all, *inputs;
+    uint16_t *primers, *controls, *others, *all, *inputs, *targets;
     uint8_t *changed; /* per neuron: fired (in some lane) in the previous pass */
-    uint32_t n_primers, n_controls, n_others, n_all, n_inputs;
+    uint32_t n_primers, n_controls, n_others, n_all, n_inputs, n_targets;
 } live_lists;
 
 static inline int inputs_changed(const bsn_net *net, const uint8_t *changed, uint32_t id) {
@@ -159,6 +159,7 @@ static void live_schedule(const bsn_net *net, uint16_t *aux, live_lists *ls) {
     ls->others = aux + 3 * (size_t)n;
     ls->all = aux + 4 * (size_t)n;
     ls->inputs = aux + 5 * (size_t)n;
+    ls->targets = stack; /* filled after the walk, when the stack is free */
     ls->changed = live + n;
     memset(ls->changed, 0, n);
     memset(live, 0, n);
@@ -194,6 +195,21 @@ static void live_schedule(const bsn_net *net, uint16_t *aux, live_lists *ls) {
         if (live[net->others[k]]) ls->others[ls->n_others++] = net->others[k];
     for (uint32_t i = 0; i < n; i++)
         if (live[i]) ls->all[ls->n_all++] = (uint16_t)i;
+    /* neurons whose excitation a live control neuron can change (the only ones to clear) */
+    ls->n_targets = 0;
+    uint8_t *seen = ls->changed; /* zero here; cleared again below */
+    for (uint32_t k = 0; k < ls->n_all; k++) {
+        uint32_t ctl = ls->all[k];
+        if (net->kind[ctl] != BSN_KIND_CONTROL) continue;
+        for (uint32_t q = net->ctl_start[ctl]; q < net->ctl_start[ctl + 1]; q++) {
+            uint32_t to = net->c[net->ctl_idx[q]].to;
+            if (!seen[to]) {
+                seen[to] = 1;
+                ls->targets[ls->n_targets++] = (uint16_t)to;
+            }
+        }
+    }
+    memset(ls->changed, 0, n);
 }
 
 /* Correct cases of a boolean task (env: BSN_ENV_MUX6, MUX11 or PARITY); random neurons draw
@@ -207,20 +223,22 @@ BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t
     draw_ctx dc;
     dc.seed = seed;
     for (int i = 0; i < LANES; i++) idx[i] = (uint16_t)i;
+    /* once per agent: every live neuron unexcited, inputs fired (they never change) */
+    for (uint32_t k = 0; k < ls.n_all; k++) L[ls.all[k]].exc = (lv){0};
+    for (uint32_t k = 0; k < ls.n_inputs; k++) L[ls.inputs[k]].fired = ones;
     lv valid; /* 1 in the lanes that are cases */
     for (int i = 0; i < LANES; i++) valid[i] = (uint16_t)((uint32_t)i < cases);
     for (uint32_t base = 0; base < cases; base += LANES) {
-        for (uint32_t k = 0; k < ls.n_all; k++) {
-            L[ls.all[k]].fired = (lv){0};
-            L[ls.all[k]].exc = (lv){0};
-        }
+        for (uint32_t k = 0; k < ls.n_primers; k++) L[ls.primers[k]].fired = (lv){0};
+        for (uint32_t k = 0; k < ls.n_controls; k++) L[ls.controls[k]].fired = (lv){0};
+        for (uint32_t k = 0; k < ls.n_others; k++) L[ls.others[k]].fired = (lv){0};
+        for (uint32_t k = 0; k < ls.n_targets; k++) L[ls.targets[k]].exc = (lv){0};
         lv c = idx + (uint16_t)base;
         dc.t = __builtin_convertvector(idx, lw) + base;
         for (uint32_t k = 0; k < ls.n_inputs; k++) {
             uint32_t j = ls.inputs[k];
             lv obs = (lv){0} - ((c >> j) & 1); /* 0xFFFF where the case's bit j is 1 */
             L[j].state = ~obs;
-            L[j].fired = ones;
         }
         for (uint32_t k = 0; k < ls.n_primers; k++) lexec(net, L, ls.primers[k], ones, &dc);
         for (uint32_t k = 0; k < ls.n_primers; k++) L[ls.primers[k]].fired = ones;
