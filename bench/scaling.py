@@ -99,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smaller run (under 60 s)")
     args = parser.parse_args()
-    jobs, generations, rounds = (4, 60, 3) if args.quick else (8, 200, 5)
+    jobs, generations, rounds = (4, 60, 3) if args.quick else (8, 120, 4)
 
     import redis
 
