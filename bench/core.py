@@ -196,12 +196,13 @@ def neat_mux6_evals(seed: int, max_generations: int, config_path: Path) -> int |
 
 
 def median_or_none(values: list[int | None], cap: int) -> tuple[float | None, int]:
-    """Median with unsolved runs counted as the cap (so a median above the cap means most
-    runs did not solve); returns (median, solved count)."""
+    """Median evaluations to solve, unsolved runs counted as more than the cap: None when
+    most runs did not solve (the median is then only known to exceed the cap). Returns
+    (median, solved count)."""
     solved = sum(v is not None for v in values)
-    if not values:
-        return None, 0
-    return float(statistics.median(v if v is not None else cap for v in values)), solved
+    if not values or 2 * solved <= len(values):
+        return None, solved
+    return float(statistics.median(v if v is not None else cap + 1 for v in values)), solved
 
 
 # ---- main ----------------------------------------------------------------------------------
@@ -285,12 +286,12 @@ def main() -> None:
         ("mountain-car generations/s (pop 100, 1 episode, <=1000 steps)", f"{mc_gps:,.1f}"),
         ("mountain-car agent-steps/s", f"{mc_steps_per_s:,.0f}"),
         (
-            f"multiplexer-6 evaluations to solve, BiSUNA (median of {seeds}, solved)",
-            f"{b_median} ({b_solved}/{seeds})",
+            f"multiplexer-6 evaluations to solve, BiSUNA (median of {seeds}; solved; cap)",
+            f"{b_median} ({b_solved}/{seeds}; {cap_b * 100:,})",
         ),
         (
-            f"multiplexer-6 evaluations to solve, neat-python (median of {n_seeds}, solved)",
-            f"{n_median} ({n_solved}/{n_seeds})",
+            f"multiplexer-6 evaluations to solve, neat-python (median of {n_seeds}; solved; cap)",
+            f"{n_median} ({n_solved}/{n_seeds}; {cap_n * 150:,})",
         ),
     ]
     width = max(len(r[0]) for r in rows)
@@ -312,8 +313,10 @@ def main() -> None:
                 "mountain_car_agent_steps_per_s": round(mc_steps_per_s),
                 "mux6_evals_to_solve_median": b_median,
                 "mux6_solved": f"{b_solved}/{seeds}",
+                "mux6_evaluation_cap": cap_b * 100,
                 "neat_python_mux6_evals_to_solve_median": n_median,
                 "neat_python_mux6_solved": f"{n_solved}/{n_seeds}",
+                "neat_python_mux6_evaluation_cap": cap_n * 150,
                 "ratio_vs": {"neat-python": round(ratio, 1)},
             }
         )
