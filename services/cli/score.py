@@ -16,7 +16,7 @@ def score(
     seed: Annotated[str, typer.Option("--seed", help="Evaluation seed, 32 bytes of hex.")],
 ) -> None:
     """Print the agent's integer score (0..1000000) and, for a forced 0, why."""
-    from services.evaluator.scoring import CannotScore, score_agent
+    from services.common.scoring import CannotScore, score_agent
 
     task_spec = load_spec_file(spec)
     eval_seed = read_hex(seed, "--seed", 32)

@@ -109,7 +109,7 @@ def _best(
 def audit_task(
     market: chain.Marketplace, content: ContentStore, task_id: int, *, from_block: int = 0
 ) -> AuditReport:
-    from services.evaluator.scoring import CannotScore, score_agent
+    from services.common.scoring import CannotScore, score_agent
 
     task = market.get_task(task_id)
     spec_cid = cid_of_digest(task.spec_digest)

@@ -77,11 +77,23 @@ class Settings(BaseSettings):
             raise ValueError(f"rpc_url must be an http(s) URL of a JSON-RPC endpoint, got {v!r}")
         return v
 
-    @field_validator("redis_url", "broker_url")
+    @field_validator("redis_url")
     @classmethod
-    def _redis_scheme(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("redis://", "rediss://", "unix://", "amqp://")):
-            raise ValueError(f"expected a redis:// URL, got {v.split('@')[-1]!r}")
+    def _redis_scheme(cls, v: str) -> str:
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {v.split('@')[-1]!r}")
+        return v
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(
+            ("redis://", "rediss://", "unix://", "amqp://", "amqps://")
+        ):
+            raise ValueError(
+                f"expected a Redis (redis://, rediss://) or RabbitMQ (amqp://, amqps://) URL, "
+                f"got {v.split('@')[-1]!r}"
+            )
         return v
 
     @field_validator("content_store")

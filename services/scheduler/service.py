@@ -24,9 +24,9 @@ from services.common import chain
 from services.common.content import ContentError, ContentStore, cid_of_digest, open_content_store
 from services.common.logs import configure_logging, get_logger
 from services.common.messages import Kind, Message, TaskCreatedArgs
+from services.common.scoring import score_agent
 from services.common.spec import SpecError, TaskSpec, parse_spec
 from services.common.streams import consume
-from services.evaluator.scoring import score_agent
 from services.scheduler.config import SolverSettings
 from services.scheduler.islands import Candidate, epoch_seed, island_seed, migrate, plan, ranked
 from services.scheduler.keeper import Keeper

@@ -102,7 +102,7 @@ def test_select_rescores_champions_on_one_validation_draw(
     redis_prefix: str,
     tmp_path: Path,
 ) -> None:
-    from services.evaluator.scoring import score_agent
+    from services.common.scoring import score_agent
     from services.scheduler.islands import Candidate
 
     solver = chain.accounts[37]

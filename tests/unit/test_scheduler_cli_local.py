@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from services.cli.main import app
+from services.common.scoring import score_agent
 from services.common.spec import parse_spec
-from services.evaluator.scoring import score_agent
 
 SPEC = {
     "schema": "edgemarket/task@1",

@@ -55,11 +55,20 @@ def test_secrets_not_echoed(clean_env: None) -> None:
         ("content_store", "s3://bucket", "file:"),
         ("confirmations", -1, "greater than or equal"),
         ("redis_url", "http://x", "redis://"),
+        ("redis_url", "amqp://guest@x//", "redis://"),
+        ("broker_url", "http://x", "RabbitMQ"),
     ],
 )
 def test_bad_values_say_why(clean_env: None, field: str, value: object, match: str) -> None:
     with pytest.raises(ValidationError, match=match):
         Settings(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://h:6379/0", "rediss://:pw@h:6380/0", "amqp://u:p@h/vh", "amqps://u:p@h/vh"]
+)
+def test_broker_takes_redis_or_rabbitmq(clean_env: None, url: str) -> None:
+    assert Settings(broker_url=url).broker_url == url
 
 
 def test_keys_exclusive(clean_env: None) -> None:

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 import bisuna
+from services.common.scoring import CannotScore, score_agent
 from services.common.spec import parse_spec
-from services.evaluator.scoring import CannotScore, score_agent
 
 SPEC = {
     "schema": "edgemarket/task@1",
@@ -37,7 +37,7 @@ def test_same_integer_in_another_process() -> None:
     code = (
         "import sys, json\n"
         "from services.common.spec import parse_spec\n"
-        "from services.evaluator.scoring import score_agent\n"
+        "from services.common.scoring import score_agent\n"
         f"spec = parse_spec({json.dumps(json.dumps(SPEC))})\n"
         f"print(score_agent(bytes.fromhex({data.hex()!r}), spec, bytes.fromhex({SEED.hex()!r})).score)\n"
     )
