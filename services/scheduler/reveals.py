@@ -181,30 +181,32 @@ class RevealStore:
 
     def pending(self, task_id: int | None = None) -> list[PendingReveal]:
         sql = (
-            "SELECT task_id, commitment, agent, salt, claimed_score, state, solution_id FROM pending"
-            " WHERE state IN (?, ?)"
+            f"{_PENDING_COLUMNS} WHERE state IN (?, ?)"
         )
         args: tuple[object, ...] = (PendingState.COMMITTING.value, PendingState.COMMITTED.value)
         if task_id is not None:
             sql += " AND task_id = ?"
             args += (task_id,)
         rows = self._read(sql + " ORDER BY task_id, updated", args)
-        return [
-            PendingReveal(
-                r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), r[4], PendingState(r[5]), r[6]
-            )
-            for r in rows
-        ]
+        return [_pending(r) for r in rows]
+
+    def get(self, commitment: bytes) -> PendingReveal | None:
+        """The current row of one commitment (a list read earlier may be stale)."""
+        rows = self._read(f"{_PENDING_COLUMNS} WHERE commitment = ?", (commitment,))
+        return _pending(rows[0]) if rows else None
 
     def all_for(self, task_id: int) -> list[PendingReveal]:
         rows = self._read(
-            "SELECT task_id, commitment, agent, salt, claimed_score, state, solution_id FROM pending"
-            " WHERE task_id = ? ORDER BY updated",
+            f"{_PENDING_COLUMNS} WHERE task_id = ? ORDER BY updated",
             (task_id,),
         )
-        return [
-            PendingReveal(
-                r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), r[4], PendingState(r[5]), r[6]
-            )
-            for r in rows
-        ]
+        return [_pending(r) for r in rows]
+
+
+_PENDING_COLUMNS = (
+    "SELECT task_id, commitment, agent, salt, claimed_score, state, solution_id FROM pending"
+)
+
+
+def _pending(r: Any) -> PendingReveal:
+    return PendingReveal(r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), r[4], PendingState(r[5]), r[6])

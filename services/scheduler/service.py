@@ -432,8 +432,16 @@ class Scheduler:
         return None
 
     def reveal_due(self) -> None:
-        for pending in self.store.pending():
-            if pending.commitment in self.in_flight:
+        for listed in self.store.pending():
+            if listed.commitment in self.in_flight:
+                continue
+            # Re-read: a commit that finished since the list was read has its solution id now,
+            # and must not be taken for a crash's leftover and committed a second time.
+            pending = self.store.get(listed.commitment)
+            if pending is None or pending.state not in (
+                PendingState.COMMITTING,
+                PendingState.COMMITTED,
+            ):
                 continue
             try:
                 self._settle(pending)

@@ -55,3 +55,15 @@ def test_task_states(tmp_path: Path) -> None:
     assert rec is not None and rec.state is TaskState.REJECTED and "task@1" in rec.reason
     assert store.tasks_in(TaskState.ACCEPTED) == []
     assert store.task(5) is None
+
+
+def test_get_sees_what_a_listed_row_missed(tmp_path: Path) -> None:
+    store = RevealStore(tmp_path / "s.sqlite")
+    store.record_commit_intent(4, b"k" * 32, b"agent", b"s" * 32, 9)
+    [listed] = store.pending(4)
+    store.mark(b"k" * 32, PendingState.COMMITTED, 2)  # the commit finished meanwhile
+    assert listed.solution_id is None
+    fresh = store.get(b"k" * 32)
+    assert fresh is not None
+    assert (fresh.state, fresh.solution_id, fresh.agent) == (PendingState.COMMITTED, 2, b"agent")
+    assert store.get(b"x" * 32) is None
