@@ -103,6 +103,11 @@ def scorer_id(scorer: str) -> int:
 # ---- spec -> C parameters ------------------------------------------------------------------
 
 
+def spec_dict(spec: Any) -> Mapping[str, Any]:
+    """The spec as a mapping (a dict, or a pydantic model's model_dump())."""
+    return _as_dict(spec)
+
+
 def _as_dict(spec: Any) -> Mapping[str, Any]:
     if isinstance(spec, Mapping):
         return spec

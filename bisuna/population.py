@@ -27,6 +27,7 @@ class Environment:
     """What an environment needs of an agent: networks and their inputs and outputs."""
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
+        spec = _b.spec_dict(spec)
         self._params = _b.params_from_spec(spec)
         self.name: str = str(spec["env"]["name"])
         self.inputs, self.outputs = _b.env_shape(self._params)
@@ -72,9 +73,9 @@ def score(
     """The agent's score in 0..1_000_000 on the spec's environment, for this evaluation seed.
     Bit-identical everywhere: seeds are derive_seed(eval_seed, "cases" / "alice" / ...)."""
     sid = _b.scorer_id(scorer)
+    spec = _b.spec_dict(spec)
     params = _b.params_from_spec(spec)
-    limits = spec.get("limits") if isinstance(spec, Mapping) else None
-    a = _within_limits(agent, limits)
+    a = _within_limits(agent, spec.get("limits"))
     with running([a]):
         return _b.score(a._cdata, params, sid, _seeds(spec, params, eval_seed))
 
@@ -87,9 +88,9 @@ def score_many(
 ) -> list[int]:
     """score() of each agent, in one call into the core (GIL released throughout)."""
     sid = _b.scorer_id(scorer)
+    spec = _b.spec_dict(spec)
     params = _b.params_from_spec(spec)
-    limits = spec.get("limits") if isinstance(spec, Mapping) else None
-    decoded = [_within_limits(a, limits) for a in agents]
+    decoded = [_within_limits(a, spec.get("limits")) for a in agents]
     seeds = _seeds(spec, params, eval_seed)
     with running(decoded):
         return _b.score_batch([a._cdata for a in decoded], params, sid, seeds)
@@ -119,6 +120,7 @@ class Population:
     def __init__(self, spec: Mapping[str, Any], seed: int) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 64:
             raise ValueError(f"seed must be an integer in 0..2**64-1, got {seed!r}")
+        spec = _b.spec_dict(spec)
         self.spec = spec
         self.seed = seed
         self._params = _b.params_from_spec(spec)

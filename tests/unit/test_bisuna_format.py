@@ -294,3 +294,29 @@ def test_mutations_soak(
 ) -> None:
     _soak_only(request)
     check_mutations(spec_i, seed, rounds)
+
+
+def test_a_pydantic_spec_model_is_accepted_like_its_dict() -> None:
+    from pydantic import BaseModel
+
+    class Env(BaseModel):
+        name: str
+        params: dict[str, object]
+
+    class Spec(BaseModel):
+        env: Env
+        eval: dict[str, int]
+        limits: dict[str, int]
+
+    d = {
+        "env": {"name": "cipher", "params": {"payload_words": 2}},
+        "eval": {"samples": 64},
+        "limits": {"max_neurons": 256, "max_connections": 2048, "max_agent_bytes": 24576},
+    }
+    model = Spec.model_validate(d)
+    agent = Agent.from_bytes(wires())
+    assert bisuna.score(agent, model, b"s") == bisuna.score(agent, d, b"s") == 1_000_000  # type: ignore[arg-type]
+    assert bisuna.Environment(model).inputs == [2, 2]  # type: ignore[arg-type]
+    pop = bisuna.Population(model, 1)  # type: ignore[arg-type]
+    pop.evolve(2)
+    assert pop.generation == 2
