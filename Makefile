@@ -45,7 +45,9 @@ test-c:
 test-py: install
 	$(PY) -m pytest -q tests
 
+# bench/api.py drives its load with wrk (Debian's package).
 bench: install
+	@command -v wrk >/dev/null 2>&1 || $(SUDO) apt-get install -y wrk || { $(SUDO) apt-get update && $(SUDO) apt-get install -y wrk; }
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS) || exit 1; done
 
 fuzz:
