@@ -12,7 +12,6 @@ remain, so the projection always equals a from-scratch replay of the canonical c
 from __future__ import annotations
 
 import json
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +37,7 @@ from services.api.models import (
 from services.common.content import cid_of_digest
 from services.common.logs import configure_logging, get_logger, redact_url
 from services.common.messages import Kind, Message
+from services.common.process import stop_event
 from services.common.settings import Settings
 from services.common.streams import Delivery, StreamConsumer
 
@@ -456,10 +456,7 @@ class Projector:
 def run(settings: Settings, stop: threading.Event | None = None) -> None:
     """`edgemarket run projector`: migrate, then project until SIGTERM/SIGINT (or `stop`)."""
     configure_logging(settings.log_level)
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+    stop = stop_event(stop)
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)

@@ -12,7 +12,6 @@ indexer on the same stream cannot interleave with the first.
 from __future__ import annotations
 
 import json
-import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ import redis
 
 from services.common.logs import configure_logging, get_logger, redact_url
 from services.common.messages import MESSAGE_SCHEMA, Kind, canonical_json
+from services.common.process import stop_event
 from services.common.settings import Settings
 from services.indexer.decoder import EventDecoder, LogDecodeError, build_decoders
 from services.indexer.rpc import RpcClient, RpcError, RpcUnavailableError
@@ -519,10 +519,7 @@ def build_indexer(settings: Settings, rpc: RpcClient, client: redis.Redis) -> In
 def run(settings: Settings, stop: threading.Event | None = None) -> None:
     """`edgemarket run indexer`: index until SIGTERM/SIGINT (or `stop`)."""
     configure_logging(settings.log_level)
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+    stop = stop_event(stop)
     rpc = RpcClient(settings.rpc_url, timeout=settings.rpc_timeout)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
     delay = 0.5
