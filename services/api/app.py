@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy.engine import Engine
 
 from services.api.deps import ApiState, watch_projection
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from services.common.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(
@@ -55,6 +57,7 @@ def create_app(
         summary="Tasks, solutions, verified leaderboards and agents of the BiSUNA compute marketplace.",
         docs_url="/docs",
         redoc_url=None,
+        telemetry=None if settings.api_telemetry else NO_TELEMETRY,
     )
     app.state.api = state
     install_problem_handlers(app)

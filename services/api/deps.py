@@ -26,6 +26,9 @@ class ApiState:
     content: ContentStore | None
     # Leaderboards are cached per (task, projected block): a block is the unit of change.
     leaderboard_cache: dict[tuple[int, str], Any] = field(default_factory=dict)
+    # The builds under way, per cache key: concurrent misses share one build (see
+    # routes.tasks.leaderboard_or_404) instead of each running its own.
+    leaderboard_builds: dict[tuple[int, str], asyncio.Future[Any]] = field(default_factory=dict)
     # Specs and previews are immutable: keyed by digest.
     spec_summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     previews: dict[tuple[str, str], bytes] = field(default_factory=dict)
@@ -36,17 +39,22 @@ class ApiState:
     version_poll_seconds: float = 0.1
 
 
-async def api_state(request: Request) -> ApiState:
-    # async: a plain function dependency would cost a thread-pool round trip per request.
+def state_of(request: Request) -> ApiState:
+    """The app's ApiState; hot routes call this directly rather than through Depends."""
     state: ApiState = request.app.state.api
     return state
+
+
+async def api_state(request: Request) -> ApiState:
+    # async: a plain function dependency would cost a thread-pool round trip per request.
+    return state_of(request)
 
 
 def current_version(state: ApiState) -> str:
     from services.api.routes.read_model import projection_version
 
-    with Session(state.engine) as db:
-        return projection_version(db)
+    with state.engine.connect() as conn:
+        return projection_version(conn)
 
 
 async def watch_projection(state: ApiState) -> None:

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     keystore_password: SecretStr | None = None
     state_dir: Path = Path(".edgemarket")
     log_level: str = "INFO"
+    # FastAPI's native OpenTelemetry (spans, metrics, logs of each API request). Off unless
+    # asked: no OpenTelemetry SDK ships with the project, and while it is on FastAPI looks up
+    # the global providers (environment reads) on every request, found or not.
+    api_telemetry: bool = False
     # Indexer tuning: the block range of one eth_getLogs adapts between these bounds.
     index_min_range: Annotated[int, Field(ge=1)] = 1
     index_max_range: Annotated[int, Field(ge=1)] = 5_000

@@ -454,6 +454,44 @@ def test_leaderboard_etag_revalidates_until_the_projection_moves(
     assert [e["solver"] for e in moved.json()["entries"]] == [solver(9)]
 
 
+def test_concurrent_leaderboard_misses_share_one_build(
+    world: Scenario, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests that miss the cache together (the projection just moved) wait for one build."""
+    import asyncio
+    import threading
+
+    from services.api.routes import tasks
+
+    app = create_app(make_settings(database_url, tmp_path))
+    state = app.state.api
+    builds: list[tuple[int, str]] = []
+    release = threading.Event()
+    real_build = tasks.build_leaderboard
+
+    def slow_build(st: Any, task_id: int, version: str) -> Any:
+        builds.append((task_id, version))
+        release.wait(5)
+        return real_build(st, task_id, version)
+
+    monkeypatch.setattr(tasks, "build_leaderboard", slow_build)
+
+    async def many() -> list[Any]:
+        waiters = [asyncio.ensure_future(tasks.leaderboard_or_404(state, 1)) for _ in range(32)]
+        await asyncio.sleep(0.2)
+        release.set()
+        return await asyncio.gather(*waiters)
+
+    boards = asyncio.run(many())
+    assert len(builds) == 1 and all(b is boards[0] for b in boards)
+    assert state.leaderboard_builds == {} and list(state.leaderboard_cache.values()) == [boards[0]]
+    # A hit costs no build; an unknown task is still a 404 problem and is not cached.
+    assert asyncio.run(tasks.leaderboard_or_404(state, 1)) is boards[0] and len(builds) == 1
+    with pytest.raises(Exception, match="no task 99"):
+        asyncio.run(tasks.leaderboard_or_404(state, 99))
+    assert state.leaderboard_builds == {} and len(state.leaderboard_cache) == 1
+
+
 def test_solution_detail(client: TestClient) -> None:
     sol = client.get("/tasks/1/solutions/3").json()
     assert sol["rank"] == 4 and sol["verified_score"] == 400_000 and sol["status"] == "verified"

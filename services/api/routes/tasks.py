@@ -20,6 +20,7 @@ from services.api.deps import (
     current_version,
     etag_of,
     not_modified,
+    state_of,
 )
 from services.api.problems import PROBLEM_RESPONSES, not_found
 from services.api.routes import read_model
@@ -273,26 +274,55 @@ def build_leaderboard(state: ApiState, task_id: int, version: str) -> CachedBoar
 
 
 async def leaderboard_or_404(state: ApiState, task_id: int) -> CachedBoard:
-    """The leaderboard, cached per projection version: a hit costs no query and no thread."""
+    """The leaderboard, cached per projection version: a hit costs no query and no thread.
+
+    A miss starts one build per (task, version) and every request that misses meanwhile
+    waits for that build: when the projection moves under load, N open connections cost
+    one build, not N builds of the same board competing for the GIL.
+    """
     version = state.version
     if version is None:
         version = await asyncio.to_thread(current_version, state)
     key = (task_id, version)
     cached: CachedBoard | None = state.leaderboard_cache.get(key)
     if cached is None:
-        cached = await asyncio.to_thread(build_leaderboard, state, task_id, version)
+        cached = await asyncio.shield(_leaderboard_build(state, key))
         if cached is None:
             raise _no_task(task_id)
-        if len(state.leaderboard_cache) > 1024:
-            state.leaderboard_cache.clear()
-        state.leaderboard_cache[key] = cached
     return cached
 
 
+def _leaderboard_build(state: ApiState, key: tuple[int, str]) -> asyncio.Future[Any]:
+    """The build under way for `key` in this event loop, or a new one."""
+    loop = asyncio.get_running_loop()
+    build = state.leaderboard_builds.get(key)
+    if build is not None and not build.done() and build.get_loop() is loop:
+        return build
+    task_id, version = key
+    build = loop.create_task(asyncio.to_thread(build_leaderboard, state, task_id, version))
+
+    def settle(done: asyncio.Future[Any]) -> None:
+        if state.leaderboard_builds.get(key) is done:
+            del state.leaderboard_builds[key]
+        if done.cancelled() or done.exception() is not None:
+            return  # each waiter sees the error; the next request tries again
+        board: CachedBoard | None = done.result()
+        if board is not None:
+            if len(state.leaderboard_cache) > 1024:
+                state.leaderboard_cache.clear()
+            state.leaderboard_cache[key] = board
+
+    build.add_done_callback(settle)
+    state.leaderboard_builds[key] = build
+    return build
+
+
 @router.get("/tasks/{task_id}/leaderboard", response_model=Leaderboard)
-async def leaderboard(task_id: TaskId, request: Request, state: State) -> Response:
+async def leaderboard(task_id: TaskId, request: Request) -> Response:
     """Solutions ranked as the contract ranks them; verified ones first. Revalidate with If-None-Match."""
-    cached = await leaderboard_or_404(state, task_id)
+    # The app state comes from the request rather than a dependency: this is the hottest
+    # route, and an extra dependency to solve costs more than the cache hit it serves.
+    cached = await leaderboard_or_404(state_of(request), task_id)
     headers = {"ETag": cached.etag, "Cache-Control": REVALIDATE}
     if not_modified(request, cached.etag):
         return Response(status_code=304, headers=headers)
