@@ -15,11 +15,11 @@ from services.common import chain
 from services.common.content import ContentStore, cid_of_digest, open_content_store
 from services.common.logs import configure_logging, get_logger
 from services.common.messages import Kind, Message, SeedSetArgs, SolutionRevealedArgs
+from services.common.node import Node, connect
 from services.common.scoring import Verdict, agent_digest, score_agent
 from services.common.settings import Settings
 from services.common.spec import SpecError, TaskSpec, parse_spec
 from services.common.streams import consume
-from services.scheduler.node import Node, connect
 
 log = get_logger("edgemarket.evaluator")
 

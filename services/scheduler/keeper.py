@@ -10,8 +10,8 @@ from web3.exceptions import Web3Exception
 
 from services.common import chain
 from services.common.logs import configure_logging, get_logger
+from services.common.node import Node, connect
 from services.scheduler.config import SolverSettings
-from services.scheduler.node import Node, connect
 
 log = get_logger("edgemarket.keeper")
 

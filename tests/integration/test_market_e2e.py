@@ -22,8 +22,8 @@ from eth_account.signers.local import LocalAccount
 from services.common import chain as c
 from services.common.chain import Deployment, Marketplace
 from services.common.content import ContentNotFoundError, LocalContentStore, cid_of
+from services.common.node import Node
 from services.common.spec import parse_spec
-from services.scheduler.node import Node
 from services.scheduler.requester import create_task
 from tests.fixtures.chain import ETHER, Chain
 

@@ -15,9 +15,9 @@ from services.common import chain as c
 from services.common.chain import Deployment, Marketplace
 from services.common.content import ContentNotFoundError, LocalContentStore
 from services.common.messages import Kind, Message
+from services.common.node import Node
 from services.scheduler.celery_app import make_app
 from services.scheduler.config import SolverSettings
-from services.scheduler.node import Node
 from services.scheduler.private_store import PrivateAgents
 from services.scheduler.reveals import RevealStore, TaskState
 from services.scheduler.service import Scheduler

@@ -6,8 +6,8 @@ from eth_account.signers.local import LocalAccount
 
 from services.common import chain as c
 from services.common.chain import Deployment, Marketplace
+from services.common.node import Node
 from services.scheduler.keeper import Keeper
-from services.scheduler.node import Node
 from tests.fixtures.chain import ETHER, Chain, commit_agent, open_task, reveal
 
 

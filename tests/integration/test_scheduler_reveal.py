@@ -12,10 +12,10 @@ import redis
 import bisuna
 from services.common.chain import Deployment, Marketplace, SolutionCommitted
 from services.common.content import LocalContentStore, cid_of
+from services.common.node import Node
 from services.common.spec import parse_spec
 from services.scheduler.celery_app import make_app
 from services.scheduler.config import SolverSettings
-from services.scheduler.node import Node
 from services.scheduler.private_store import PrivateAgents
 from services.scheduler.reveals import PendingState, RevealStore
 from services.scheduler.service import Scheduler
