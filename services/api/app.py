@@ -81,6 +81,6 @@ def create_app(
 
 def make_engine(database_url: str) -> Engine:
     """The projector's engine recipe (SQLite: WAL and a busy timeout, so reads wait out writes)."""
-    from services.api.projector import make_engine as projector_engine
+    from services.common.database import make_engine as engine_of
 
-    return projector_engine(database_url)
+    return engine_of(database_url)

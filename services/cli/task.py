@@ -70,7 +70,7 @@ def create(
     from services.common import chain
     from services.common.content import open_content_store
     from services.common.settings import get_settings
-    from services.scheduler.requester import create_task
+    from services.requester import create_task
 
     task_spec = load_spec_file(spec)
     node = _node(signed=True)

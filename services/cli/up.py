@@ -426,32 +426,36 @@ DEMO_SPEC: dict[str, Any] = {
 def create_demo_task(
     stack: Stack, *, commit_seconds: int, reveal_seconds: int, eval_window: int, evaluators: int = 3
 ) -> int:
-    """Store the demo spec through the API, then create the task on chain as the requester."""
+    """Create the demo task as the requester, through the requester's library (as `edgemarket
+    task create` does): the spec goes to the stack's content store, the task on chain."""
     from eth_account import Account
     from web3 import Web3
 
-    from services.common.chain import Deployment, Marketplace, TaskCreated
+    from services.common.chain import Deployment, Marketplace
+    from services.common.content import LocalContentStore
+    from services.common.node import Node
+    from services.common.spec import parse_spec
+    from services.requester import create_task
 
-    stored = httpx.post(f"{stack.api_url}/specs", json=DEMO_SPEC, timeout=10)
-    stored.raise_for_status()
     w3 = Web3(Web3.HTTPProvider(stack.rpc_url, request_kwargs={"timeout": 30}))
     deployment = Deployment.load(stack.run_dir / "deployment.json")
     requester = Account.from_key(stack.keys[0])
-    market = Marketplace.from_deployment(w3, deployment, requester)
-    now = int(w3.eth.get_block("latest")["timestamp"])
-    result = market.create_task(
-        spec_digest=bytes.fromhex(stored.json()["digest"][2:]),
-        commit_deadline=now + commit_seconds,
-        reveal_deadline=now + commit_seconds + reveal_seconds,
-        eval_window=eval_window,
+    node = Node(Marketplace.from_deployment(w3, deployment, requester), deployment, requester)
+    created = create_task(
+        node,
+        LocalContentStore(stack.run_dir / "content"),
+        parse_spec(DEMO_SPEC),
+        bounty=10**18,
         evaluators=stack.accounts[2 : 2 + evaluators],
         quorum=evaluators // 2 + 1,
+        commit_seconds=commit_seconds,
+        reveal_seconds=reveal_seconds,
+        eval_window=eval_window,
         min_score=0,
         commit_bond=10**16,
         evaluator_fee=10**15,
-        bounty=10**18,
     )
-    return int(result.event(TaskCreated).task_id)
+    return created.task_id
 
 
 def wait_for_payout(stack: Stack, task_id: int, timeout: float) -> dict[str, Any]:

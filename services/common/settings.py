@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         return self.deployment_file or Path("deployments") / f"{chain_id}.json"
 
 
+class KeeperSettings(Settings):
+    """Common settings plus the keeper's polling period (the solver, its own keeper, too)."""
+
+    # Keeper and scheduler polling period (seconds).
+    keeper_interval: Annotated[float, Field(gt=0, le=600)] = 2.0
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""

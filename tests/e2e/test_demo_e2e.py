@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, create_engine, select
 
-from services.api.models import Attestation, Credit, Solution, Task, Withdrawal
+from services.projector.models import Attestation, Credit, Solution, Task, Withdrawal
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ from services.common.node import Node
 from services.common.scoring import Verdict, score_agent
 from services.common.spec import TaskSpec, parse_spec
 from services.evaluator.service import Evaluator, ScoreFn
-from services.scheduler.requester import create_task
+from services.requester import create_task
 from tests.fixtures.chain import ETHER, Chain, commit_agent, reveal, seal
 
 SPEC = {

@@ -12,7 +12,7 @@ from services.common.content import LocalContentStore
 from services.common.messages import Kind, Message
 from services.common.spec import parse_spec
 from services.evaluator.service import Evaluator
-from services.scheduler.requester import create_task
+from services.requester import create_task
 from tests.fixtures.chain import Chain, commit_agent, reveal
 from tests.integration.test_evaluator import SPEC, agents, node_for
 

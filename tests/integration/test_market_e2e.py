@@ -24,7 +24,7 @@ from services.common.chain import Deployment, Marketplace
 from services.common.content import ContentNotFoundError, LocalContentStore, cid_of
 from services.common.node import Node
 from services.common.spec import parse_spec
-from services.scheduler.requester import create_task
+from services.requester import create_task
 from tests.fixtures.chain import ETHER, Chain
 
 ROOT = Path(__file__).resolve().parents[2]

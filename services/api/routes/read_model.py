@@ -1,4 +1,4 @@
-"""The API's reads of the projection (services/api/models.py), as plain rows for the routes."""
+"""The API's reads of the projection (services/projector/models.py), as plain rows for the routes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from services.api.models import (
+from services.projector.models import (
     Attestation,
     ChainEvent,
     Checkpoint,

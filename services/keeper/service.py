@@ -11,7 +11,7 @@ from web3.exceptions import Web3Exception
 from services.common import chain
 from services.common.logs import configure_logging, get_logger
 from services.common.node import Node, connect
-from services.scheduler.config import SolverSettings
+from services.common.settings import KeeperSettings
 
 log = get_logger("edgemarket.keeper")
 
@@ -83,9 +83,9 @@ class Keeper:
         return [f"withdraw {amount}"]
 
 
-def run(settings: SolverSettings | None = None, *, stop: threading.Event | None = None) -> None:
+def run(settings: KeeperSettings | None = None, *, stop: threading.Event | None = None) -> None:
     """`edgemarket run keeper`: poll the chain every keeper_interval seconds."""
-    settings = settings or SolverSettings()
+    settings = settings or KeeperSettings()
     configure_logging(settings.log_level)
     stop = stop or threading.Event()
     keeper = Keeper(connect(settings, signed=True))

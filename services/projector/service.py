@@ -1,4 +1,4 @@
-"""Every stream message → the read model (services/api/models.py), exactly once, reorg-aware.
+"""Every stream message → the read model (services/projector/models.py), exactly once, reorg-aware.
 
 The projector is one consumer of its own group. Each batch of messages is applied in one
 database transaction together with the checkpoint (the last stream entry applied), and only
@@ -20,10 +20,17 @@ from typing import Any
 import redis
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event
+from sqlalchemy import Engine, delete
 from sqlmodel import Session, SQLModel, col, select
 
-from services.api.models import (
+from services.common.content import cid_of_digest
+from services.common.database import make_engine as make_engine  # re-exported for callers
+from services.common.logs import configure_logging, get_logger, redact_url
+from services.common.messages import Kind, Message
+from services.common.process import stop_event
+from services.common.settings import Settings
+from services.common.streams import Delivery, StreamConsumer
+from services.projector.models import (
     Attestation,
     ChainEvent,
     Checkpoint,
@@ -34,12 +41,6 @@ from services.api.models import (
     TaskState,
     Withdrawal,
 )
-from services.common.content import cid_of_digest
-from services.common.logs import configure_logging, get_logger, redact_url
-from services.common.messages import Kind, Message
-from services.common.process import stop_event
-from services.common.settings import Settings
-from services.common.streams import Delivery, StreamConsumer
 
 log = get_logger("edgemarket.projector")
 
@@ -53,25 +54,6 @@ class ProjectorError(Exception):
 
 
 # -- database ---------------------------------------------------------------------------
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get their directory and WAL mode."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////:memory"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
-    if url.startswith("sqlite"):
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.close()
-
-    return engine
 
 
 def migrate(engine: Engine) -> None:
