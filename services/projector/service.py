@@ -38,7 +38,7 @@ from services.projector.models import (
     Solution,
     SolutionStatus,
     Task,
-    TaskState,
+    TaskPhase,
     Withdrawal,
 )
 
@@ -247,7 +247,7 @@ def on_task_finalized(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
     task = rows.task(ev)
     if task is None:
         return
-    task.state = TaskState.FINALIZED.value
+    task.state = TaskPhase.FINALIZED.value
     won = a["winner"] != NO_WINNER
     task.winner = a["winner"] if won else None
     task.payout = a["payout"]
@@ -267,7 +267,7 @@ def on_task_cancelled(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
     task = rows.task(ev)
     if task is None:
         return
-    task.state = TaskState.CANCELLED.value
+    task.state = TaskPhase.CANCELLED.value
     task.refund = a["refund"]
     rows.s.add(
         Credit(

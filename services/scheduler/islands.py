@@ -26,10 +26,6 @@ class Candidate:
     fitness: int
     island: int
 
-    @property
-    def digest(self) -> bytes:
-        return hashlib.sha256(self.agent).digest()
-
 
 def plan(generations: int, islands: int, epoch_generations: int) -> Plan:
     """Cut `generations` per island into epochs of `epoch_generations` (the last may be shorter)."""

@@ -32,7 +32,7 @@ from services.keeper.service import Keeper
 from services.scheduler.config import SolverSettings
 from services.scheduler.islands import Candidate, epoch_seed, island_seed, migrate, plan, ranked
 from services.scheduler.private_store import PrivateAgents
-from services.scheduler.reveals import PendingReveal, PendingState, RevealStore, TaskState
+from services.scheduler.reveals import PendingReveal, RevealState, RevealStore, SolverTaskState
 from services.scheduler.tasks import EVOLVE_EPOCH
 
 log = get_logger("edgemarket.scheduler")
@@ -221,7 +221,7 @@ class Scheduler:
             return
         self.store.put_task(
             args.task_id,
-            TaskState.ACCEPTED,
+            SolverTaskState.ACCEPTED,
             spec_cid=record.spec_cid,
             commit_deadline=record.commit_deadline,
             reveal_deadline=record.reveal_deadline,
@@ -250,7 +250,7 @@ class Scheduler:
     def _reject(self, task_id: int, record: _Intake, reason: str) -> None:
         self.store.put_task(
             task_id,
-            TaskState.REJECTED,
+            SolverTaskState.REJECTED,
             spec_cid=record.spec_cid,
             commit_deadline=record.commit_deadline,
             reveal_deadline=record.reveal_deadline,
@@ -269,15 +269,15 @@ class Scheduler:
         """Reveal what is due, close settled tasks, take credits home. Runs in its own thread
         so a long evolution never delays another task's reveal."""
         self.reveal_due()
-        for rec in self.store.tasks_in(TaskState.COMMITTED):
+        for rec in self.store.tasks_in(SolverTaskState.COMMITTED):
             if not self.store.pending(rec.task_id):
-                self.store.set_task_state(rec.task_id, TaskState.DONE, "reveals settled")
+                self.store.set_task_state(rec.task_id, SolverTaskState.DONE, "reveals settled")
         # Bonds come back at reveal and bounties at finalize, as credits: take them home.
         self.keeper.withdraw()
 
     def work_step(self) -> None:
         """Evolve and commit the oldest accepted task."""
-        accepted = self.store.tasks_in(TaskState.ACCEPTED)
+        accepted = self.store.tasks_in(SolverTaskState.ACCEPTED)
         if accepted:
             self.solve(accepted[0].task_id)
 
@@ -290,19 +290,23 @@ class Scheduler:
             task = self.market.get_task(task_id)
         except chain.UnknownTask:
             # Its creation was reorged away: nothing to work on.
-            self.store.set_task_state(task_id, TaskState.DONE, "task no longer on chain (reorg)")
+            self.store.set_task_state(
+                task_id, SolverTaskState.DONE, "task no longer on chain (reorg)"
+            )
             return
         if task.state != chain.TaskState.OPEN:
-            self.store.set_task_state(task_id, TaskState.DONE, f"task is {task.state.name.lower()}")
+            self.store.set_task_state(
+                task_id, SolverTaskState.DONE, f"task is {task.state.name.lower()}"
+            )
             return
         already = self.store.all_for(task_id)
         if already:
             # Committed before a restart: the reveal side takes it from here.
-            self.store.set_task_state(task_id, TaskState.COMMITTED)
+            self.store.set_task_state(task_id, SolverTaskState.COMMITTED)
             return
         if self.node.chain_now() >= task.commit_deadline - self.settings.commit_margin:
             self.store.set_task_state(
-                task_id, TaskState.DONE, "commit deadline passed before any work"
+                task_id, SolverTaskState.DONE, "commit deadline passed before any work"
             )
             log.warning("too late to work on task", extra={"task_id": task_id})
             return
@@ -311,12 +315,12 @@ class Scheduler:
         if best is None:
             self.store.set_task_state(
                 task_id,
-                TaskState.DONE,
+                SolverTaskState.DONE,
                 "no epoch finished (late or failing workers: see their logs)",
             )
             return
         self.commit(task_id, best, task.commit_bond)
-        self.store.set_task_state(task_id, TaskState.COMMITTED)
+        self.store.set_task_state(task_id, SolverTaskState.COMMITTED)
 
     def evolve(
         self, task_id: int, spec_cid: str, spec: TaskSpec, commit_deadline: int
@@ -405,11 +409,11 @@ class Scheduler:
                 with self.tx_lock:
                     tx = self.market.commit_solution(task_id, commitment, bond=bond)
             except (chain.CommitPhaseOver, chain.TaskNotOpen, chain.TooManyCommits) as exc:
-                self.store.mark(commitment, PendingState.ABANDONED)
+                self.store.mark(commitment, RevealState.ABANDONED)
                 log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
                 return
             solution_id = tx.event(chain.SolutionCommitted).solution_id
-            self.store.mark(commitment, PendingState.COMMITTED, solution_id)
+            self.store.mark(commitment, RevealState.COMMITTED, solution_id)
         finally:
             self.in_flight.discard(commitment)
         log.info(
@@ -439,8 +443,8 @@ class Scheduler:
             # and must not be taken for a crash's leftover and committed a second time.
             pending = self.store.get(listed.commitment)
             if pending is None or pending.state not in (
-                PendingState.COMMITTING,
-                PendingState.COMMITTED,
+                RevealState.COMMITTING,
+                RevealState.COMMITTED,
             ):
                 continue
             try:
@@ -454,7 +458,7 @@ class Scheduler:
         try:
             task = self.market.get_task(pending.task_id)
         except chain.UnknownTask:
-            self.store.mark(pending.commitment, PendingState.ABANDONED)
+            self.store.mark(pending.commitment, RevealState.ABANDONED)
             log.warning("task no longer on chain (reorg)", extra={"task_id": pending.task_id})
             return
         now = self.node.chain_now()
@@ -462,7 +466,7 @@ class Scheduler:
         if solution_id is None:
             solution_id = self._find_solution(pending)
             if solution_id is not None:
-                self.store.mark(pending.commitment, PendingState.COMMITTED, solution_id)
+                self.store.mark(pending.commitment, RevealState.COMMITTED, solution_id)
             elif task.state == chain.TaskState.OPEN and now < task.commit_deadline:
                 # The commit never reached the chain (we died before sending): send it now.
                 with self.tx_lock:
@@ -470,22 +474,22 @@ class Scheduler:
                         pending.task_id, pending.commitment, bond=task.commit_bond
                     )
                 solution_id = tx.event(chain.SolutionCommitted).solution_id
-                self.store.mark(pending.commitment, PendingState.COMMITTED, solution_id)
+                self.store.mark(pending.commitment, RevealState.COMMITTED, solution_id)
                 log.info(
                     "commit sent after restart",
                     extra={"task_id": pending.task_id, "solution_id": solution_id},
                 )
             else:
-                self.store.mark(pending.commitment, PendingState.ABANDONED)
+                self.store.mark(pending.commitment, RevealState.ABANDONED)
                 log.warning("commitment never mined; abandoned", extra={"task_id": pending.task_id})
                 return
         solution = self.market.get_solution(pending.task_id, solution_id)
         if solution.revealed:
             self._publish(pending)
-            self.store.mark(pending.commitment, PendingState.REVEALED)
+            self.store.mark(pending.commitment, RevealState.REVEALED)
             return
         if task.state != chain.TaskState.OPEN or now >= task.reveal_deadline:
-            self.store.mark(pending.commitment, PendingState.ABANDONED)
+            self.store.mark(pending.commitment, RevealState.ABANDONED)
             log.error(
                 "reveal window missed; the bond is forfeit",
                 extra={"task_id": pending.task_id, "solution_id": solution_id},
@@ -498,7 +502,7 @@ class Scheduler:
                 pending.task_id, solution_id, pending.agent, pending.claimed_score, pending.salt
             )
         self._publish(pending)
-        self.store.mark(pending.commitment, PendingState.REVEALED)
+        self.store.mark(pending.commitment, RevealState.REVEALED)
         log.info("revealed", extra={"task_id": pending.task_id, "solution_id": solution_id})
 
     def _publish(self, pending: PendingReveal) -> None:
