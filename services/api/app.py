@@ -57,7 +57,7 @@ def create_app(
         summary="Tasks, solutions, verified leaderboards and agents of the BiSUNA compute marketplace.",
         docs_url="/docs",
         redoc_url=None,
-        telemetry=None if settings.api_telemetry else NO_TELEMETRY,
+        telemetry=None if _telemetry_on(settings) else NO_TELEMETRY,
     )
     app.state.api = state
     install_problem_handlers(app)
@@ -77,6 +77,13 @@ def create_app(
         return RedirectResponse("/static/index.html")
 
     return app
+
+
+def _telemetry_on(settings: Settings) -> bool:
+    """Only `ApiSettings` can turn it on; plain `Settings` (tests, embedding) leave it off."""
+    from services.common.settings import ApiSettings
+
+    return isinstance(settings, ApiSettings) and settings.api_telemetry
 
 
 def make_engine(database_url: str) -> Engine:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -45,7 +44,7 @@ def indexer() -> None:
     try:
         run(_settings())
     except IndexerError as e:
-        print(f"edgemarket indexer: {e}", file=sys.stderr)
+        typer.echo(f"edgemarket indexer: {e}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -57,7 +56,7 @@ def projector() -> None:
     try:
         run(_settings())
     except ProjectorError as e:
-        print(f"edgemarket projector: {e}", file=sys.stderr)
+        typer.echo(f"edgemarket projector: {e}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -68,8 +67,9 @@ def api(
 ) -> None:
     """The REST API and the web page over the read model (EDGEMARKET_DATABASE_URL)."""
     from services.api.service import run
+    from services.common.settings import ApiSettings
 
-    run(_settings(), host=host, port=port)
+    run(_settings_of(ApiSettings), host=host, port=port)
 
 
 def _solver_settings() -> SolverSettings:
@@ -86,7 +86,7 @@ def _run_signed(name: str, start: Callable[[], None]) -> None:
     try:
         start()
     except (KeystoreError, ChainError) as e:
-        print(f"edgemarket {name}: {e}", file=sys.stderr)
+        typer.echo(f"edgemarket {name}: {e}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass

@@ -22,6 +22,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from services.common.json_input import JsonObject
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ANVIL = PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
 COLOURS = (36, 33, 32, 35, 34, 91, 92, 93, 94, 95, 96)
@@ -167,8 +169,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def wait_until(
-    what: str, ready: Any, supervisor: Supervisor, timeout: float = 60.0, period: float = 0.2
-) -> Any:
+    what: str,
+    ready: Any,  # Any: a callable returning a falsy value until ready, then the result
+    supervisor: Supervisor,
+    timeout: float = 60.0,
+    period: float = 0.2,
+) -> Any:  # Any: what `ready` returned
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         supervisor.check()
@@ -410,7 +416,7 @@ def serve_forever(stack: Stack) -> None:
 
 # ---------------------------------------------------------------- the demo task
 
-DEMO_SPEC: dict[str, Any] = {
+DEMO_SPEC: JsonObject = {
     "schema": "edgemarket/task@1",
     "scorer": "bisuna-core/1",
     "env": {"name": "cipher", "params": {"payload_words": 1, "mix": "xor"}},
@@ -458,12 +464,12 @@ def create_demo_task(
     return created.task_id
 
 
-def wait_for_payout(stack: Stack, task_id: int, timeout: float) -> dict[str, Any]:
-    def finalized() -> dict[str, Any] | None:
-        task: dict[str, Any] = httpx.get(f"{stack.api_url}/tasks/{task_id}", timeout=5).json()
+def wait_for_payout(stack: Stack, task_id: int, timeout: float) -> JsonObject:
+    def finalized() -> JsonObject | None:
+        task: JsonObject = httpx.get(f"{stack.api_url}/tasks/{task_id}", timeout=5).json()
         return task if task.get("state") == "finalized" else None
 
-    task: dict[str, Any] = wait_until(
+    task: JsonObject = wait_until(
         f"task {task_id} to be paid", finalized, stack.supervisor, timeout, period=1.0
     )
     return task
@@ -501,7 +507,7 @@ def wait_for_withdrawal(stack: Stack, winner: str, timeout: float = 90) -> int:
     return sum(amount for _, amount in withdrawals)
 
 
-def print_leaderboard(stack: Stack, task: dict[str, Any]) -> None:
+def print_leaderboard(stack: Stack, task: JsonObject) -> None:
     from rich.console import Console
     from rich.table import Table
 

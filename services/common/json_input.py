@@ -12,6 +12,10 @@ import json
 import re
 from typing import Any
 
+JsonObject = dict[str, Any]
+"""A decoded JSON object. `Any` because its values are whatever JSON the document holds (str,
+int, list, nested objects); each reader checks the fields it uses (pydantic, or by hand)."""
+
 MAX_JSON_DEPTH = 32
 """Deepest nesting of arrays and objects accepted anywhere (a task spec needs 3)."""
 
@@ -37,8 +41,8 @@ def _check_depth(raw: bytes, max_depth: int) -> None:
             depth -= 1
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    doc: dict[str, Any] = {}
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> JsonObject:  # Any: any JSON value
+    doc: JsonObject = {}
     for key, value in pairs:
         if key in doc:
             raise JsonInputError(f"JSON object has the key {key!r} twice")

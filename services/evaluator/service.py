@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
-from typing import Any
 
 import redis
 
 from services.common import chain
 from services.common.content import ContentStore, cid_of_digest, open_content_store
+from services.common.json_input import JsonObject
 from services.common.logs import configure_logging, get_logger
 from services.common.messages import Kind, Message, SeedSetArgs, SolutionRevealedArgs
 from services.common.node import Node, connect
+from services.common.process import Stopped, stop_event, wait
 from services.common.scoring import Verdict, agent_digest, score_agent
 from services.common.settings import Settings
 from services.common.spec import SpecError, TaskSpec, parse_spec
@@ -57,8 +57,10 @@ class Evaluator:
         *,
         confirmations: int = 0,
         score: ScoreFn = score_agent,
+        stop: threading.Event | None = None,
     ) -> None:
         self.node = node
+        self.stop = stop or threading.Event()
         self.market = node.market
         self.content = content
         self.confirmations = confirmations
@@ -98,10 +100,12 @@ class Evaluator:
     # ---------------------------------------------------------------- work
 
     def _confirmed(self, message: Message) -> bool:
-        """Wait for the configured confirmations; False if the message's block was reorged away."""
+        """Wait for the configured confirmations; False if the message's block was reorged away.
+        A stop during the wait raises `Stopped`: the message stays pending for the restart."""
         if self.confirmations > 0:
             while self.node.block_number() < message.block_number + self.confirmations:
-                time.sleep(0.5)
+                if wait(self.stop, 0.5):
+                    raise Stopped
         block = self.node.w3.eth.get_block(message.block_number)
         if "0x" + bytes(block["hash"]).hex() != message.block_hash:
             log.info(
@@ -166,7 +170,7 @@ class Evaluator:
             verdict = Verdict(0, spec)
         else:
             verdict = self.score(agent, spec, task.eval_seed)
-        fields: dict[str, Any] = {
+        fields: JsonObject = {
             "task_id": task_id,
             "solution_id": solution_id,
             "score": verdict.score,
@@ -204,7 +208,9 @@ def run(
     """`edgemarket run evaluator`: one consumer group per evaluator account."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    stop = stop_event(stop)
     evaluator = build(settings, score)
+    evaluator.stop = stop
     log.info("evaluator up", extra={"evaluator": evaluator.me})
     handlers: dict[Kind, Callable[[Message], None]] = {
         Kind.SEED_SET: evaluator.on_seed_set,

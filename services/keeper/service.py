@@ -11,6 +11,7 @@ from web3.exceptions import Web3Exception
 from services.common import chain
 from services.common.logs import configure_logging, get_logger
 from services.common.node import Node, connect
+from services.common.process import run_loop, stop_event
 from services.common.settings import KeeperSettings
 
 log = get_logger("edgemarket.keeper")
@@ -84,15 +85,22 @@ class Keeper:
 
 
 def run(settings: KeeperSettings | None = None, *, stop: threading.Event | None = None) -> None:
-    """`edgemarket run keeper`: poll the chain every keeper_interval seconds."""
+    """`edgemarket run keeper`: a pass over the chain every keeper_interval seconds, until
+    SIGTERM/SIGINT (or `stop`); a lost node is retried with backoff."""
     settings = settings or KeeperSettings()
     configure_logging(settings.log_level)
-    stop = stop or threading.Event()
+    stop = stop_event(stop)
     keeper = Keeper(connect(settings, signed=True))
     log.info("keeper up", extra={"account": keeper.node.address})
-    while not stop.is_set():
-        try:
-            keeper.step()
-        except (chain.ChainError, chain.ContractError, OSError, Web3Exception) as exc:
-            log.warning("keeper pass failed, retrying", extra={"error": repr(exc)})
-        stop.wait(settings.keeper_interval)
+
+    def one_pass() -> None:
+        keeper.step()
+
+    run_loop(
+        "keeper pass",
+        one_pass,
+        stop,
+        interval=settings.keeper_interval,
+        retry_on=(chain.ChainError, chain.ContractError, OSError, Web3Exception),
+        log=log,
+    )

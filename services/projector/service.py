@@ -15,7 +15,6 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import redis
 from alembic import command
@@ -25,9 +24,10 @@ from sqlmodel import Session, SQLModel, col, select
 
 from services.common.content import cid_of_digest
 from services.common.database import make_engine as make_engine  # re-exported for callers
+from services.common.json_input import JsonObject
 from services.common.logs import configure_logging, get_logger, redact_url
 from services.common.messages import Kind, Message
-from services.common.process import stop_event
+from services.common.process import Backoff, run_loop, stop_event
 from services.common.settings import Settings
 from services.common.streams import Delivery, StreamConsumer
 from services.projector.models import (
@@ -139,14 +139,14 @@ class Rows:
 
 # -- handlers: one per kind, folding an event into the entity rows ------------------------
 
-Handler = Callable[[Rows, ChainEvent, dict[str, Any]], None]
+Handler = Callable[[Rows, ChainEvent, JsonObject], None]
 
 
-def _origin(ev: ChainEvent) -> dict[str, Any]:
+def _origin(ev: ChainEvent) -> JsonObject:
     return {"block_hash": ev.block_hash, "log_index": ev.log_index, "tx_hash": ev.tx_hash}
 
 
-def on_task_created(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_task_created(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     rows.put_task(
         Task(
             task_id=int(a["task_id"]),
@@ -169,7 +169,7 @@ def on_task_created(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
     )
 
 
-def on_solution_committed(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_solution_committed(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     task = rows.task(ev)
     if task is not None:
         task.solution_count += 1
@@ -185,7 +185,7 @@ def on_solution_committed(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None
     )
 
 
-def on_solution_revealed(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_solution_revealed(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     sol = rows.solution(ev, int(a["solution_id"]))
     task = rows.task(ev)
     if sol is None:
@@ -201,19 +201,19 @@ def on_solution_revealed(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
         task.revealed_count += 1
 
 
-def on_seed_requested(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_seed_requested(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     task = rows.task(ev)
     if task is not None:
         task.seed_block = int(a["seed_block"])
 
 
-def on_seed_set(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_seed_set(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     task = rows.task(ev)
     if task is not None:
         task.eval_seed = a["eval_seed"]
 
 
-def on_score_attested(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_score_attested(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     solution_id = int(a["solution_id"])
     rows.put_attestation(
         Attestation(
@@ -231,7 +231,7 @@ def on_score_attested(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
     rows.task(ev)
 
 
-def on_solution_verified(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_solution_verified(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     sol = rows.solution(ev, int(a["solution_id"]))
     task = rows.task(ev)
     if sol is not None:
@@ -243,7 +243,7 @@ def on_solution_verified(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
             task.best_solution_id, task.best_score = int(a["solution_id"]), a["score"]
 
 
-def on_task_finalized(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_task_finalized(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     task = rows.task(ev)
     if task is None:
         return
@@ -263,7 +263,7 @@ def on_task_finalized(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
     )
 
 
-def on_task_cancelled(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_task_cancelled(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     task = rows.task(ev)
     if task is None:
         return
@@ -281,7 +281,7 @@ def on_task_cancelled(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
     )
 
 
-def on_credit_withdrawn(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_credit_withdrawn(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     rows.s.add(
         Withdrawal(
             account=a["account"], amount=a["amount"], block_number=ev.block_number, **_origin(ev)
@@ -459,34 +459,50 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
             "stream": settings.stream,
         },
     )
-    delay = 0.1
-    while not stop.is_set():
+    group_ready = False
+
+    def project_batch() -> float:
+        nonlocal group_ready
         try:
-            consumer.ensure_group()
-            while not stop.is_set():
-                deliveries = consumer.read(count=500, block_ms=500)
-                if not deliveries:
-                    continue
-                for d in deliveries:
-                    if d.message is None:
-                        consumer.dead(d, str(d.error))
-                changed = projector.apply(deliveries)
-                consumer.ack([d.entry_id for d in deliveries if d.message is not None])
-                log.info(
-                    "projected",
-                    extra={
-                        "messages": len(deliveries),
-                        "changed": changed,
-                        "last_entry": deliveries[-1].entry_id,
-                    },
-                )
-                delay = 0.1
-        except (redis.ConnectionError, redis.TimeoutError) as e:
-            log.warning("Redis unavailable, retrying", extra={"error": str(e), "retry_in_s": delay})
+            if not group_ready:
+                consumer.ensure_group()
+                group_ready = True
+            deliveries = consumer.read(count=500, block_ms=500)
+            if not deliveries:
+                return 0.0  # the read already blocked for new entries
+            for d in deliveries:
+                if d.message is None:
+                    consumer.dead(d, str(d.error))
+            changed = projector.apply(deliveries)
+            consumer.ack([d.entry_id for d in deliveries if d.message is not None])
+        except (redis.ConnectionError, redis.TimeoutError):
+            group_ready = False  # a restarted Redis may have lost the group
+            raise
         except Exception:
-            log.exception("projecting failed, retrying the batch", extra={"retry_in_s": delay})
-        stop.wait(delay)
-        delay = min(delay * 2, 10.0)
+            group_ready = False
+            log.exception("projecting failed, retrying the batch")
+            raise
+        log.info(
+            "projected",
+            extra={
+                "messages": len(deliveries),
+                "changed": changed,
+                "last_entry": deliveries[-1].entry_id,
+            },
+        )
+        return 0.0
+
+    # Any failure (Redis lost, the database busy or gone) retries the batch after a backoff;
+    # the batch is applied with its checkpoint, so a retry never applies anything twice.
+    run_loop(
+        "projector",
+        project_batch,
+        stop,
+        interval=0.0,
+        retry_on=(Exception,),
+        log=log,
+        backoff=Backoff(first=0.1, cap=10.0),
+    )
     engine.dispose()
     client.close()
     log.info("projector stopped")

@@ -99,7 +99,7 @@ class RevealStore:
                 raise
             self._db.execute("COMMIT")  # durable on return (synchronous=FULL)
 
-    def _read(self, sql: str, args: tuple[object, ...]) -> list[Any]:
+    def _read(self, sql: str, args: tuple[object, ...]) -> list[Any]:  # Any: sqlite3 rows are untyped
         with self._lock:
             return list(self._db.execute(sql, args).fetchall())
 
@@ -112,7 +112,7 @@ class RevealStore:
         )
         if not rows:
             return None
-        row: tuple[Any, ...] = rows[0]
+        row: tuple[Any, ...] = rows[0]  # Any: a sqlite3 row
         return TaskRecord(row[0], SolverTaskState(row[1]), row[2], row[3], row[4], row[5], row[6])
 
     def put_task(
@@ -201,5 +201,5 @@ _PENDING_COLUMNS = (
 )
 
 
-def _pending(r: Any) -> PendingReveal:
+def _pending(r: Any) -> PendingReveal:  # Any: a sqlite3 row
     return PendingReveal(r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), r[4], RevealState(r[5]), r[6])

@@ -22,9 +22,11 @@ from web3.exceptions import Web3Exception
 
 from services.common import chain
 from services.common.content import ContentError, ContentStore, cid_of_digest, open_content_store
+from services.common.json_input import JsonObject
 from services.common.logs import configure_logging, get_logger
 from services.common.messages import Kind, Message, TaskCreatedArgs
 from services.common.node import Node, connect
+from services.common.process import run_loop, stop_event
 from services.common.scoring import score_agent
 from services.common.spec import SpecError, TaskSpec, parse_spec
 from services.common.streams import consume
@@ -75,7 +77,7 @@ class EpochDispatcher:
         self.queue = queue
         self.epoch_timeout = epoch_timeout
 
-    def _send(self, args: list[Any]) -> AsyncResult:
+    def _send(self, args: list[Any]) -> AsyncResult:  # Any: Celery task arguments (str, int, list), JSON-serialised
         result: AsyncResult = self.celery.send_task(EVOLVE_EPOCH, args=args, queue=self.queue)
         return result
 
@@ -138,12 +140,12 @@ class EpochDispatcher:
     @staticmethod
     def _first_done(
         results: list[AsyncResult], island: int, epoch: int, failures: dict[int, int]
-    ) -> dict[str, Any] | None:
+    ) -> JsonObject | None:
         for r in list(results):
             if not r.ready():
                 continue
             if r.successful():
-                value: dict[str, Any] = r.result
+                value: JsonObject = r.result
                 return value
             failures[island] += 1
             log.warning(
@@ -540,12 +542,7 @@ LOOP_ERRORS = (
 
 
 def _loop(name: str, step: Callable[[], None], stop: threading.Event, interval: float) -> None:
-    while not stop.is_set():
-        try:
-            step()
-        except LOOP_ERRORS as exc:
-            log.warning(f"{name} loop error, retrying", extra={"error": repr(exc)})
-        stop.wait(interval)
+    run_loop(f"{name} loop", step, stop, interval=interval, retry_on=LOOP_ERRORS, log=log)
 
 
 def run(settings: SolverSettings | None = None, *, stop: threading.Event | None = None) -> None:
@@ -554,7 +551,7 @@ def run(settings: SolverSettings | None = None, *, stop: threading.Event | None 
     (reveal, withdraw) and, here, the work loop (evolve, commit)."""
     settings = settings or SolverSettings()
     configure_logging(settings.log_level)
-    stop = stop or threading.Event()
+    stop = stop_event(stop)
     worker = build(settings)
     log.info("scheduler up", extra={"solver": worker.me, "contract": worker.market.address})
 

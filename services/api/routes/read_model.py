@@ -172,10 +172,10 @@ def _attestations(
 
 
 # Every column but the agent bytes: a leaderboard of 1,000 revealed agents must not load 24 MB.
-_SOLUTION_COLUMNS = [c for c in SolutionBase.model_fields]
+_SOLUTION_COLUMNS = list(SolutionBase.model_fields)
 
 
-def _solutions(db: Session, where: Any) -> list[Solution]:
+def _solutions(db: Session, where: Any) -> list[Solution]:  # Any: a SQLAlchemy clause (its type is internal)
     columns = [getattr(Solution, name) for name in _SOLUTION_COLUMNS]
     rows = db.exec(
         select(*columns).where(where).order_by(col(Solution.task_id), col(Solution.solution_id))
