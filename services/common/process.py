@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 
@@ -32,6 +33,13 @@ def stop_event(stop: threading.Event | None = None) -> threading.Event:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     return stop
+
+
+def free_port() -> int:
+    """A local TCP port nobody listens on right now (for a child service to bind)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait(stop: threading.Event, seconds: float, *, bound: float = MAX_WAIT) -> bool:
