@@ -246,6 +246,6 @@ def audit_task(
                 )
         if f.payout != task.bounty:
             report.problems.append(f"payout {f.payout} differs from the bounty {task.bounty}")
-    elif task.state == chain.TaskState.OPEN:
+    elif task.state == chain.OnChainTaskState.OPEN:
         report.notes.append("not finalized yet")
     return report

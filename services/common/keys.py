@@ -13,8 +13,6 @@ from eth_account.signers.local import LocalAccount
 
 from services.common.settings import ANVIL_CHAIN_ID, is_anvil_dev_key
 
-DEV_CHAIN_ID = ANVIL_CHAIN_ID
-
 
 class KeystoreError(ValueError):
     """A key or keystore problem a user can fix; the message says how."""
@@ -40,10 +38,10 @@ def is_dev_key(account: LocalAccount) -> bool:
 
 def check_chain(account: LocalAccount, chain_id: int | None) -> None:
     """Refuse anvil's public dev keys anywhere but chain id 31337."""
-    if chain_id != DEV_CHAIN_ID and is_dev_key(account):
+    if chain_id != ANVIL_CHAIN_ID and is_dev_key(account):
         raise DevKeyRefused(
             f"{account.address} is one of anvil's public dev accounts: its key is published, "
-            f"so it is accepted only on chain id {DEV_CHAIN_ID} (this is chain id {chain_id}). "
+            f"so it is accepted only on chain id {ANVIL_CHAIN_ID} (this is chain id {chain_id}). "
             "Create a key with `edgemarket keys new` and fund it."
         )
 

@@ -118,7 +118,11 @@ class Evaluator:
     def attest_task(self, task_id: int) -> int:
         """Attest every revealed solution of the task not yet attested by us; how many we sent."""
         task = self.market.get_task(task_id)
-        if not self._mine(task) or not task.seed_sealed or task.state != chain.TaskState.OPEN:
+        if (
+            not self._mine(task)
+            or not task.seed_sealed
+            or task.state != chain.OnChainTaskState.OPEN
+        ):
             return 0
         sent = 0
         for logged in revealed_solutions(self.market, task_id, self.node.deployment.block_number):
@@ -146,7 +150,7 @@ class Evaluator:
     def attest_one(
         self, task_id: int, task: chain.TaskInfo, solution_id: int, agent: bytes, digest: bytes
     ) -> int:
-        if not self._mine(task) or task.state != chain.TaskState.OPEN:
+        if not self._mine(task) or task.state != chain.OnChainTaskState.OPEN:
             return 0
         # The chain, not our memory, says whether we already attested: replays and restarts
         # after a crash around the transaction never attest twice.

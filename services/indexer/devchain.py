@@ -415,9 +415,8 @@ def cached_chain(
 
 def emitter_indexer(url: str, client: Any, stream: str, start: int, **options: Any) -> Any:
     """An Indexer of the log emitter on the dev chain (chain id 31337, the artifact's ABI)."""
-    from services.indexer.decoder import build_decoders
-    from services.indexer.rpc import RpcClient
-    from services.indexer.service import Indexer, load_abi
+    from services.common.chain import RpcClient, build_log_decoders, load_artifact
+    from services.indexer.service import Indexer
 
     timeout = options.pop("timeout", 10.0)
     return Indexer(
@@ -427,6 +426,6 @@ def emitter_indexer(url: str, client: Any, stream: str, start: int, **options: A
         chain_id=31337,
         contract=EMITTER_ADDRESS,
         start_block=start,
-        decoders=build_decoders(load_abi()),
+        decoders=build_log_decoders(load_artifact().abi),
         **options,
     )

@@ -16,21 +16,29 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import redis
 
+from services.common.chain import (
+    ChainError,
+    Deployment,
+    LogDecodeError,
+    LogDecoder,
+    RpcClient,
+    RpcError,
+    RpcUnavailableError,
+    build_log_decoders,
+    check_deployment,
+    load_artifact,
+)
 from services.common.logs import configure_logging, get_logger, redact_url
 from services.common.messages import MESSAGE_SCHEMA, Kind, canonical_json
 from services.common.process import stop_event
 from services.common.settings import Settings
-from services.indexer.decoder import EventDecoder, LogDecodeError, build_decoders
-from services.indexer.rpc import RpcClient, RpcError, RpcUnavailableError
 
 log = get_logger("edgemarket.indexer")
 
-ARTIFACT = Path(__file__).resolve().parents[2] / "contracts" / "build" / "EdgeMarketplace.json"
 MAX_TX_MESSAGES = 5_000  # messages per MULTI/EXEC; a block is never split across two
 TARGET_BATCH_LOGS = 5_000
 
@@ -92,7 +100,7 @@ class Indexer:
         chain_id: int,
         contract: str,
         start_block: int,
-        decoders: Mapping[str, EventDecoder],
+        decoders: Mapping[str, LogDecoder],
         confirmations: int = 0,
         reorg_depth: int = 64,
         finalized_only: bool = False,
@@ -470,44 +478,23 @@ class Indexer:
             stop.wait(delay)
 
 
-def load_abi(path: Path = ARTIFACT) -> list[dict[str, Any]]:
-    try:
-        abi: list[dict[str, Any]] = json.loads(path.read_text())["abi"]
-    except (OSError, ValueError, KeyError) as e:
-        raise IndexerError(f"cannot read the contract ABI from {path}: {e}") from None
-    return abi
-
-
-def load_deployment(path: Path, chain_id: int) -> tuple[str, int]:
-    """(contract address, deploy block) from deployments/<chainId>.json."""
-    try:
-        doc = json.loads(path.read_text())
-        address, block = str(doc["address"]).lower(), int(doc["block_number"])
-    except FileNotFoundError:
-        raise IndexerError(
-            f"no deployment file {path}: run `edgemarket contract deploy` or set "
-            "EDGEMARKET_DEPLOYMENT_FILE"
-        ) from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise IndexerError(f"deployment file {path} is malformed: {e}") from None
-    if int(doc.get("chain_id", chain_id)) != chain_id:
-        raise IndexerError(
-            f"deployment file {path} is for chain {doc['chain_id']}, the node is chain {chain_id}"
-        )
-    return address, block
-
-
 def build_indexer(settings: Settings, rpc: RpcClient, client: redis.Redis) -> Indexer:
     chain_id = settings.chain_id or int(rpc.call("eth_chainId"), 16)
-    address, block = load_deployment(settings.deployment_path(chain_id), chain_id)
+    try:
+        artifact = load_artifact()
+        deployment = check_deployment(
+            Deployment.load(settings.deployment_path(chain_id)), chain_id, artifact
+        )
+    except ChainError as e:
+        raise IndexerError(str(e)) from None
     return Indexer(
         rpc=rpc,
         client=client,
         stream=settings.stream,
         chain_id=chain_id,
-        contract=address,
-        start_block=block,
-        decoders=build_decoders(load_abi()),
+        contract=deployment.address.lower(),
+        start_block=deployment.block_number,
+        decoders=build_log_decoders(artifact.abi),
         confirmations=settings.confirmations,
         reorg_depth=settings.reorg_depth,
         finalized_only=settings.finalized_only,

@@ -43,7 +43,7 @@ class Keeper:
 
     def tend(self, task_id: int) -> list[str]:
         task = self.market.get_task(task_id)
-        if task.state != chain.TaskState.OPEN:
+        if task.state != chain.OnChainTaskState.OPEN:
             self._settled.add(task_id)
             return []
         now = self.node.chain_now()

@@ -200,7 +200,7 @@ class Scheduler:
         record = _Intake(spec_cid, args.commit_deadline, args.reveal_deadline)
         # UnknownTask propagates: our node may lag the indexer's; the stream retries (bounded).
         task = self.market.get_task(args.task_id)
-        if task.state != chain.TaskState.OPEN:
+        if task.state != chain.OnChainTaskState.OPEN:
             self._reject(args.task_id, record, f"task is {task.state.name.lower()}")
             return
         try:
@@ -296,7 +296,7 @@ class Scheduler:
                 task_id, SolverTaskState.DONE, "task no longer on chain (reorg)"
             )
             return
-        if task.state != chain.TaskState.OPEN:
+        if task.state != chain.OnChainTaskState.OPEN:
             self.store.set_task_state(
                 task_id, SolverTaskState.DONE, f"task is {task.state.name.lower()}"
             )
@@ -469,7 +469,7 @@ class Scheduler:
             solution_id = self._find_solution(pending)
             if solution_id is not None:
                 self.store.mark(pending.commitment, RevealState.COMMITTED, solution_id)
-            elif task.state == chain.TaskState.OPEN and now < task.commit_deadline:
+            elif task.state == chain.OnChainTaskState.OPEN and now < task.commit_deadline:
                 # The commit never reached the chain (we died before sending): send it now.
                 with self.tx_lock:
                     tx = self.market.commit_solution(
@@ -490,7 +490,7 @@ class Scheduler:
             self._publish(pending)
             self.store.mark(pending.commitment, RevealState.REVEALED)
             return
-        if task.state != chain.TaskState.OPEN or now >= task.reveal_deadline:
+        if task.state != chain.OnChainTaskState.OPEN or now >= task.reveal_deadline:
             self.store.mark(pending.commitment, RevealState.ABANDONED)
             log.error(
                 "reveal window missed; the bond is forfeit",

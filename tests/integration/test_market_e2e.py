@@ -234,7 +234,7 @@ def test_task_goes_from_created_to_paid_through_kills(
     )
 
     chain.travel_to(created.reveal_deadline + 600)
-    wait_until("finalize", lambda: market.get_task(tid).state == c.TaskState.FINALIZED, procs, 60)
+    wait_until("finalize", lambda: market.get_task(tid).state == c.OnChainTaskState.FINALIZED, procs, 60)
     wait_until("the solver's withdrawal", lambda: market.credits(solver.address) == 0, procs, 60)
 
     sol = market.get_solution(tid, 0)
