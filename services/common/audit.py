@@ -102,7 +102,7 @@ def _best(
     scored = [(score, r) for r in rows if (score := score_of(r)) is not None]
     if not scored:
         return None
-    score, row = max(scored, key=lambda p: (p[0], -p[1].agent_size, -p[1].solution_id))
+    score, row = min(scored, key=lambda p: chain.rank_key(p[0], p[1].agent_size, p[1].solution_id))
     return (row.solver, row.solution_id, score) if score >= min_score else None
 
 

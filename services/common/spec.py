@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.common.chain.protocol import MAX_AGENT_BYTES
 from services.common.json_input import JsonObject
 
 SPEC_SCHEMA = "edgemarket/task@1"
 MAX_SPEC_BYTES = 256 * 1024
-MAX_AGENT_BYTES = 24_576  # the contract's limit on a revealed agent
 
 EnvName = Literal["cipher", "multiplexer-6", "multiplexer-11", "parity-n", "mountain-car"]
 

@@ -16,7 +16,7 @@ from services.common.logs import configure_logging, get_logger
 from services.common.messages import Kind, Message, SeedSetArgs, SolutionRevealedArgs
 from services.common.node import Node, connect
 from services.common.process import Stopped, stop_event, wait
-from services.common.scoring import Verdict, agent_digest, score_agent
+from services.common.scoring import Verdict, score_agent
 from services.common.settings import Settings
 from services.common.spec import SpecError, TaskSpec, parse_spec
 from services.common.streams import consume
@@ -163,7 +163,7 @@ class Evaluator:
             )
             return 0
         on_chain = self.market.get_solution(task_id, solution_id)
-        if agent_digest(agent) != digest or digest != on_chain.agent_digest:
+        if chain.agent_digest(agent) != digest or digest != on_chain.agent_digest:
             log.error(
                 "agent bytes do not match the revealed digest; not attesting",
                 extra={"task_id": task_id, "solution_id": solution_id},

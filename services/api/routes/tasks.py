@@ -25,6 +25,7 @@ from services.api.deps import (
 from services.api.problems import PROBLEM_RESPONSES, not_found
 from services.api.routes import read_model
 from services.api.routes.read_model import SolutionRow, TaskRow
+from services.common.chain.protocol import rank_key
 from services.common.json_input import JsonObject
 
 router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES)
@@ -106,17 +107,17 @@ class Leaderboard(BaseModel):
     entries: list[SolutionOut]
 
 
-def rank_key(s: SolutionRow) -> tuple[int, int, int, int]:
-    """The contract's order: verified first, higher score, smaller agent, lower solution id."""
+def leaderboard_key(s: SolutionRow) -> tuple[int, int, int, int]:
+    """Verified solutions first, in the contract's order; the others by solution id."""
     if s.verified_score is None:
         return (1, 0, 0, s.solution_id)
-    return (0, -s.verified_score, s.agent_size or 0, s.solution_id)
+    return (0, *rank_key(s.verified_score, s.agent_size or 0, s.solution_id))
 
 
 def ranked(solutions: list[SolutionRow]) -> list[tuple[int | None, SolutionRow]]:
     out: list[tuple[int | None, SolutionRow]] = []
     rank = 0
-    for s in sorted(solutions, key=rank_key):
+    for s in sorted(solutions, key=leaderboard_key):
         if s.verified_score is not None:
             rank += 1
             out.append((rank, s))
@@ -293,7 +294,9 @@ async def leaderboard_or_404(state: ApiState, task_id: int) -> CachedBoard:
     return cached
 
 
-def _leaderboard_build(state: ApiState, key: tuple[int, str]) -> asyncio.Future[Any]:  # Any: see ApiState.leaderboard_builds
+def _leaderboard_build(
+    state: ApiState, key: tuple[int, str]
+) -> asyncio.Future[Any]:  # Any: see ApiState.leaderboard_builds
     """The build under way for `key` in this event loop, or a new one."""
     loop = asyncio.get_running_loop()
     build = state.leaderboard_builds.get(key)
