@@ -16,7 +16,6 @@ import json
 import random
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
@@ -26,6 +25,8 @@ from typing import Any
 import httpx
 from eth_abi.abi import encode
 from eth_hash.auto import keccak as _keccak
+
+from services.common.process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT = ROOT / "contracts" / "build" / "EdgeMarketplace.json"
@@ -67,12 +68,6 @@ SENDER = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"  # anvil's account 0, unlo
 
 def keccak(*, text: str) -> bytes:
     return _keccak(text.encode())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def anvil_path() -> str:

@@ -34,7 +34,7 @@ from services.common.chain import (
 )
 from services.common.logs import configure_logging, get_logger, redact_url
 from services.common.messages import MESSAGE_SCHEMA, Kind, canonical_json
-from services.common.process import stop_event
+from services.common.process import MAX_WAIT, Backoff, run_loop, stop_event, wait
 from services.common.settings import Settings
 
 log = get_logger("edgemarket.indexer")
@@ -439,43 +439,52 @@ class Indexer:
     # -- the loop -----------------------------------------------------------------------
 
     def run_forever(self, stop: threading.Event, poll_interval: float = 0.1) -> None:
-        """Index until `stop` is set; transient failures are logged and retried with backoff."""
-        delay = 0.0
-        while not stop.is_set():
+        """Index until `stop` is set, on the service loop (`run_loop`); each kind of transient
+        failure is logged and retried after its own backoff."""
+        outage = Backoff(first=0.1, cap=10.0)  # the node or Redis lost
+        bad_answer = Backoff(first=1.0, cap=60.0)  # an undecodable log, a reply of the wrong shape
+        moved = Backoff(first=1.0, cap=MAX_WAIT)  # our checkpoint moved under us
+
+        def one_round() -> float:
             try:
                 r = self.step()
-                delay = 0.0
-                if r.idle:
-                    stop.wait(poll_interval)
-                continue
             except ChainMovedError as e:
                 log.info("chain moved during a round, retrying", extra={"reason": str(e)})
-                delay = poll_interval
+                return poll_interval
             except CheckpointMovedError as e:
                 log.error(str(e))
-                delay = max(1.0, delay * 2)
+                return moved.failed()
             except (RpcError, RpcUnavailableError) as e:
-                delay = min(max(0.1, delay * 2), 10.0)
+                delay = outage.failed()
                 log.warning("RPC failed, retrying", extra={"error": str(e), "retry_in_s": delay})
+                return delay
             except (redis.ConnectionError, redis.TimeoutError) as e:
                 self.forget_checkpoint()
-                delay = min(max(0.1, delay * 2), 10.0)
+                delay = outage.failed()
                 log.warning(
                     "Redis unavailable, retrying", extra={"error": str(e), "retry_in_s": delay}
                 )
+                return delay
             except LogDecodeError as e:
-                delay = min(max(1.0, delay * 2), 60.0)
+                delay = bad_answer.failed()
                 log.error("undecodable log, retrying", extra={"error": str(e), "retry_in_s": delay})
+                return delay
             except IndexerError:
                 raise
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
                 # A reply of the wrong shape (a node bug, a proxy in the way): retry, loudly.
-                delay = min(max(1.0, delay * 2), 60.0)
+                delay = bad_answer.failed()
                 log.error(
                     "unexpected RPC answer, retrying",
                     extra={"error": f"{type(e).__name__}: {e}", "retry_in_s": delay},
                 )
-            stop.wait(delay)
+                return delay
+            for backoff in (outage, bad_answer, moved):
+                backoff.reset()
+            return poll_interval if r.idle else 0.0
+
+        # The step maps every transient failure to its delay itself, so nothing is left to retry_on.
+        run_loop("indexer", one_round, stop, interval=poll_interval, retry_on=(), log=log)
 
 
 def build_indexer(settings: Settings, rpc: RpcClient, client: redis.Redis) -> Indexer:
@@ -509,7 +518,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
     stop = stop_event(stop)
     rpc = RpcClient(settings.rpc_url, timeout=settings.rpc_timeout)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
-    delay = 0.5
+    startup = Backoff(first=0.5, cap=10.0)
     while not stop.is_set():
         try:
             indexer = build_indexer(settings, rpc, client)
@@ -519,8 +528,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
                 "cannot ask the node its chain id, retrying",
                 extra={"rpc": redact_url(settings.rpc_url), "error": str(e)},
             )
-            stop.wait(delay)
-            delay = min(delay * 2, 10.0)
+            wait(stop, startup.failed())
     else:
         return
     log.info(
