@@ -327,6 +327,9 @@ def test_refuses_a_deployment_of_another_artifact_or_chain(tmp_path: Path) -> No
     path.write_text('{"chain_id": 31337, "address": "0x00", "block_number": 1}')
     with pytest.raises(IndexerError, match="is not a deployment file"):
         build_indexer(settings, rpc, redis.Redis())
+    path.unlink()
+    with pytest.raises(IndexerError, match=r"contract deploy.*EDGEMARKET_DEPLOYMENT_FILE"):
+        build_indexer(settings, rpc, redis.Redis())
 
 
 def test_reorg_deeper_than_the_window_stops_with_advice(

@@ -51,7 +51,8 @@ class Deployment:
             )
         except FileNotFoundError:
             raise DeploymentError(
-                f"no deployment at {path}: run `edgemarket contract deploy` first"
+                f"no deployment at {path}: run `edgemarket contract deploy` first, "
+                "or point EDGEMARKET_DEPLOYMENT_FILE at the file"
             ) from None
         except (KeyError, ValueError, TypeError) as exc:
             raise DeploymentError(f"{path} is not a deployment file: {exc}") from None
