@@ -32,6 +32,7 @@ from services.common.chain import (
     check_deployment,
     load_artifact,
 )
+from services.common.json_input import JsonObject
 from services.common.logs import configure_logging, get_logger, redact_url
 from services.common.messages import MESSAGE_SCHEMA, Kind, canonical_json
 from services.common.process import MAX_WAIT, Backoff, run_loop, stop_event, wait
@@ -130,7 +131,7 @@ class Indexer:
         """The checkpoint, read from Redis (or made from the deployment block) when unknown."""
         if self._cp is not None:
             return self._cp
-        raw: Any = self.redis.get(self.key)
+        raw: Any = self.redis.get(self.key)  # Any: untyped redis-py reply
         if raw is None:
             number = self.start_block - 1
             block = (
@@ -191,7 +192,7 @@ class Indexer:
 
     def step(self) -> Round:
         cp = self.checkpoint()
-        calls: list[tuple[str, list[Any]]] = [
+        calls: list[tuple[str, list[Any]]] = [  # Any: JSON-RPC params of mixed types
             ("eth_getBlockByNumber", ["finalized", False])
             if self.finalized_only
             else ("eth_blockNumber", [])
@@ -238,7 +239,7 @@ class Indexer:
             # A timeout may mean the answer is too big for the node: ask for less next time.
             self.range = max(self.min_range, self.range // 2)
             raise
-        headers: dict[int, dict[str, Any]] = {}
+        headers: dict[int, JsonObject] = {}
         for n, h in zip(numbers, res[:-1], strict=True):
             if h is None:
                 raise ChainMovedError(f"block {n} vanished while fetching {first}..{last}")
@@ -270,7 +271,7 @@ class Indexer:
         return Round(published=len(payloads), blocks=last - first + 1)
 
     def _decode(
-        self, logs: list[dict[str, Any]], first: int, last: int, known: dict[int, str]
+        self, logs: list[JsonObject], first: int, last: int, known: dict[int, str]
     ) -> tuple[list[bytes], list[tuple[int, str]]]:
         """Messages in (block, log index) order, and the (number, hash) of each one's block."""
         rows: list[tuple[int, int, str, bytes]] = []
