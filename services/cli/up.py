@@ -24,6 +24,7 @@ import typer
 
 from services.common.json_input import JsonObject
 from services.common.process import free_port
+from services.common.settings import ANVIL_CHAIN_ID
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ANVIL = PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
@@ -330,7 +331,7 @@ def running_stack(
         base.update(
             {
                 "EDGEMARKET_RPC_URL": rpc_url,
-                "EDGEMARKET_CHAIN_ID": "31337",
+                "EDGEMARKET_CHAIN_ID": str(ANVIL_CHAIN_ID),
                 "EDGEMARKET_REDIS_URL": redis_url,
                 "EDGEMARKET_DATABASE_URL": f"sqlite:///{run_dir / 'edgemarket.db'}",
                 "EDGEMARKET_CONTENT_STORE": f"file:{run_dir / 'content'}",
@@ -377,7 +378,7 @@ def running_stack(
             rpc_url=rpc_url,
             redis_url=redis_url,
             api_url=api_url,
-            chain_id=31337,
+            chain_id=ANVIL_CHAIN_ID,
             env=base,
             accounts=accounts,
             keys=keys,

@@ -27,6 +27,7 @@ from eth_abi.abi import encode
 from eth_hash.auto import keccak as _keccak
 
 from services.common.process import free_port
+from services.common.settings import ANVIL_CHAIN_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT = ROOT / "contracts" / "build" / "EdgeMarketplace.json"
@@ -96,7 +97,7 @@ class Anvil:
                 "127.0.0.1",
                 "--silent",
                 "--chain-id",
-                "31337",
+                str(ANVIL_CHAIN_ID),
                 "--gas-limit",
                 "300000000",
                 *args,
@@ -418,7 +419,7 @@ def emitter_indexer(url: str, client: Any, stream: str, start: int, **options: A
         rpc=RpcClient(url, timeout=timeout),
         client=client,
         stream=stream,
-        chain_id=31337,
+        chain_id=ANVIL_CHAIN_ID,
         contract=EMITTER_ADDRESS,
         start_block=start,
         decoders=build_log_decoders(load_artifact().abi),
