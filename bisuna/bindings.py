@@ -278,6 +278,20 @@ def agent_run(
     return outputs
 
 
+def agent_reset(ptr: Any, net: int, seed: int, t: int) -> None:
+    """Network `net` to a fresh state: random neurons seeded with `seed`, step index `t`."""
+    ensure(lib.bsn_agent_reset(ptr, net, seed, t), "reset")
+
+
+def agent_step(ptr: Any, net: int, inputs: list[int], n_out: int) -> list[int]:
+    """One step of network `net` from its current state: its n_out output words."""
+    src = ffi.new("uint16_t[]", inputs)
+    out = ffi.new("uint16_t[]", n_out)
+    rc = lib.bsn_agent_step(ptr, net, src, len(inputs), out, n_out)
+    ensure(rc, f"step (network {net} takes its own number of inputs and outputs)")
+    return list(out)
+
+
 def agent_random(params: Any, seed: int, structural: int) -> Any:
     out = ffi.new("bsn_agent **")
     ensure(lib.bsn_agent_random(params, seed, structural, ffi.NULL, out), "random agent")

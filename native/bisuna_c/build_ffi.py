@@ -63,6 +63,9 @@ int bsn_agent_dot(const bsn_agent *a, char *buf, size_t cap, size_t *needed);
 uint64_t bsn_agent_spectrum(const bsn_agent *a);
 int bsn_agent_run(bsn_agent *a, uint32_t net, const uint16_t *inputs, uint32_t steps,
                   uint16_t *outputs, uint64_t seed);
+int bsn_agent_reset(bsn_agent *a, uint32_t net, uint64_t seed, uint32_t t);
+int bsn_agent_step(bsn_agent *a, uint32_t net, const uint16_t *inputs, size_t n_inputs,
+                   uint16_t *outputs, size_t n_outputs);
 int bsn_agent_random(const bsn_params *p, uint64_t seed, uint32_t structural,
                      const bsn_allocator *alloc, bsn_agent **out);
 int bsn_agent_mutate(const bsn_agent *parent, const bsn_limits *limits, uint64_t seed,

@@ -148,6 +148,16 @@ uint64_t bsn_agent_spectrum(const bsn_agent *a);
 int bsn_agent_run(bsn_agent *a, uint32_t net, const uint16_t *inputs, uint32_t steps,
                   uint16_t *outputs, uint64_t seed);
 
+/* Stepping one network from outside (what the scorer does inside, exposed so a caller can
+ * drive an environment and record every output, e.g. for docs/scorer-vectors.json).
+ * bsn_agent_reset: the state of a fresh network, random neurons seeded with `seed`, step
+ * index `t` (the boolean tasks reset each case with t = the case index). bsn_agent_step: one
+ * step from the current state; inputs n_in words, outputs n_out words; the step index then
+ * advances by one. BSN_E_ARG on a bad index, NULL, or counts other than the network's. */
+int bsn_agent_reset(bsn_agent *a, uint32_t net, uint64_t seed, uint32_t t);
+int bsn_agent_step(bsn_agent *a, uint32_t net, const uint16_t *inputs, size_t n_inputs,
+                   uint16_t *outputs, size_t n_outputs);
+
 /* A random agent shaped for the environment, built like the initial population (inputs and
  * outputs, then `structural` structural mutations). BSN_E_ARG, BSN_E_SPEC, BSN_E_NOMEM. */
 int bsn_agent_random(const bsn_params *p, uint64_t seed, uint32_t structural,
