@@ -28,9 +28,9 @@ from services.common.messages import Kind, Message, TaskCreatedArgs
 from services.common.node import Node, connect
 from services.common.process import run_loop, stop_event
 from services.common.scoring import score_agent
+from services.common.settlement import Keeper
 from services.common.spec import SpecError, TaskSpec, parse_spec
 from services.common.streams import consume
-from services.keeper.service import Keeper
 from services.scheduler.config import SolverSettings
 from services.scheduler.islands import Candidate, epoch_seed, island_seed, migrate, plan, ranked
 from services.scheduler.private_store import PrivateAgents

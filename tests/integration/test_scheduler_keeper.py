@@ -7,7 +7,7 @@ from eth_account.signers.local import LocalAccount
 from services.common import chain as c
 from services.common.chain import Deployment, Marketplace
 from services.common.node import Node
-from services.keeper.service import Keeper
+from services.common.settlement import Keeper
 from tests.fixtures.chain import ETHER, Chain, commit_agent, open_task, reveal
 
 

@@ -15,8 +15,6 @@ ROOT_PACKAGES = {"cli"}
 ALLOWED = {
     # The projector owns the read-model tables; the API reads them.
     ("api", "services.projector.models"),
-    # A solver settles its own tasks and withdraws its credits with the keeper's steps.
-    ("scheduler", "services.keeper.service"),
 }
 
 
