@@ -7,7 +7,9 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from services.common.chain.protocol import MAX_COMMITS_PER_SOLVER
 from services.common.settings import KeeperSettings
+from services.scheduler.allocation import AllocationRule
 
 
 class SolverSettings(KeeperSettings):
@@ -25,9 +27,26 @@ class SolverSettings(KeeperSettings):
     epoch_timeout: Annotated[float, Field(gt=0)] = 900.0
     # Stop evolving this many seconds before the commit deadline and commit what we have.
     commit_margin: Annotated[float, Field(ge=0)] = 30.0
-    # Agents kept per island between epochs, and sent to the next island.
-    elite: Annotated[int, Field(ge=1, le=32)] = 4
+    # An island carries its whole population from epoch to epoch (through the private store)
+    # and receives this many champions of its ring neighbour (the task's island i-1).
     migrants: Annotated[int, Field(ge=0, le=32)] = 2
+    # Islands in flight at once over all tasks: set it to the workers' total concurrency
+    # (a live task always gets one, so there may be more when more tasks are live).
+    islands: Annotated[int, Field(ge=1, le=4096)] = 4
+    # Wall time an epoch aims at, sized from the task's measured seconds per generation.
+    epoch_seconds: Annotated[float, Field(gt=0)] = 10.0
+    # How islands are shared among live tasks (see README, "How the solver works").
+    allocation: AllocationRule = AllocationRule.EXPECTED_VALUE
+    value_horizon: Annotated[float, Field(gt=0)] = 300.0
+    value_gap_floor: Annotated[float, Field(ge=0, le=1)] = 0.05
+    # A new commitment needs a validation score this much above our last one (1e6 = perfect),
+    # at most max_commits per task (the contract allows 16), and the bonds of our commitments
+    # on unsettled tasks within bond_budget (wei).
+    improvement_margin: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    max_commits: Annotated[int, Field(ge=1, le=MAX_COMMITS_PER_SOLVER)] = 8
+    bond_budget: Annotated[int, Field(ge=0)] = 10 * 10**18
+    # Search strategies of the core, island i runs strategies[i % len]: a portfolio.
+    strategies: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["suna"])
     # Which tasks this solver works on: requesters name the evaluators, so a solver may insist
     # on ones it trusts (JSON list of addresses; empty: any) and on a least bounty (wei).
     trusted_evaluators: list[str] = Field(default_factory=list)

@@ -37,6 +37,23 @@ def _private() -> PrivateAgents:
     )
 
 
+def new_population(spec: JsonObject, seed: int, strategy: str) -> Any:  # Any: bisuna.Population
+    """A population of the core under a named search strategy (`suna`, BiSUNA's own, is what
+    every core has; others where the core offers them)."""
+    import bisuna
+
+    known = tuple(getattr(bisuna, "STRATEGIES", ("suna",)))
+    if strategy not in known:
+        raise ValueError(
+            f"search strategy {strategy!r} is not in this core (it has {', '.join(known)}): "
+            "fix EDGEMARKET_STRATEGIES"
+        )
+    if known == ("suna",):
+        return bisuna.Population(spec, seed)  # a core from before strategies had names
+    factory: Any = bisuna.Population  # Any: a core with named strategies takes `strategy=`
+    return factory(spec, seed, strategy=strategy)
+
+
 def run_epoch(
     spec: TaskSpec,
     seed: int,
@@ -44,27 +61,36 @@ def run_epoch(
     agents: list[bytes],
     keep: int,
     on_progress: Any = None,  # Any: Celery's bound update_state, or None
+    *,
+    strategy: str = "suna",
+    carry: PrivateAgents | None = None,
 ) -> JsonObject:
-    """One epoch: a population seeded with `seed`, joined by `agents` (own elite and migrants),
-    evolved `generations` generations; returns its `keep` best as hex and the fitness curve."""
+    """One epoch: a population seeded with `seed`, joined by `agents` (the island's carried
+    population and its neighbour's champions), evolved `generations` generations; returns its
+    `keep` best as hex and the fitness curve, and with `carry` the digests of its whole
+    population, best first, put in the solver's private store for the island's next epoch."""
     import bisuna
 
     spec_dict = spec.to_dict()
     limits = spec_dict["limits"]
-    population = bisuna.Population(spec_dict, seed)
+    population = new_population(spec_dict, seed, strategy)
     if agents:
-        population.import_migrants([bisuna.Agent.from_bytes(a, limits) for a in agents])
+        room = population.size - 1  # the core keeps at least one agent of its own
+        population.import_migrants([bisuna.Agent.from_bytes(a, limits) for a in agents[:room]])
     started = time.perf_counter()
     population.evolve(generations, on_progress=on_progress)
     seconds = time.perf_counter() - started
-    best = population.export_best(keep)
-    return {
-        "best": [a.to_bytes().hex() for a in best],
+    result: JsonObject = {
+        "best": [a.to_bytes().hex() for a in population.export_best(keep)],
         "best_fitness": int(population.best_fitness),
         "history": [int(x) for x in population.history.best],
         "generations": generations,
         "compute_seconds": seconds,
     }
+    if carry is not None:
+        everyone = [a.to_bytes() for a in population.export_best(population.size)]
+        result["population"] = carry.put_many(everyone)
+    return result
 
 
 @app.task(  # type: ignore[untyped-decorator]  # Celery ships no types
@@ -85,9 +111,12 @@ def evolve_epoch(
     generations: int,
     agents: list[str],
     keep: int,
+    strategy: str = "suna",
+    carry: bool = False,
 ) -> JsonObject:
     """Args are small: the spec's CID, the epoch's 64-bit seed (decimal string, JSON-safe),
-    and the digests of the agents to import, read from the solver's private store."""
+    and the digests of the agents to import, read from the solver's private store; with
+    `carry` the whole evolved population goes back there, and only its digests come back."""
     spec = _spec(spec_cid)
     agent_bytes = [_private().get(d) for d in agents]
     last = [0.0]
@@ -107,7 +136,16 @@ def evolve_epoch(
                 },
             )
 
-    result = run_epoch(spec, int(seed), generations, agent_bytes, keep, progress)
+    result = run_epoch(
+        spec,
+        int(seed),
+        generations,
+        agent_bytes,
+        keep,
+        progress,
+        strategy=strategy,
+        carry=_private() if carry else None,
+    )
     result["epoch"] = epoch
     result["worker"] = self.request.hostname or ""
     return result
