@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from services.common.chain.protocol import MAX_COMMITS_PER_SOLVER
 from services.common.settings import KeeperSettings
@@ -54,6 +54,22 @@ class SolverSettings(KeeperSettings):
     # Private agent store (Redis) key prefix and lifetime.
     private_prefix: str = "edgemarket:private"
     private_ttl: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
+
+    @field_validator("strategies")
+    @classmethod
+    def _strategies_of_this_core(cls, names: list[str]) -> list[str]:
+        if names == ["suna"]:
+            return names  # every core has BiSUNA's own
+        from services.scheduler.islands import core_strategies
+
+        known = core_strategies()
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))} not a search strategy of this core "
+                f"(it has {', '.join(known)})"
+            )
+        return names
 
     @model_validator(mode="after")
     def _redelivery_after_the_time_limit(self) -> SolverSettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from services.common.chain.protocol import rank_key
 
@@ -44,15 +45,15 @@ def sized_epoch(
     seconds_left: float,
     time_limit: float,
 ) -> int:
-    """Generations of an island's next epoch, sized from measured speed so it ends within
-    `target_seconds`, before the solver's stop (`seconds_left`) and well inside the workers'
-    `time_limit` (half of it). Unmeasured (None), a task's first epoch is one generation,
-    which measures it. 0: no epoch fits any more."""
+    """Generations of an island's next epoch, sized from measured speed: about
+    `target_seconds` of work (at least one generation), but never past the solver's stop
+    (`seconds_left`) nor above half the workers' hard `time_limit`. Unmeasured (None), a
+    task's first epoch is one generation, which measures it. 0: no generation fits any more."""
     if seconds_per_generation is None:
         return 1 if seconds_left > 0 else 0
     per = max(seconds_per_generation, 1e-6)
-    room = min(target_seconds, seconds_left, time_limit / 2)
-    return max(0, min(int(room / per), 1_000_000))
+    hard = int(min(seconds_left, time_limit / 2) / per)
+    return max(0, min(max(int(target_seconds / per), 1), hard, 1_000_000))
 
 
 def improves(candidate: Candidate, last: Candidate | None, margin: int, perfect: int) -> bool:
@@ -66,3 +67,11 @@ def improves(candidate: Candidate, last: Candidate | None, margin: int, perfect:
     if candidate.fitness >= last.fitness + max(margin, 1):
         return True
     return candidate.fitness == last.fitness == perfect and len(candidate.agent) < len(last.agent)
+
+
+def core_strategies() -> list[str]:
+    """The search strategies this core offers (a core from before named strategies: suna)."""
+    import bisuna
+
+    names: Any = getattr(bisuna, "strategies", None)  # Any: present in cores with strategies
+    return list(names()) if callable(names) else ["suna"]

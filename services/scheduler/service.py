@@ -501,15 +501,14 @@ class Scheduler:
         )
 
     def _send_epoch(self, task: LiveTask, island: Island, generations: int, expires: float) -> None:
-        """One epoch of one island: its own carried population plus the champions of its ring
-        neighbour among the task's islands, by digest through the private store."""
+        """One epoch of one island: the champions of its ring neighbour among the task's
+        islands, then its own carried population (the worker cuts what does not fit from the
+        tail), by digest through the private store."""
         n = len(task.islands)
         neighbour = task.islands[(island.index - 1) % n]
         incoming = neighbour.champions[: self.settings.migrants] if neighbour is not island else []
-        migrants = self.private.put_many(incoming)
-        room = max(task.spec.budget.population - 1 - len(migrants), 0)
-        own = island.population[:room]
-        inputs = list(dict.fromkeys(own + migrants))
+        carried = self.private.put_many(incoming) + island.population
+        inputs = list(dict.fromkeys(carried))[: task.spec.budget.population]
         keep = max(self.settings.migrants, 1)
         args = [
             task.spec_cid,

@@ -15,6 +15,7 @@ from services.common.json_input import JsonObject
 from services.common.spec import TaskSpec, parse_spec
 from services.scheduler.celery_app import app
 from services.scheduler.config import get_solver_settings
+from services.scheduler.islands import core_strategies
 from services.scheduler.private_store import PrivateAgentError, PrivateAgents
 
 EVOLVE_EPOCH = "edgemarket.evolve_epoch"
@@ -42,7 +43,7 @@ def new_population(spec: JsonObject, seed: int, strategy: str) -> Any:  # Any: b
     every core has; others where the core offers them)."""
     import bisuna
 
-    known = tuple(getattr(bisuna, "STRATEGIES", ("suna",)))
+    known = tuple(core_strategies())
     if strategy not in known:
         raise ValueError(
             f"search strategy {strategy!r} is not in this core (it has {', '.join(known)}): "
@@ -65,18 +66,26 @@ def run_epoch(
     strategy: str = "suna",
     carry: PrivateAgents | None = None,
 ) -> JsonObject:
-    """One epoch: a population seeded with `seed`, joined by `agents` (the island's carried
-    population and its neighbour's champions), evolved `generations` generations; returns its
-    `keep` best as hex and the fitness curve, and with `carry` the digests of its whole
-    population, best first, put in the solver's private store for the island's next epoch."""
+    """One epoch: a population seeded with `seed`, joined by `agents`, evolved `generations`
+    generations; returns its `keep` best as hex and the fitness curve.
+
+    Without `carry`, `agents` are migrants (they replace the lowest-ranked). With `carry`,
+    `agents` are the neighbour's champions followed by the island's own carried population,
+    best first: they become the population's members (as many as it holds; the tail of the
+    own population is what gets cut), and the evolved members go back to the private store,
+    their digests in `population`, for the island's next epoch."""
     import bisuna
 
     spec_dict = spec.to_dict()
     limits = spec_dict["limits"]
     population = new_population(spec_dict, seed, strategy)
-    if agents:
+    decoded = [bisuna.Agent.from_bytes(a, limits) for a in agents]
+    exporting = carry is not None and hasattr(population, "export_population")
+    if decoded and exporting:
+        population.load(decoded[: len(population.export_population())])
+    elif decoded:
         room = population.size - 1  # the core keeps at least one agent of its own
-        population.import_migrants([bisuna.Agent.from_bytes(a, limits) for a in agents[:room]])
+        population.import_migrants(decoded[:room])
     started = time.perf_counter()
     population.evolve(generations, on_progress=on_progress)
     seconds = time.perf_counter() - started
@@ -88,8 +97,11 @@ def run_epoch(
         "compute_seconds": seconds,
     }
     if carry is not None:
-        everyone = [a.to_bytes() for a in population.export_best(population.size)]
-        result["population"] = carry.put_many(everyone)
+        if exporting:
+            members = list(population.export_population())
+        else:
+            members = [a.to_bytes() for a in population.export_best(population.size)]
+        result["population"] = carry.put_many(members)
     return result
 
 

@@ -280,3 +280,21 @@ def test_commitments_improve_strictly_within_the_limit_and_the_bond_budget(
     assert (solver.address, 16 * ETHER // 10) in withdrawn  # the settle loop took them home
     assert (thrifty.address, 3 * ETHER // 10) in withdrawn
     assert t2.store.tasks_in(SolverTaskState.COMMITTED) == [] and t2.bonds_locked() == 0
+
+
+def test_an_island_carries_its_whole_population(redis_url: str, redis_prefix: str) -> None:
+    from services.scheduler.tasks import run_epoch
+
+    store = PrivateAgents(redis.Redis.from_url(redis_url), redis_prefix + "p", 60)
+    spec = parse_spec(json.dumps(SLOW))
+    first = run_epoch(spec, 1, 3, [], 2, carry=store)
+    population = [store.get(d) for d in first["population"]]
+    assert len(population) == spec.budget.population  # everyone, not only elites
+    assert bytes.fromhex(first["best"][0]) == population[0]  # best first
+    # The next epoch starts from them: after one generation most of them are still there
+    # (survivors), where a fresh population of the same seed shares none.
+    again = run_epoch(spec, 2, 1, population, 2, carry=store)
+    fresh = run_epoch(spec, 2, 1, [], 2, carry=store)
+    back = {store.get(d) for d in again["population"]}
+    assert len(back & set(population)) > len(population) // 2
+    assert not {store.get(d) for d in fresh["population"]} & set(population)

@@ -42,7 +42,8 @@ def test_epochs_are_sized_from_measured_speed() -> None:
     assert sized_epoch(None, seconds_left=0, **kw) == 0
     assert sized_epoch(0.01, seconds_left=100, **kw) == 1000
     assert sized_epoch(0.01, seconds_left=2.5, **kw) == 250  # never past the stop
-    assert sized_epoch(20.0, seconds_left=100, **kw) == 0  # a generation outlasts the target
+    assert sized_epoch(20.0, seconds_left=100, **kw) == 1  # slow: one generation, not none
+    assert sized_epoch(20.0, seconds_left=19, **kw) == 0  # not even one fits before the stop
     assert sized_epoch(20.0, seconds_left=100, target_seconds=60, time_limit=600) == 3
     # never more than half the workers' hard time limit
     assert sized_epoch(1.0, seconds_left=1e6, target_seconds=1e6, time_limit=600) == 300
@@ -53,7 +54,8 @@ def test_an_epoch_never_outlives_its_limits(
     per: float, left: float, target: float, limit: float
 ) -> None:
     g = sized_epoch(per, seconds_left=left, target_seconds=target, time_limit=limit)
-    assert g * per <= min(left, target, limit / 2) + 1e-9
+    assert g * per <= min(left, limit / 2) + 1e-9
+    assert g * per <= max(target, per) + 1e-9
 
 
 def test_a_commitment_needs_a_real_improvement() -> None:
