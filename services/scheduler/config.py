@@ -45,6 +45,8 @@ class SolverSettings(KeeperSettings):
     improvement_margin: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     max_commits: Annotated[int, Field(ge=1, le=MAX_COMMITS_PER_SOLVER)] = 8
     bond_budget: Annotated[int, Field(ge=0)] = 10 * 10**18
+    # Once a task has a perfect agent, seconds spent pruning it to a smaller perfect one.
+    shrink_seconds: Annotated[float, Field(ge=0)] = 2.0
     # Search strategies of the core, island i runs strategies[i % len]: a portfolio.
     strategies: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["suna"])
     # Which tasks this solver works on: requesters name the evaluators, so a solver may insist

@@ -43,6 +43,7 @@ from services.scheduler.islands import (
 )
 from services.scheduler.private_store import PrivateAgents
 from services.scheduler.reveals import PendingReveal, RevealState, RevealStore, SolverTaskState
+from services.scheduler.shrink import shrink
 from services.scheduler.tasks import EVOLVE_EPOCH
 
 log = get_logger("edgemarket.scheduler")
@@ -108,6 +109,7 @@ class LiveTask:
     seconds_per_generation: float | None = None
     best: Candidate | None = None  # the best agent so far, by validation score
     validated: dict[bytes, int] = field(default_factory=dict)
+    shrunk: set[bytes] = field(default_factory=set)  # perfect agents already pruned
     rivals: int = 0
     refreshed: float = 0.0
 
@@ -587,6 +589,8 @@ class Scheduler:
             task.task_id, task.spec, [champion] + ([task.best] if task.best else []), task.validated
         )
         score = task.validated[champion.agent]
+        if task.best is not None and task.best.fitness == chain.MAX_SCORE:
+            self._shrink(task, island, task.best)
         log.info(
             "epoch done",
             extra={
@@ -599,6 +603,33 @@ class Scheduler:
             },
         )
         self._maybe_commit(task)
+
+    def _shrink(self, task: LiveTask, island: Island, perfect: Candidate) -> None:
+        """Once a task has a perfect agent, look for a smaller one: prune it while it stays
+        perfect on the validation draw and a second private draw; the island's population goes
+        on from the smaller agent (and its neighbour gets it as a migrant)."""
+        if perfect.agent in task.shrunk:
+            return
+        task.shrunk.add(perfect.agent)
+        seeds = [self._validation_seed(task.task_id), self._validation_seed(task.task_id, 1)]
+
+        def still_perfect(agent: bytes) -> bool:
+            return all(
+                score_agent(agent, task.spec, seed).score == chain.MAX_SCORE for seed in seeds
+            )
+
+        smaller = shrink(perfect.agent, still_perfect, seconds=self.settings.shrink_seconds)
+        task.shrunk.add(smaller)
+        if len(smaller) >= len(perfect.agent):
+            return
+        task.validated[smaller] = chain.MAX_SCORE
+        task.best = Candidate(smaller, chain.MAX_SCORE, island.index)
+        island.champions.insert(0, smaller)
+        island.population = self.private.put_many([smaller]) + island.population
+        log.info(
+            "perfect agent made smaller",
+            extra={"task_id": task.task_id, "from_bytes": len(perfect.agent), "to_bytes": len(smaller)},
+        )
 
     def _maybe_commit(self, task: LiveTask) -> None:
         s = self.settings
@@ -643,11 +674,12 @@ class Scheduler:
         with contextlib.suppress(CeleryTimeout):
             oldest.sent[-1].get(timeout=0.25, propagate=False)
 
-    def _validation_seed(self, task_id: int) -> bytes:
-        return hashlib.sha256(
-            b"edgemarket/validation"
-            + island_seed(self.market.chain_id, self.market.address, task_id, self.me, -1)
-        ).digest()
+    def _validation_seed(self, task_id: int, draw: int = 0) -> bytes:
+        """A private evaluation seed of ours for the task (draw 0 picks what to commit)."""
+        material = b"edgemarket/validation" + island_seed(
+            self.market.chain_id, self.market.address, task_id, self.me, -1
+        )
+        return hashlib.sha256(material + (f"/{draw}".encode() if draw else b"")).digest()
 
     def select(
         self,
