@@ -45,6 +45,9 @@ class SolverSettings(KeeperSettings):
     improvement_margin: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     max_commits: Annotated[int, Field(ge=1, le=MAX_COMMITS_PER_SOLVER)] = 8
     bond_budget: Annotated[int, Field(ge=0)] = 10 * 10**18
+    # Never more commitments on a task than its reveal window can reveal, at this many seconds
+    # each (one transaction mined, with room for the other tasks' transactions).
+    seconds_per_reveal: Annotated[float, Field(gt=0)] = 3.0
     # Once a task has a perfect agent, seconds spent pruning it to a smaller perfect one.
     shrink_seconds: Annotated[float, Field(ge=0)] = 2.0
     # Search strategies of the core, island i runs strategies[i % len]: a portfolio.

@@ -101,6 +101,7 @@ class LiveTask:
     spec_cid: str
     spec: TaskSpec
     commit_deadline: int
+    reveal_deadline: int
     bounty: int
     bond: int
     last: Candidate | None  # our best commitment so far (its claimed score)
@@ -110,6 +111,7 @@ class LiveTask:
     best: Candidate | None = None  # the best agent so far, by validation score
     validated: dict[bytes, int] = field(default_factory=dict)
     shrunk: set[bytes] = field(default_factory=set)  # perfect agents already pruned
+    commit_due: bool = False  # a new best to consider committing
     rivals: int = 0
     refreshed: float = 0.0
 
@@ -354,6 +356,11 @@ class Scheduler:
         now = self.node.chain_now()
         self._refresh_and_retire(now)
         self._dispatch(now)
+        # Commit after dispatching: a commit waits for its block, the workers should not.
+        for task in list(self.live.values()):
+            if task.commit_due:
+                task.commit_due = False
+                self._maybe_commit(task)
         if not self.live:
             return None
         self._wait_for_a_result()
@@ -383,6 +390,7 @@ class Scheduler:
                 spec_cid=rec.spec_cid,
                 spec=parse_spec(self.content.get(rec.spec_cid), cid=rec.spec_cid),
                 commit_deadline=task.commit_deadline,
+                reveal_deadline=task.reveal_deadline,
                 bounty=task.bounty,
                 bond=task.commit_bond,
                 last=last[0] if last else None,
@@ -420,6 +428,9 @@ class Scheduler:
     def _retire(self, task: LiveTask, why: str) -> None:
         """Stop evolving a task: epochs still out are dropped (their results are not needed);
         its commitments, if any, are the settle loop's to reveal."""
+        if task.commit_due and why == "commit window closing":
+            task.commit_due = False
+            self._maybe_commit(task)  # the last epochs' best, while the window is still open
         for island in task.islands:
             for r in island.sent:
                 r.forget()
@@ -591,6 +602,7 @@ class Scheduler:
         score = task.validated[champion.agent]
         if task.best is not None and task.best.fitness == chain.MAX_SCORE:
             self._shrink(task, island, task.best)
+        task.commit_due = True
         log.info(
             "epoch done",
             extra={
@@ -598,11 +610,11 @@ class Scheduler:
                 "island": island.index,
                 "epoch": island.epochs,
                 "generations": generations,
+                "compute_seconds": round(float(value.get("compute_seconds", 0.0)), 3),
                 "training_fitness": int(value["best_fitness"]),
                 "validation_score": score,
             },
         )
-        self._maybe_commit(task)
 
     def _shrink(self, task: LiveTask, island: Island, perfect: Candidate) -> None:
         """Once a task has a perfect agent, look for a smaller one: prune it while it stays
@@ -636,7 +648,7 @@ class Scheduler:
         best = task.best
         if best is None or not improves(best, task.last, s.improvement_margin, chain.MAX_SCORE):
             return
-        if task.commits >= s.max_commits:
+        if task.commits >= self.commit_limit(task):
             return
         locked = self.bonds_locked()
         if locked + task.bond > s.bond_budget:
@@ -648,6 +660,13 @@ class Scheduler:
         task.commits += 1
         if self.commit(task.task_id, best, task.bond):
             task.last = best
+
+    def commit_limit(self, task: LiveTask) -> int:
+        """Commitments worth making on a task: at most max_commits, and no more than its reveal
+        window can reveal at `seconds_per_reveal` each (an unrevealed commitment loses its bond)."""
+        window = task.reveal_deadline - task.commit_deadline
+        revealable = int(window / self.settings.seconds_per_reveal)
+        return max(0, min(self.settings.max_commits, revealable))
 
     def bonds_locked(self) -> int:
         """Bonds of our commitments on tasks not yet settled on our side (wei)."""

@@ -79,7 +79,12 @@ class Market:
         )
 
     def create(
-        self, requester: LocalAccount, evaluator: str, spec: dict[str, Any], commit_seconds: int
+        self,
+        requester: LocalAccount,
+        evaluator: str,
+        spec: dict[str, Any],
+        commit_seconds: int,
+        reveal_seconds: int = 600,
     ) -> int:
         created = create_task(
             self.node(requester),
@@ -88,7 +93,7 @@ class Market:
             bounty=ETHER,
             evaluators=[evaluator],
             commit_seconds=commit_seconds,
-            reveal_seconds=600,
+            reveal_seconds=reveal_seconds,
             eval_window=600,
             commit_bond=ETHER // 10,
         )
@@ -265,19 +270,29 @@ def test_commitments_improve_strictly_within_the_limit_and_the_bond_budget(
     assert t2.market.commit_count(other, thrifty.address) == 3
     assert t2.bonds_locked() == 3 * ETHER // 10
 
+    # A 10 s reveal window reveals three commitments at 3 s each: no more are made.
+    short = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=10)
+    announce(s, short)
+    s._take_on()
+    for k, agent in enumerate(agents[:6]):
+        s.live[short].best = Candidate(agent, 1000 * (k + 1), 0)
+        s._maybe_commit(s.live[short])
+    assert s.market.commit_count(short, solver.address) == 3 == s.commit_limit(s.live[short])
+
     # Every commitment is revealed; every bond comes back.
-    market.chain.travel_to(max(s.market.get_task(t).commit_deadline for t in (tid, other)))
+    market.chain.travel_to(max(s.market.get_task(t).commit_deadline for t in (tid, other, short)))
     for sched in (s, t2):
         _turn(sched, market.procs)
         sched.settle_step()
     assert all(s.market.get_solution(tid, i).revealed for i in range(16))
+    assert all(s.market.get_solution(short, i).revealed for i in range(3))
     assert all(t2.market.get_solution(other, i).revealed for i in range(3))
     withdrawn = [
         (e.event.account, e.event.amount)
         for e in s.market.get_events(market.deployment.block_number)
         if isinstance(e.event, c.Withdrawn)
     ]
-    assert (solver.address, 16 * ETHER // 10) in withdrawn  # the settle loop took them home
+    assert (solver.address, 19 * ETHER // 10) in withdrawn  # the settle loop took them home
     assert (thrifty.address, 3 * ETHER // 10) in withdrawn
     assert t2.store.tasks_in(SolverTaskState.COMMITTED) == [] and t2.bonds_locked() == 0
 
