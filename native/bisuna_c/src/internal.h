@@ -112,6 +112,16 @@ typedef struct bsn_net {
     uint8_t *live;                  /* per neuron: an output depends on it (schedule) */
     uint64_t seed;                  /* random neurons' stream */
     uint32_t t;                     /* steps since the reset */
+    /* the linear step (net.c): what a neuron's firing changes, and per-step bookkeeping */
+    uint32_t *src_start, *src_idx;  /* connections by source (non-control sources only) */
+    uint32_t *mod_start, *mod_idx;  /* connections by modulator (non-control sources only) */
+    uint16_t *acc, *cand, *next, *seen, *fire; /* per neuron (seen: executed this step) */
+    uint32_t *stamp, *first, *fpass; /* per neuron: last pass queued, first and firing pass */
+    uint16_t *bits;                 /* per wide neuron: 16 counters, one per accumulator bit */
+    uint16_t *term;                 /* per connection into a wide neuron: its current term */
+    uint8_t *flag;
+    uint64_t fuel_fixed;            /* fuel of the inputs and live primers, every step */
+    uint64_t step_fuel;             /* fuel of the last step (see bsn_net_step) */
 } bsn_net;
 
 struct bsn_agent {
@@ -124,6 +134,9 @@ BSN_INTERNAL bsn_net *bsn_net_new(const bsn_allocator *a, uint32_t cap_n, uint32
 BSN_INTERNAL void bsn_net_copy(bsn_net *dst, const bsn_net *src); /* dst caps suffice */
 BSN_INTERNAL void bsn_net_prepare(bsn_net *net);
 BSN_INTERNAL void bsn_net_reset(bsn_net *net, uint64_t seed);
+/* One step. Sets net->step_fuel: 1 + the number of incoming connections for every neuron
+ * execution that the step's definition (BISUNA.md, phases 1-5, over the live neurons) makes,
+ * passes included, whether or not this implementation repeats the work. */
 BSN_INTERNAL void bsn_net_step(bsn_net *net, const uint16_t *in, uint16_t *out);
 BSN_INTERNAL void bsn_net_init_io(bsn_net *net, uint32_t n_in, uint32_t n_out);
 BSN_INTERNAL void bsn_net_structural(bsn_net *net, bsn_rng *r);
