@@ -470,7 +470,7 @@ static void passes(bsn_net *net) {
 
 void bsn_net_step(bsn_net *net, const uint16_t *in, uint16_t *out) {
     uint32_t n_in = net->n_in;
-    net->step_fuel = 0; /* execute() and passes() add to it */
+    net->step_fuel = (uint64_t)net->n + net->nc; /* the clean-up; execute() and passes() add */
     /* 1. inputs */
     for (uint32_t i = 0; i < n_in; i++) execute(net, i, in[i]);
     for (uint32_t i = 0; i < n_in; i++) net->fired[i] = 1;

@@ -141,6 +141,6 @@ void bsn_net_step_v1(bsn_net *net, const uint16_t *in, uint16_t *out, uint64_t *
         ff[i] = 0;
     }
     net->t++;
-    *fuel = v1_fuel;
+    *fuel = v1_fuel + net->n + net->nc;
 }
 
