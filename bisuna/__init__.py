@@ -21,6 +21,7 @@ from bisuna.population import (
     cipher_preview,
     score,
     score_many,
+    strategies,
 )
 
 __version__: str = VERSION
@@ -47,4 +48,5 @@ __all__ = [
     "derive_seed",
     "score",
     "score_many",
+    "strategies",
 ]
