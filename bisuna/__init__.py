@@ -22,6 +22,7 @@ from bisuna.population import (
     cipher_preview,
     score,
     score_many,
+    strategies,
 )
 
 __version__: str = VERSION
@@ -52,4 +53,5 @@ __all__ = [
     "score_detail",
     "score_many",
     "score_many_detail",
+    "strategies",
 ]

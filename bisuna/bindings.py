@@ -421,3 +421,46 @@ def pop_ranked(pop: Any, rank: int) -> tuple[bytes, int]:
 def pop_import(pop: Any, agents: list[Any]) -> None:
     arr = ffi.new("bsn_agent *[]", agents)
     ensure(lib.bsn_pop_import(pop, arr, len(agents)), "migrants")
+
+
+# ---- search strategies ---------------------------------------------------------------------
+
+
+def strategy_names() -> list[str]:
+    names: list[str] = []
+    while (p := lib.bsn_strategy_name(len(names))) != ffi.NULL:
+        names.append(ffi.string(p).decode())
+    return names
+
+
+def pop_new_with(params: Any, seed: int, strategy: str) -> Any:
+    known = strategy_names()
+    if strategy not in known:
+        raise ValueError(f"unknown search strategy {strategy!r}; known: {', '.join(known)}")
+    out = ffi.new("bsn_pop **")
+    ensure(lib.bsn_pop_new_with(params, seed, strategy.encode(), ffi.NULL, out), "population")
+    return ffi.gc(out[0], lib.bsn_pop_free)
+
+
+def pop_evaluations(pop: Any) -> int:
+    return int(lib.bsn_pop_evaluations(pop))
+
+
+def pop_members(pop: Any) -> list[bytes]:
+    raw = []
+    size = ffi.new("size_t *")
+    for i in range(int(lib.bsn_pop_members(pop))):
+        ensure(lib.bsn_pop_member_size(pop, i, size), "population")
+        buf = ffi.new("uint8_t[]", size[0])
+        ensure(lib.bsn_pop_member_encode(pop, i, buf, size[0]), "population")
+        raw.append(bytes(ffi.buffer(buf, size[0])))
+    return raw
+
+
+def pop_member_count(pop: Any) -> int:
+    return int(lib.bsn_pop_members(pop))
+
+
+def pop_load(pop: Any, agents: list[Any]) -> None:
+    arr = ffi.new("bsn_agent *[]", agents)
+    ensure(lib.bsn_pop_load(pop, arr, len(agents)), "population")

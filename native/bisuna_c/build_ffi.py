@@ -97,6 +97,14 @@ int bsn_pop_ranked_size(const bsn_pop *pop, uint32_t rank, size_t *size);
 int bsn_pop_ranked_encode(const bsn_pop *pop, uint32_t rank, uint8_t *buf, size_t cap,
                           int64_t *fitness);
 int bsn_pop_import(bsn_pop *pop, const bsn_agent *const *migrants, uint32_t n);
+const char *bsn_strategy_name(uint32_t i);
+int bsn_pop_new_with(const bsn_params *p, uint64_t seed, const char *strategy,
+                     const bsn_allocator *alloc, bsn_pop **out);
+uint64_t bsn_pop_evaluations(const bsn_pop *pop);
+uint32_t bsn_pop_members(const bsn_pop *pop);
+int bsn_pop_member_size(const bsn_pop *pop, uint32_t i, size_t *size);
+int bsn_pop_member_encode(const bsn_pop *pop, uint32_t i, uint8_t *buf, size_t cap);
+int bsn_pop_load(bsn_pop *pop, const bsn_agent *const *agents, uint32_t n);
 """
 
 ffibuilder = FFI()

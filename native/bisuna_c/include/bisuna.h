@@ -239,6 +239,27 @@ int bsn_pop_ranked_encode(const bsn_pop *pop, uint32_t rank, uint8_t *buf, size_
  * At most size - 1 migrants. BSN_E_ARG, BSN_E_SHAPE, BSN_E_LIMIT. */
 int bsn_pop_import(bsn_pop *pop, const bsn_agent *const *migrants, uint32_t n);
 
+/* ---- search strategies ------------------------------------------------------------------ */
+/* Strategy names by index (NULL past the last): "suna" (the published BiSUNA generation:
+ * novelty map, 5 structural mutations per child; bsn_pop_new's), "es" (lineages of a
+ * (1 + 4) evolution strategy with neutral drift, operators that set or clear any weight
+ * bits, restarts of stalled lineages; a solved lineage only accepts smaller agents). */
+const char *bsn_strategy_name(uint32_t i);
+/* bsn_pop_new with a strategy by name. BSN_E_ARG (unknown name), as bsn_pop_new otherwise.
+ * With es, bsn_pop_import makes each migrant the parent of one of the weakest lineages. */
+int bsn_pop_new_with(const bsn_params *p, uint64_t seed, const char *strategy,
+                     const bsn_allocator *alloc, bsn_pop **out);
+/* Agents evaluated so far, by every generation and import. */
+uint64_t bsn_pop_evaluations(const bsn_pop *pop);
+/* The members that carry a population's state across epochs: suna every agent, es each
+ * lineage's parent. Export them with bsn_pop_member_size / _encode (BSN_E_ARG on a bad index,
+ * BSN_E_SPACE) and put them back with bsn_pop_load: member i becomes agents[i] (n <= members;
+ * BSN_E_ARG, BSN_E_SHAPE, BSN_E_LIMIT), evaluated before the next generation's selection. */
+uint32_t bsn_pop_members(const bsn_pop *pop);
+int bsn_pop_member_size(const bsn_pop *pop, uint32_t i, size_t *size);
+int bsn_pop_member_encode(const bsn_pop *pop, uint32_t i, uint8_t *buf, size_t cap);
+int bsn_pop_load(bsn_pop *pop, const bsn_agent *const *agents, uint32_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,7 @@
 
 #include "bisuna.h"
 #include "../src/internal.h"
+#include "../src/search.h"
 
 static int failures = 0;
 #define CHECK(cond)                                                                        \
@@ -231,6 +232,87 @@ static void test_population(void) {
     bsn_pop_free(twin);
 }
 
+/* Every strategy: deterministic for a seed, canonical agents within the limits, fitness as
+ * bsn_score gives it on the generation's seeds; es solves multiplexer-6 on a fixed seed. */
+static void test_strategies(void) {
+    CHECK(strcmp(bsn_strategy_name(0), "suna") == 0);
+    CHECK(strcmp(bsn_strategy_name(1), "es") == 0);
+    CHECK(bsn_strategy_name(2) == NULL);
+    bsn_params p = params_of("env=multiplexer-11;population=20;max_neurons=40;max_connections=60");
+    bsn_pop *pop = NULL, *twin = NULL;
+    CHECK(bsn_pop_new_with(&p, 7, "nope", NULL, &pop) == BSN_E_ARG && pop == NULL);
+    CHECK(bsn_pop_new_with(&p, 7, NULL, NULL, &pop) == BSN_E_ARG);
+    for (uint32_t s = 0; bsn_strategy_name(s) != NULL; s++) {
+        CHECK(bsn_pop_new_with(&p, 7, bsn_strategy_name(s), NULL, &pop) == BSN_OK);
+        CHECK(bsn_pop_new_with(&p, 7, bsn_strategy_name(s), NULL, &twin) == BSN_OK);
+        int64_t best[30], best2[30];
+        CHECK(bsn_pop_evolve(pop, 30, best, NULL) == BSN_OK);
+        CHECK(bsn_pop_evolve(twin, 30, best2, NULL) == BSN_OK);
+        CHECK(memcmp(best, best2, sizeof best) == 0);
+        CHECK(bsn_pop_evaluations(pop) >= 30u * 16u);
+        for (uint32_t r = 0; r < bsn_pop_size(pop); r++) {
+            size_t n, n2;
+            CHECK(bsn_pop_ranked_size(pop, r, &n) == BSN_OK);
+            CHECK(bsn_pop_ranked_size(twin, r, &n2) == BSN_OK && n == n2);
+            uint8_t *b = malloc(n), *b2 = malloc(n);
+            int64_t fit, fit2;
+            CHECK(bsn_pop_ranked_encode(pop, r, b, n, &fit) == BSN_OK);
+            CHECK(bsn_pop_ranked_encode(twin, r, b2, n, &fit2) == BSN_OK);
+            CHECK(fit == fit2 && memcmp(b, b2, n) == 0);
+            bsn_agent *a = NULL;
+            CHECK(bsn_agent_decode(b, n, &p.limits, NULL, &a) == BSN_OK);
+            uint32_t score = 0;
+            CHECK(a && bsn_score(a, &p, BSN_SCORER_CORE_1, pop->seeds, 2, &score) == BSN_OK);
+            CHECK((int64_t)score == fit);
+            bsn_agent_free(a);
+            free(b);
+            free(b2);
+        }
+        /* carried across an epoch: export the members, load them into a new population */
+        uint32_t m = bsn_pop_members(pop);
+        CHECK(m >= 1 && m <= bsn_pop_size(pop));
+        bsn_agent *members[20];
+        for (uint32_t i = 0; i < m; i++) {
+            size_t n;
+            CHECK(bsn_pop_member_size(pop, i, &n) == BSN_OK);
+            uint8_t *b = malloc(n);
+            CHECK(bsn_pop_member_encode(pop, i, b, n) == BSN_OK);
+            CHECK(bsn_agent_decode(b, n, &p.limits, NULL, &members[i]) == BSN_OK);
+            free(b);
+        }
+        CHECK(bsn_pop_member_size(pop, m, &(size_t){0}) == BSN_E_ARG);
+        bsn_pop *next = NULL;
+        CHECK(bsn_pop_new_with(&p, 8, bsn_strategy_name(s), NULL, &next) == BSN_OK);
+        CHECK(bsn_pop_load(next, (const bsn_agent *const *)members, m + 1) == BSN_E_ARG);
+        CHECK(bsn_pop_load(next, (const bsn_agent *const *)members, m) == BSN_OK);
+        for (uint32_t i = 0; i < m; i++) { /* the loaded members are the exported ones */
+            size_t n;
+            CHECK(bsn_pop_member_size(next, i, &n) == BSN_OK && n == bsn_agent_size(members[i]));
+            uint8_t *b = malloc(n), *b2 = malloc(n);
+            CHECK(bsn_pop_member_encode(next, i, b, n) == BSN_OK);
+            CHECK(bsn_agent_encode(members[i], b2, n) == BSN_OK && memcmp(b, b2, n) == 0);
+            free(b);
+            free(b2);
+        }
+        CHECK(bsn_pop_evolve(next, 2, NULL, NULL) == BSN_OK);
+        CHECK(bsn_pop_import(next, (const bsn_agent *const *)members, 1) == BSN_OK);
+        for (uint32_t i = 0; i < m; i++) bsn_agent_free(members[i]);
+        bsn_pop_free(next);
+        bsn_pop_free(pop);
+        bsn_pop_free(twin);
+    }
+    /* known answer: es solves multiplexer-6 from seed 3 (in about 2,500 generations) */
+    bsn_params q = params_of("env=multiplexer-6");
+    CHECK(bsn_pop_new_with(&q, 3, "es", NULL, &pop) == BSN_OK);
+    int64_t hi = 0, b1[100];
+    for (int k = 0; k < 60 && hi < 1000000; k++) {
+        CHECK(bsn_pop_evolve(pop, 100, b1, NULL) == BSN_OK);
+        for (int g = 0; g < 100; g++) hi = b1[g] > hi ? b1[g] : hi;
+    }
+    CHECK(hi == 1000000);
+    bsn_pop_free(pop);
+}
+
 /* ---- the failing allocator: fails the k-th allocation, counts live blocks ---------------- */
 typedef struct { long fail_at, count, live; } failing;
 static void *f_alloc(void *ctx, size_t n) {
@@ -256,6 +338,22 @@ static void test_failing_allocator(void) {
         bsn_allocator al = {f_alloc, f_free, &f};
         bsn_pop *pop = NULL;
         int rc = bsn_pop_new(&p, 1, &al, &pop);
+        if (rc == BSN_OK) {
+            CHECK(bsn_pop_evolve(pop, 2, NULL, NULL) == BSN_OK);
+            bsn_pop_free(pop);
+            CHECK(f.live == 0);
+            break;
+        }
+        CHECK(rc == BSN_E_NOMEM && pop == NULL && f.live == 0);
+        saw_nomem = 1;
+    }
+    CHECK(saw_nomem);
+    saw_nomem = 0;
+    for (long k = 0;; k++) {
+        failing f = {k, 0, 0};
+        bsn_allocator al = {f_alloc, f_free, &f};
+        bsn_pop *pop = NULL;
+        int rc = bsn_pop_new_with(&p, 1, "es", &al, &pop);
         if (rc == BSN_OK) {
             CHECK(bsn_pop_evolve(pop, 2, NULL, NULL) == BSN_OK);
             bsn_pop_free(pop);
@@ -509,6 +607,7 @@ int main(void) {
     test_decode_errors();
     test_round_trip_and_mutation();
     test_population();
+    test_strategies();
     test_failing_allocator();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
