@@ -285,9 +285,9 @@ SOLVER_KEYS = (1, 6, 7, 8, 9)
 
 def _start_solver(supervisor: Supervisor, env: dict[str, str], k: int, workers: int) -> None:
     """Solver k+1: its own key (in env), scheduler, worker queue and private store, and its
-    `workers` workers; with several search strategies in the core, each solver's portfolio
-    starts at a different one."""
-    from services.scheduler.islands import core_strategies
+    `workers` workers; each solver's portfolio starts at a different strategy, so the demo's
+    two solvers race the ES against BiSUNA's own generation."""
+    from services.scheduler.islands import DEFAULT_PORTFOLIO
 
     suffix = "" if k == 0 else f"-{k + 1}"
     env = dict(env)
@@ -296,7 +296,7 @@ def _start_solver(supervisor: Supervisor, env: dict[str, str], k: int, workers: 
         env["EDGEMARKET_PRIVATE_PREFIX"] = (
             env.get("EDGEMARKET_PRIVATE_PREFIX", "edgemarket:private") + suffix
         )
-    known = core_strategies()
+    known = list(DEFAULT_PORTFOLIO)
     env["EDGEMARKET_STRATEGIES"] = json.dumps(known[k % len(known) :] + known[: k % len(known)])
     env.setdefault("EDGEMARKET_ISLANDS", str(workers))
     supervisor.start(f"scheduler{suffix}", _service_argv("run", "scheduler"), env)

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from services.common.chain.protocol import MAX_COMMITS_PER_SOLVER
 from services.common.settings import KeeperSettings
 from services.scheduler.allocation import AllocationRule
+from services.scheduler.islands import DEFAULT_PORTFOLIO, core_strategies
 
 
 class SolverSettings(KeeperSettings):
@@ -51,7 +52,9 @@ class SolverSettings(KeeperSettings):
     # Once a task has a perfect agent, seconds spent pruning it to a smaller perfect one.
     shrink_seconds: Annotated[float, Field(ge=0)] = 2.0
     # Search strategies of the core, island i runs strategies[i % len]: a portfolio.
-    strategies: Annotated[list[str], Field(min_length=1)] = Field(default_factory=lambda: ["suna"])
+    strategies: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: list(DEFAULT_PORTFOLIO)
+    )
     # Which tasks this solver works on: requesters name the evaluators, so a solver may insist
     # on ones it trusts (JSON list of addresses; empty: any) and on a least bounty (wei).
     trusted_evaluators: list[str] = Field(default_factory=list)
@@ -63,10 +66,6 @@ class SolverSettings(KeeperSettings):
     @field_validator("strategies")
     @classmethod
     def _strategies_of_this_core(cls, names: list[str]) -> list[str]:
-        if names == ["suna"]:
-            return names  # every core has BiSUNA's own
-        from services.scheduler.islands import core_strategies
-
         known = core_strategies()
         unknown = [n for n in names if n not in known]
         if unknown:

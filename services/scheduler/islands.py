@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
 
 from services.common.chain.protocol import rank_key
 
@@ -69,9 +68,13 @@ def improves(candidate: Candidate, last: Candidate | None, margin: int, perfect:
     return candidate.fitness == last.fitness == perfect and len(candidate.agent) < len(last.agent)
 
 
+# The default portfolio: the (1 + lambda) ES built to solve on island 0, BiSUNA's own on island
+# 1 for diversity, and so on alternately.
+DEFAULT_PORTFOLIO = ("es", "suna")
+
+
 def core_strategies() -> list[str]:
-    """The search strategies this core offers (a core from before named strategies: suna)."""
+    """The search strategies this core offers (`suna`, BiSUNA's own, and those built to solve)."""
     import bisuna
 
-    names: Any = getattr(bisuna, "strategies", None)  # Any: present in cores with strategies
-    return list(names()) if callable(names) else ["suna"]
+    return list(bisuna.strategies())

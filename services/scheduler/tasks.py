@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from celery import Task
@@ -17,6 +17,9 @@ from services.scheduler.celery_app import app
 from services.scheduler.config import get_solver_settings
 from services.scheduler.islands import core_strategies
 from services.scheduler.private_store import PrivateAgentError, PrivateAgents
+
+if TYPE_CHECKING:
+    import bisuna
 
 EVOLVE_EPOCH = "edgemarket.evolve_epoch"
 PROGRESS_EVERY_SECONDS = 1.0
@@ -38,21 +41,18 @@ def _private() -> PrivateAgents:
     )
 
 
-def new_population(spec: JsonObject, seed: int, strategy: str) -> Any:  # Any: bisuna.Population
-    """A population of the core under a named search strategy (`suna`, BiSUNA's own, is what
-    every core has; others where the core offers them)."""
+def new_population(spec: JsonObject, seed: int, strategy: str) -> bisuna.Population:
+    """A population of the core under a named search strategy, or a clear error naming the
+    ones this core has."""
     import bisuna
 
-    known = tuple(core_strategies())
+    known = core_strategies()
     if strategy not in known:
         raise ValueError(
             f"search strategy {strategy!r} is not in this core (it has {', '.join(known)}): "
             "fix EDGEMARKET_STRATEGIES"
         )
-    if known == ("suna",):
-        return bisuna.Population(spec, seed)  # a core from before strategies had names
-    factory: Any = bisuna.Population  # Any: a core with named strategies takes `strategy=`
-    return factory(spec, seed, strategy=strategy)
+    return bisuna.Population(spec, seed, strategy=strategy)
 
 
 def run_epoch(
@@ -80,8 +80,7 @@ def run_epoch(
     limits = spec_dict["limits"]
     population = new_population(spec_dict, seed, strategy)
     decoded = [bisuna.Agent.from_bytes(a, limits) for a in agents]
-    exporting = carry is not None and hasattr(population, "export_population")
-    if decoded and exporting:
+    if decoded and carry is not None:
         population.load(decoded[: len(population.export_population())])
     elif decoded:
         room = population.size - 1  # the core keeps at least one agent of its own
@@ -97,11 +96,7 @@ def run_epoch(
         "compute_seconds": seconds,
     }
     if carry is not None:
-        if exporting:
-            members = list(population.export_population())
-        else:
-            members = [a.to_bytes() for a in population.export_best(population.size)]
-        result["population"] = carry.put_many(members)
+        result["population"] = carry.put_many(list(population.export_population()))
     return result
 
 
