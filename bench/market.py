@@ -247,7 +247,9 @@ def main() -> int:  # one scenario, read top to bottom
             own = {
                 "EDGEMARKET_QUEUE": f"edgemarket.solver{k}",
                 "EDGEMARKET_PRIVATE_PREFIX": f"edgemarket:solver{k}",
-                "EDGEMARKET_ISLANDS": "1",
+                # one island more than workers: the next epoch waits in the queue, so the
+                # worker never waits for the scheduler between epochs
+                "EDGEMARKET_ISLANDS": "2",
             }
             workers.append(
                 stack.start(
