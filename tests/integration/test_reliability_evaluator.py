@@ -242,9 +242,7 @@ def test_rpc_lost_mid_batch_after_a_transaction(
     scene.assert_exactly_once(client, stream)
 
 
-def test_redis_restarted_mid_run(
-    scene: Scene, private_redis: Callable[..., PrivateRedis]
-) -> None:
+def test_redis_restarted_mid_run(scene: Scene, private_redis: Callable[..., PrivateRedis]) -> None:
     server = private_redis(persistent=True)
     client, stream = redis.Redis.from_url(server.url, socket_timeout=5), "s"
     ix = index(scene, client, stream)  # the reveals
