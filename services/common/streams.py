@@ -155,7 +155,8 @@ class StreamConsumer:
             self.group,
             min=deliveries[0].entry_id,
             max=deliveries[-1].entry_id,
-            count=len(deliveries) + 1000,
+            count=len(deliveries) + 100,  # claimed ones may have our own pending in between
+            consumername=self.consumer,  # ours: read by us, or just claimed by us
         )
         times = {
             (

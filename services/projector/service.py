@@ -444,15 +444,17 @@ def project_step(projector: Projector, consumer: StreamConsumer) -> Callable[[],
     per transaction, so the entry at fault is isolated (and dead-lettered after max_deliveries)
     while every other entry is applied in stream order."""
     group_ready = False
+    isolating = False  # after a failed batch, until the pending entries are walked
 
     def step() -> float:
-        nonlocal group_ready
+        nonlocal group_ready, isolating
         deliveries: list[Delivery] = []
         try:
             if not group_ready:
                 consumer.ensure_group()
                 group_ready = True
-            deliveries = consumer.read(count=1 if consumer.recovering else 500, block_ms=500)
+            isolating = isolating and consumer.recovering
+            deliveries = consumer.read(count=1 if isolating else 500, block_ms=500)
             if not deliveries:
                 return 0.0  # the read already blocked for new entries
             for d in deliveries:
@@ -467,6 +469,7 @@ def project_step(projector: Projector, consumer: StreamConsumer) -> Callable[[],
             raise
         except Exception:
             consumer.recover()
+            isolating = True
             log.exception("projecting failed, re-reading the pending entries one by one")
             raise
         log.info(
