@@ -256,3 +256,51 @@ def test_kill_9(
     with projector_running(settings):
         wait_for(lambda: drained(client, stream), 60, "the stream to be drained")
     assert_clean_replay(node, start, client, redis_prefix, stream, sqlite_url, sqlite_url + ".2")
+
+
+# ---- soak: the same, longer (`make soak`) ---------------------------------------------------
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(1800)
+def test_random_failures_soak(
+    request: pytest.FixtureRequest,
+    anvil: tuple[Anvil, int],
+    redis_url: str,
+    redis_prefix: str,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long history arriving in slices while one handler call in five raises (every kind,
+    seeded): the read model still equals a from-scratch projection."""
+    if "soak" not in (request.config.getoption("-m") or ""):
+        pytest.skip("soak run: `make soak`")
+    import random
+
+    node, start = anvil
+    rnd = random.Random(12)
+    lock = threading.Lock()
+    for kind, real in list(service.HANDLERS.items()):
+        # Any: the event's args, and the wrapped handler bound per kind
+        def flaky(rows: service.Rows, ev: ChainEvent, a: Any, real: Any = real) -> None:
+            with lock:
+                fail = rnd.random() < 0.2
+            if fail:
+                raise RuntimeError("injected: random handler failure")
+            real(rows, ev, a)
+
+        monkeypatch.setitem(service.HANDLERS, kind, flaky)
+    logs = scenario_logs(60, seed=7)
+    client = redis.Redis.from_url(redis_url)
+    stream = redis_prefix + "s"
+    indexer = emitter_indexer(node.url, client, stream, start)
+    settings = Settings(redis_url=redis_url, stream=stream, database_url=sqlite_url)
+    with projector_running(settings):
+        for k in range(0, len(logs), 40):
+            send(node, logs[k : k + 40])
+            index_all(indexer)
+        wait_for(lambda: drained(client, stream), 600, "the stream to be drained")
+    monkeypatch.undo()  # the from-scratch projection runs the real handlers
+    got = snapshot_of(make_engine(sqlite_url))
+    assert client.xlen(f"{stream}:dead:{GROUP}") == 0
+    assert got == from_scratch(node, start, client, redis_prefix, sqlite_url + ".2", "fresh")
