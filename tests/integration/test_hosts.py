@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,7 @@ pytestmark = [pytest.mark.slow]
 # Epochs of a few seconds each, so that a cable can be cut while one runs.
 LONG_EPOCHS: dict[str, Any] = {
     **DEMO_SPEC,
-    "budget": {"population": 64, "generations": 400, "islands": 2, "epoch_generations": 200},
+    "budget": {"population": 48, "generations": 360, "islands": 2, "epoch_generations": 180},
 }
 
 
@@ -97,9 +98,49 @@ def test_remote_setup_as_the_readme_tells(market: Market) -> None:
         assert "defaulting to insecure" not in market.procs[name].log_text().lower()
 
 
-# Tasks whose payout a later test checks: each test waits only for what its fault is about,
-# so that the tasks' windows overlap and the module takes minutes, not a quarter of an hour.
-PENDING: dict[str, int] = {}
+# The tasks' windows overlap so that the module takes minutes, not a quarter of an hour: the
+# latency test's task is partitioned in a thread while the link-cut test runs its own task,
+# and the last chain test checks both payouts.
+PENDING: dict[str, Any] = {}
+
+
+class Partition(threading.Thread):
+    """Cut the evaluator host from the chain host just before `task_id`'s reveal window opens,
+    heal it once the window has closed, and check that healing left time to attest."""
+
+    def __init__(self, market: Market, task_id: int) -> None:
+        super().__init__(daemon=True)
+        self.market, self.task_id = market, task_id
+        self.error: BaseException | None = None
+        self.healed_with_s: float | None = None
+
+    def run(self) -> None:
+        evaluator, chain = self.market.hosts["evaluator"], self.market.hosts["chain"]
+        info = self.market.market().get_task(self.task_id)
+        blocked = False
+        try:
+            wait_for(
+                "the commit deadline to come near",
+                lambda: self.market.chain_time() >= info.commit_deadline - 3,
+                300,
+                0.5,
+            )
+            evaluator.block(chain)
+            blocked = True
+            wait_for(
+                "the reveal deadline to pass",
+                lambda: self.market.chain_time() > info.reveal_deadline + 3,
+                300,
+                0.5,
+            )
+            evaluator.unblock(chain)
+            blocked = False
+            self.healed_with_s = info.eval_deadline - self.market.chain_time()
+        except BaseException as exc:  # reported by the test that joins the thread
+            self.error = exc
+        finally:
+            if blocked:
+                evaluator.unblock(chain)
 
 
 def test_latency_and_loss_on_every_worker_link_the_demo_task_is_committed(market: Market) -> None:
@@ -111,7 +152,7 @@ def test_latency_and_loss_on_every_worker_link_the_demo_task_is_committed(market
         w.impair(delay_ms=50, loss=0.01)
     try:
         task_id = market.create_task(
-            DEMO_SPEC, commit_seconds=60, reveal_seconds=20, eval_window=60
+            DEMO_SPEC, commit_seconds=60, reveal_seconds=25, eval_window=90
         )
         PENDING["latency"] = task_id
         # the workers' part ends with the solver's commitment: until then every epoch, result
@@ -125,32 +166,31 @@ def test_latency_and_loss_on_every_worker_link_the_demo_task_is_committed(market
     finally:
         for w in workers:
             w.impair(0, 0)
-    ran = [
-        w.name
-        for w in workers
-        if "succeeded in" in market.procs[w.name].log_text()[marks[w.name] :]
-    ]
-    assert ran, "no epoch finished on a worker host"
+    # The solver has no worker but these two: its 6 epochs (2 islands x 3) ran on them, over
+    # the impaired links (Celery logs each epoch a worker receives; results are not logged).
+    received = sum(
+        market.procs[w.name].log_text()[marks[w.name] :].count("evolve_epoch[") for w in workers
+    )
+    assert received >= 6, f"the worker hosts received {received} epochs"
+    # This task's reveal window is also the one the evaluator host spends cut from the chain.
+    partition = Partition(market, task_id)
+    partition.start()
+    PENDING["partition"] = partition
     market.check_alive()
 
 
-def test_worker_link_cut_mid_epoch_then_evaluator_partitioned_through_the_reveal_window(
+def test_worker_link_cut_mid_epoch_is_redone_elsewhere_nothing_lost_or_doubled(
     market: Market,
 ) -> None:
-    w1, evaluator, chain = (
-        market.hosts["worker-1"],
-        market.hosts["evaluator"],
-        market.hosts["chain"],
-    )
+    w1 = market.hosts["worker-1"]
     worker_1, scheduler = market.procs["worker-1"], market.procs["scheduler"]
     sched_mark, mark = len(scheduler.log_text()), len(worker_1.log_text())
     m = market.market()
     me = market.accounts[SOLVER]
-    task_id = market.create_task(LONG_EPOCHS, commit_seconds=100, reveal_seconds=25, eval_window=90)
-    info = m.get_task(task_id)
-    cut = blocked = False
+    task_id = market.create_task(LONG_EPOCHS, commit_seconds=80, reveal_seconds=20, eval_window=60)
+    cut = False
     try:
-        # 1. worker-1's cable is cut while it runs an epoch of this task, and restored later
+        # worker-1's cable is cut while it runs an epoch of this task, and restored later
         wait_log(worker_1, "evolve_epoch", 90, after=mark)
         w1.link_down()
         cut = True
@@ -158,45 +198,31 @@ def test_worker_link_cut_mid_epoch_then_evaluator_partitioned_through_the_reveal
         time.sleep(5)
         w1.link_up()
         cut = False
-        # 2. the evaluator host is cut from the chain before the reveal window opens ...
-        wait_for(
-            "the commit deadline to come near",
-            lambda: market.chain_time() >= info.commit_deadline - 3,
-            150,
-            0.5,
-        )
-        assert m.commit_count(task_id, me) == 1
-        evaluator.block(chain)
-        blocked = True
-        # ... until it has closed, and healed well before the evaluation window closes
-        wait_for(
-            "the reveal deadline to pass",
-            lambda: market.chain_time() > info.reveal_deadline + 3,
-            120,
-            0.5,
-        )
-        assert market.chain_time() < info.eval_deadline - 30
-        evaluator.unblock(chain)
-        blocked = False
-        _paid(market, task_id, timeout=240)
+        _paid(market, task_id, timeout=300)
     finally:
         if cut:
             w1.link_up()
-        if blocked:
-            evaluator.unblock(chain)
-    # the cut epoch was redone elsewhere, and nothing was committed twice or lost
     assert m.commit_count(task_id, me) == 1, "committed twice"
     mine = [s for s in _solutions(market, task_id) if s.solver.lower() == me.lower()]
     assert len(mine) == 1 and mine[0].revealed and mine[0].verified, "the solver's work was lost"
-    # every evaluator attested every revealed solution, once
     _attested_everything_once(market, task_id)
     market.check_alive()
 
 
-def test_the_task_run_through_latency_and_loss_reached_a_verified_payout(market: Market) -> None:
-    task_id = PENDING.get("latency")
-    assert task_id is not None, "the latency test did not create its task"
-    _paid(market, task_id, timeout=180)
+def test_evaluator_partitioned_through_the_reveal_window_attested_everything_once(
+    market: Market,
+) -> None:
+    """(the latency test's task: impaired worker links, then the evaluator cut off)"""
+    task_id, partition = PENDING.get("latency"), PENDING.get("partition")
+    assert task_id is not None and partition is not None, "the latency test did not run"
+    partition.join(300)
+    assert not partition.is_alive()
+    if partition.error is not None:
+        raise partition.error
+    assert partition.healed_with_s is not None and partition.healed_with_s >= 30, (
+        f"healed only {partition.healed_with_s} s before the evaluation window closed"
+    )
+    _paid(market, task_id, timeout=240)
     _attested_everything_once(market, task_id)
 
 
@@ -221,6 +247,7 @@ def _attested_everything_once(market: Market, task_id: int) -> None:
 
 
 def test_workers_reconnect_by_themselves_after_redis_restarts(market: Market) -> None:
+    marks = {n: len(market.procs[n].log_text()) for n in ("worker-1", "worker-2")}
     market.restart_redis()
     # epochs sent after the restart are run by both worker hosts, with no help
     from services.common.content import KuboContentStore
@@ -248,4 +275,6 @@ def test_workers_reconnect_by_themselves_after_redis_restarts(market: Market) ->
         return seen == set(pids.values())
 
     wait_for("both workers to run epochs after the restart", both_ran, 180, 1.0)
+    for name, mark in marks.items():  # they did lose their connection, and came back alone
+        assert "Connection to broker lost" in market.procs[name].log_text()[mark:], name
     market.check_alive()
