@@ -47,8 +47,10 @@ FAR_QUEUE = "bench.separate"
 
 def _round(
     app: Any, queue: str, spec_cid: str, epochs: int, generations: int, seed: int
-) -> float:  # Any: Celery
-    """Generations/s of `epochs` epochs sent at once to `queue` and gathered."""
+) -> tuple[float, float]:  # Any: Celery
+    """Generations/s of `epochs` epochs sent at once to `queue` and gathered, and the time per
+    epoch the 2 workers spent not evolving (wall x 2 - compute, over epochs): the cost of the
+    path to Redis, less sensitive than the rate to how much CPU the machine's neighbours take."""
     from services.scheduler.tasks import EVOLVE_EPOCH
 
     started = time.perf_counter()
@@ -58,10 +60,12 @@ def _round(
         )
         for i in range(epochs)
     ]
+    compute = 0.0
     for r in results:
-        r.get(timeout=600)
+        compute += float(r.get(timeout=600)["compute_seconds"])
         r.forget()
-    return epochs * generations / (time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    return epochs * generations / wall, max(0.0, (2 * wall - compute) / epochs)
 
 
 def _rejoin(market: Any, app: Any, spec_cid: str, hold: float) -> float:  # Any: Market, Celery
@@ -142,6 +146,7 @@ def main() -> None:
             _round(app, remote_queue, spec_cid, 2, 5, 0)
             modes = ("same-host", "separate", "separate-userspace-link", "separate-netem")
             gps: dict[str, list[float]] = {m: [] for m in modes}
+            idle: dict[str, list[float]] = {m: [] for m in modes}
             _round(app, FAR_QUEUE, spec_cid, 2, 5, 0)
             timings["setup_s"] = time.perf_counter() - t0
             for r in range(rounds):
@@ -151,7 +156,9 @@ def main() -> None:
                         for w in workers:
                             w.impair(delay_ms=50, loss=0.01)
                     try:
-                        gps[mode].append(_round(app, queue, spec_cid, epochs, generations, r))
+                        rate, overhead = _round(app, queue, spec_cid, epochs, generations, r)
+                        gps[mode].append(rate)
+                        idle[mode].append(overhead)
                     finally:
                         for w in workers:
                             w.impair(0, 0)
@@ -176,6 +183,9 @@ def main() -> None:
                 "workers": 2,
                 "generations_per_s": {k: round(v, 1) for k, v in best.items()},
                 "generations_per_s_median": {k: round(v, 1) for k, v in median.items()},
+                "not_evolving_ms_per_epoch_median": {
+                    k: round(1000 * statistics.median(v)) for k, v in idle.items()
+                },
                 "impairment": "50 ms each way and 1 % loss each way on both worker links "
                 "(userspace link: no netem in this kernel)",
                 "ratio_vs": {
