@@ -1,13 +1,86 @@
 """The `edgemarket` command: thin Typer subcommands over the services."""
 
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(help="Edge Marketplace: evolve, verify and pay for BiSUNA agents.", no_args_is_help=True)
 
+_debug = False
+
 
 @app.callback()
-def main() -> None:
+def main(
+    stack: Annotated[
+        Path | None,
+        typer.Option(
+            "--stack",
+            envvar="EDGEMARKET_STACK",
+            help="Use the stack `edgemarket up --run-dir RUN_DIR` runs: its chain, contract, "
+            "content store and requester key.",
+            metavar="RUN_DIR",
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error, not one line.")
+    ] = False,
+) -> None:
     """Edge Marketplace command line."""
+    global _debug
+    _debug = debug
+    if stack is not None:
+        from services.cli.stack import use_stack
+
+        use_stack(stack)
+
+
+_GLOBAL_FLAGS = ("--debug",)
+_GLOBAL_OPTIONS = ("--stack",)
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """`--stack DIR` and `--debug` anywhere on the line, moved before the subcommand (where
+    the app's callback reads them), so `edgemarket task create --stack DIR ...` works too."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg in _GLOBAL_FLAGS:
+            front.append(arg)
+        elif arg in _GLOBAL_OPTIONS and i + 1 < len(argv):
+            front.extend(argv[i : i + 2])
+            i += 1
+        elif arg.startswith(tuple(o + "=" for o in _GLOBAL_OPTIONS)):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def run(argv: list[str] | None = None) -> None:
+    """The `edgemarket` entry point: known failures print one line with the fix (exit 1)."""
+    from services.cli.errors import explain
+
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    try:
+        app(args, prog_name="edgemarket")
+    except SystemExit:
+        raise
+    except Exception as exc:
+        line = None if _debug or "--debug" in args else explain(exc)
+        if line is None:
+            raise
+        typer.echo(f"error: {line}", err=True)
+        raise SystemExit(1) from None
 
 
 @app.command()
@@ -36,9 +109,11 @@ from services.cli.agent import app as agent_app  # noqa: E402
 from services.cli.audit import audit  # noqa: E402
 from services.cli.evolve import evolve  # noqa: E402
 from services.cli.score import score  # noqa: E402
+from services.cli.spec import app as spec_app  # noqa: E402
 from services.cli.task import app as task_app  # noqa: E402
 from services.cli.worker import worker  # noqa: E402
 
+app.add_typer(spec_app, name="spec")
 app.add_typer(task_app, name="task")
 app.add_typer(agent_app, name="agent")
 app.command("evolve")(evolve)
@@ -47,4 +122,4 @@ app.command("audit")(audit)
 app.command("worker")(worker)
 
 if __name__ == "__main__":
-    app()
+    run()
