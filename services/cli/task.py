@@ -223,9 +223,11 @@ def show(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
     now = node.chain_now()
     phase, ends = _phase(t, now)
     console = Console()
+    state = t.state.name.lower()
     left = f", {human.duration(ends - now)} left" if ends is not None else ""
+    status = state if phase == state else f"{state} ({phase}{left})"
     console.print(
-        f"task {task_id}: {t.state.name.lower()} ({phase}{left})  bounty {human.tfuel(t.bounty)}"
+        f"task {task_id}: {status}  bounty {human.tfuel(t.bounty)}"
         f"  spec {cid_of_digest(t.spec_digest)}"
     )
     console.print(f"  commits close   {human.when(t.commit_deadline, now)}")
@@ -239,7 +241,7 @@ def show(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
     )
     if t.seed_sealed:
         console.print(f"  evaluation seed 0x{t.eval_seed.hex()} (block {t.seed_block})")
-    if t.state.name.lower() == "finalized":
+    if state == "finalized":
         ev = _finalized_event(node, task_id)
         if ev is None:
             console.print("  finalized (its TaskFinalized event is not in this node's logs)")
