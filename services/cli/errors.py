@@ -46,7 +46,7 @@ def explain(exc: BaseException) -> str | None:
     from services.common.keys import KeystoreError
     from services.common.settings import SettingsError, get_settings
     from services.common.spec import SpecError
-    from services.requester.checks import TaskCheckError
+    from services.common.task_checks import TaskCheckError
 
     if isinstance(exc, TaskCheckError | StackFileError | SpecError | KeystoreError | SettingsError):
         return str(exc)

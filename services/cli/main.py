@@ -15,6 +15,7 @@ _debug = False
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     stack: Annotated[
         Path | None,
         typer.Option(
@@ -32,7 +33,9 @@ def main(
     """Edge Marketplace command line."""
     global _debug
     _debug = debug
-    if stack is not None:
+    # `up` and `demo` start a stack (each with its own --run-dir); `run` and `worker` are the
+    # stack's own services, configured by it: none of them takes --stack.
+    if stack is not None and ctx.invoked_subcommand not in ("up", "demo", "run", "worker"):
         from services.cli.stack import use_stack
 
         use_stack(stack)
@@ -68,19 +71,34 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 def run(argv: list[str] | None = None) -> None:
     """The `edgemarket` entry point: known failures print one line with the fix (exit 1)."""
+    # Typer vendors its own click (typer._click): its exceptions are not the click package's.
+    from typer._click import exceptions as click
+
     from services.cli.errors import explain
 
     args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    debug = "--debug" in args
     try:
-        app(args, prog_name="edgemarket")
-    except SystemExit:
-        raise
+        code = app(args, prog_name="edgemarket", standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        typer.echo(exc.format_message())
+        raise SystemExit(exc.exit_code) from None
+    except click.ClickException as exc:
+        # A bad option or value: one line, naming the command's --help.
+        where = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else ""
+        hint = f" (see `{where} --help`)" if where else ""
+        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        raise SystemExit(1) from None
     except Exception as exc:
-        line = None if _debug or "--debug" in args else explain(exc)
+        line = None if _debug or debug else explain(exc)
         if line is None:
             raise
         typer.echo(f"error: {line}", err=True)
         raise SystemExit(1) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 @app.command()

@@ -119,8 +119,8 @@ def create(
     from services.common import chain
     from services.common.content import open_content_store
     from services.common.settings import get_settings
+    from services.common.task_checks import check_evaluators, check_spec
     from services.requester import create_task
-    from services.requester.checks import check_evaluators, check_spec
 
     task_spec = load_spec_file(spec)
     bounty_wei = parse_amount(bounty, "--bounty")

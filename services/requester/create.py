@@ -9,7 +9,7 @@ from services.common import chain
 from services.common.content import ContentStore, digest_of_cid
 from services.common.node import Node
 from services.common.spec import TaskSpec, parse_spec
-from services.requester.checks import check_evaluators, check_retrievable, check_spec
+from services.common.task_checks import check_evaluators, check_retrievable, check_spec
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,10 @@ def test_missing_deployment_under_stack_says_restart_not_deploy(
     assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
     assert "has no contract deployment" in out.stderr and "edgemarket up --run-dir" in out.stderr
     assert "run `edgemarket contract deploy`" not in out.stderr
+    # Nor does deploying under --stack work: the stack's services would never watch it.
+    deploy = edgemarket({"EDGEMARKET_STACK": info.run_dir}, "contract", "deploy")
+    assert deploy.returncode == 2 and "already runs its own contract" in deploy.stderr
+    assert not Path(info.deployment_file).exists()
     # Without a stack the plain hint stands (there, deploying is the fix).
     plain = edgemarket(
         {"EDGEMARKET_RPC_URL": chain.url, "EDGEMARKET_DEPLOYMENT_FILE": str(tmp_path / "none.json")},

@@ -19,7 +19,7 @@ from services.cli.inputs import load_spec_file, strip_comments
 from services.cli.main import app, hoist_global_options
 from services.cli.spec import ENVIRONMENTS, template
 from services.common.spec import SpecError, check_runnable, parse_spec, task_spec_json_schema
-from services.requester.checks import TaskCheckError, check_evaluators
+from services.common.task_checks import TaskCheckError, check_evaluators
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = {"scorer": "bisuna-core/1", "env": {"name": "multiplexer-6"}}

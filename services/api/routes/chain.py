@@ -118,7 +118,7 @@ def check_task_request(body: CreateTaskRequest, state: State) -> None:
     .checks): the spec is in the content store this stack's services read (the API's), it is
     valid for this core, and the evaluators are addresses. 422 `task-check-failed` says why."""
     from services.common.content import cid_of_digest
-    from services.requester.checks import (
+    from services.common.task_checks import (
         TaskCheckError,
         check_evaluators,
         check_retrievable,
