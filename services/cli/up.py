@@ -196,7 +196,9 @@ class Stack:
     chain_id: int
     env: dict[str, str]
     accounts: list[str]
-    keys: list[str]  # anvil's dev keys from its own config output; never written to the log
+    # anvil's dev keys from its own config output; never logged. Key 0 (the requester's) is
+    # written to <run-dir>/stack.json (mode 0600) so that `--stack` can sign with it.
+    keys: list[str]
     supervisor: Supervisor
     evaluators: list[str] = field(default_factory=list)
     usage: str = ""  # the block `up` and `demo` print, also in <run-dir>/env
