@@ -69,6 +69,11 @@ def specs() -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
             legal = {**large, "env": {"name": name, "params": {"max_steps": steps}},
                      "eval": {"samples": 16}}
         else:
+            # boolean tasks have a fixed number of cases: shrink the connections until it fits
+            cases = {"multiplexer-6": 64, "multiplexer-11": 2048}.get(name, 1 << 8)
+            fit = min(MAX_LIMITS["max_connections"],
+                      bound // (per * cases) - MAX_LIMITS["max_neurons"])
+            large = {**large, "limits": {**MAX_LIMITS, "max_connections": fit}}
             legal = large
         out.append((name, "largest", {**large, "eval": quick_eval} if quick_eval else large, legal))
     return out
