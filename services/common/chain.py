@@ -34,6 +34,7 @@ MAX_AGENT_BYTES = 24_576
 MAX_EVALUATORS = 5
 MAX_COMMITS_PER_SOLVER = 16
 MIN_EVAL_WINDOW = 60
+MAX_ATTEST_BATCH = 64  # most attestations one attestScores call takes
 NO_SOLUTION = 2**256 - 1  # TaskFinalized.solutionId when nobody won
 ANVIL_CHAIN_ID = 31337
 
@@ -223,6 +224,22 @@ class NothingToWithdraw(ContractError):
 
 class TransferFailed(ContractError):
     help = "the recipient refused the ether"
+
+
+class BadBatchSize(ContractError):
+    help = f"attestScores takes 1 to {MAX_ATTEST_BATCH} attestations"
+
+
+class BatchLengthMismatch(ContractError):
+    help = "attestScores needs one score per solution id"
+
+
+class TaskNotFinalized(ContractError):
+    help = "bonds of never-verified solutions are reclaimable once the task is finalized"
+
+
+class NoBondsHeld(ContractError):
+    help = "the task holds no bond of a revealed, never-verified solution of this solver"
 
 
 _ERROR_CLASSES: dict[str, type[ContractError]] = {
@@ -457,6 +474,48 @@ class Withdrawn:
     amount: int
 
 
+@dataclass(frozen=True)
+class FeeCredited:
+    name: ClassVar[str] = "FeeCredited"
+    task_id: int
+    evaluator: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class BondForfeited:
+    name: ClassVar[str] = "BondForfeited"
+    task_id: int
+    solution_id: int
+    solver: str
+    amount: int  # the whole bond; ForfeitShareCredited events say who got it
+
+
+@dataclass(frozen=True)
+class ForfeitShareCredited:
+    name: ClassVar[str] = "ForfeitShareCredited"
+    task_id: int
+    solution_id: int
+    evaluator: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class BondReturned:
+    name: ClassVar[str] = "BondReturned"
+    task_id: int
+    solver: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class RefundCredited:
+    name: ClassVar[str] = "RefundCredited"
+    task_id: int
+    creator: str
+    amount: int  # unrevealed bonds + unearned fees (+ the bounty when nobody won)
+
+
 Event = (
     TaskCreated
     | SolutionCommitted
@@ -468,6 +527,11 @@ Event = (
     | TaskFinalized
     | TaskCancelled
     | Withdrawn
+    | FeeCredited
+    | BondForfeited
+    | ForfeitShareCredited
+    | BondReturned
+    | RefundCredited
 )
 EVENT_CLASSES: tuple[type[Event], ...] = (
     TaskCreated,
@@ -480,6 +544,11 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     TaskFinalized,
     TaskCancelled,
     Withdrawn,
+    FeeCredited,
+    BondForfeited,
+    ForfeitShareCredited,
+    BondReturned,
+    RefundCredited,
 )
 E = TypeVar("E", bound=Event)
 
@@ -1045,8 +1114,18 @@ class Marketplace:
     def attest_score(self, task_id: int, solution_id: int, score: int) -> TxResult:
         return self._transact("attestScore", task_id, solution_id, score)
 
+    def attest_scores(
+        self, task_id: int, solution_ids: Sequence[int], scores: Sequence[int]
+    ) -> TxResult:
+        """attestScores: up to MAX_ATTEST_BATCH attestations in one transaction, all or none."""
+        return self._transact("attestScores", task_id, list(solution_ids), list(scores))
+
     def finalize(self, task_id: int) -> TxResult:
         return self._transact("finalize", task_id)
+
+    def reclaim_bonds(self, task_id: int, solver: str) -> TxResult:
+        """After finalize: credit `solver` the bonds of its revealed, never-verified solutions."""
+        return self._transact("reclaimBonds", task_id, to_checksum_address(solver))
 
     def cancel_task(self, task_id: int) -> TxResult:
         return self._transact("cancelTask", task_id)
@@ -1096,8 +1175,13 @@ class Marketplace:
         return int(score) if attested else None
 
     def escrow_of(self, task_id: int) -> int:
-        """Ether held for an open task: bounty, evaluator fees and unrevealed bonds."""
+        """Ether held for a task: while open its bounty, fees and held bonds; once finalized the
+        bonds of never-verified solutions not yet reclaimed."""
         return int(self._call("escrowOf", task_id)[0])
+
+    def unverified_bonds(self, task_id: int, solver: str) -> int:
+        """Bonds held for `solver`'s revealed solutions not (yet) verified."""
+        return int(self._call("unverifiedBonds", task_id, to_checksum_address(solver))[0])
 
     def commitment_for(
         self, task_id: int, agent: bytes, claimed_score: int, salt: bytes, solver: str | None = None
