@@ -35,6 +35,9 @@ MAX_EVALUATORS = 5
 MAX_COMMITS_PER_SOLVER = 16
 MIN_EVAL_WINDOW = 60
 MAX_ATTEST_BATCH = 64  # most attestations one attestScores call takes
+# Gas headroom per attestation: another evaluator's attestation mined between our estimate and
+# ours can make ours the one that verifies and settles the bond (up to five forfeit shares).
+SETTLE_GAS_HEADROOM = 160_000
 NO_SOLUTION = 2**256 - 1  # TaskFinalized.solutionId when nobody won
 ANVIL_CHAIN_ID = 31337
 
@@ -831,6 +834,7 @@ def _send(
     errors: ErrorDecoder,
     chain_id: int | None = None,
     gas: int | None = None,
+    headroom: int = 0,
 ) -> dict[str, Any]:
     """Estimate (reverts surface here, decoded), sign or have the node sign, send, wait.
 
@@ -842,7 +846,7 @@ def _send(
         tx["to"] = to
     if gas is None:
         # Headroom over the estimate: state may move between estimate and inclusion.
-        gas = _estimate(w3, tx, errors) * 6 // 5 + 10_000
+        gas = _estimate(w3, tx, errors) * 6 // 5 + 10_000 + headroom
     tx["gas"] = hex(gas)
     if isinstance(signer, str):
         tx_hash = str(_rpc(w3, "eth_sendTransaction", [tx]))
@@ -1033,7 +1037,7 @@ class Marketplace:
     def _call_error(self, error: Mapping[str, Any]) -> Exception:
         return _contract_error(RpcError("eth_call", error), self.errors)
 
-    def _transact(self, function: str, *args: Any, value: int = 0) -> TxResult:
+    def _transact(self, function: str, *args: Any, value: int = 0, headroom: int = 0) -> TxResult:
         if self.signer is None:
             raise ChainError("this Marketplace has no signer: use with_signer(account)")
         receipt = _send(
@@ -1044,6 +1048,7 @@ class Marketplace:
             value=value,
             errors=self.errors,
             chain_id=self.chain_id,
+            headroom=headroom,
         )
         events: list[Event] = []
         for log in receipt["logs"]:
@@ -1112,13 +1117,21 @@ class Marketplace:
         return self._transact("sealSeed", task_id)
 
     def attest_score(self, task_id: int, solution_id: int, score: int) -> TxResult:
-        return self._transact("attestScore", task_id, solution_id, score)
+        return self._transact(
+            "attestScore", task_id, solution_id, score, headroom=SETTLE_GAS_HEADROOM
+        )
 
     def attest_scores(
         self, task_id: int, solution_ids: Sequence[int], scores: Sequence[int]
     ) -> TxResult:
         """attestScores: up to MAX_ATTEST_BATCH attestations in one transaction, all or none."""
-        return self._transact("attestScores", task_id, list(solution_ids), list(scores))
+        return self._transact(
+            "attestScores",
+            task_id,
+            list(solution_ids),
+            list(scores),
+            headroom=SETTLE_GAS_HEADROOM * len(solution_ids),
+        )
 
     def finalize(self, task_id: int) -> TxResult:
         return self._transact("finalize", task_id)

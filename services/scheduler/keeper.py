@@ -1,5 +1,6 @@
 """The keeper: after the reveal deadline requestSeed then sealSeed, after the evaluation window
-finalize, for every task; then withdraw this account's credits. It reads the chain before each
+finalize, for every task; after finalize reclaim this account's bonds of revealed solutions that
+were never verified; then withdraw this account's credits. It reads the chain before each
 step, so running it twice, or restarting it anywhere, never does anything twice."""
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Keeper:
         task = self.market.get_task(task_id)
         if task.state != chain.TaskState.OPEN:
             self._settled.add(task_id)
-            return []
+            return self.reclaim(task_id) if task.state == chain.TaskState.FINALIZED else []
         now = self.node.chain_now()
         done: list[str] = []
         if (
@@ -68,7 +69,23 @@ class Keeper:
             self._settled.add(task_id)
             done.append(f"finalize {task_id}")
             log.info("finalized", extra={"task_id": task_id})
+            done += self.reclaim(task_id)
         return done
+
+    def reclaim(self, task_id: int) -> list[str]:
+        """This account's bonds of revealed, never-verified solutions, back as credits."""
+        if self.node.account is None:
+            return []
+        if self.market.unverified_bonds(task_id, self.node.address) == 0:
+            return []
+        try:
+            with self.tx_lock:
+                tx = self.market.reclaim_bonds(task_id, self.node.address)
+        except chain.NoBondsHeld:
+            return []
+        amount = tx.event(chain.BondReturned).amount
+        log.info("bonds reclaimed", extra={"task_id": task_id, "amount_wei": amount})
+        return [f"reclaimBonds {task_id} {amount}"]
 
     def withdraw(self) -> list[str]:
         if self.node.account is None or self.market.credits(self.node.address) == 0:

@@ -272,7 +272,8 @@ class Scheduler:
         for rec in self.store.tasks_in(TaskState.COMMITTED):
             if not self.store.pending(rec.task_id):
                 self.store.set_task_state(rec.task_id, TaskState.DONE, "reveals settled")
-        # Bonds come back at reveal and bounties at finalize, as credits: take them home.
+        # Bonds come back at verification (or by the keeper's reclaim after finalize) and
+        # bounties at finalize, as credits: take them home.
         self.keeper.withdraw()
 
     def work_step(self) -> None:

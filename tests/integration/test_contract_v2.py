@@ -285,3 +285,41 @@ def test_credit_events_account_for_every_wei(
     assert solvers[1].address not in credited  # junk: its bond went to evs[0] and evs[1]
     assert credited[evs[0].address] + credited[evs[1].address] == 7
     assert credited[solvers[2].address] == 7  # the never-verified reveal, reclaimed
+
+
+def test_an_attestation_that_becomes_the_verifying_one_after_its_estimate_still_fits(
+    chain: Chain,
+    marketplace: Marketplace,
+    creator: LocalAccount,
+    solvers: list[LocalAccount],
+    evaluators: list[LocalAccount],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Evaluators race: another attestation is mined between ours' gas estimate and ours, so
+    ours is the one that verifies at 0 and credits three forfeit shares. Its gas must cover
+    that (v2's settlement costs more than v1's verification did)."""
+    mp = _as(marketplace, creator)
+    task = open_task(chain, mp, evaluators=[e.address for e in evaluators], quorum=3)
+    junk = commit_agent(_as(mp, solvers[0]), task.task_id, b"junk", 1)
+    chain.travel_to(task.commit_deadline)
+    reveal(_as(mp, solvers[0]), junk)
+    chain.travel_to(task.reveal_deadline)
+    seal(chain, mp, task.task_id)
+    _as(mp, evaluators[0]).attest_score(task.task_id, junk.solution_id, 0)
+
+    real_estimate = c._estimate
+    raced: list[TxResult] = []
+    racing: list[bool] = []
+
+    def estimate_then_race(*args: object) -> int:
+        gas = real_estimate(*args)  # type: ignore[arg-type]
+        if not racing:  # only around our own estimate, not the rival's
+            racing.append(True)
+            raced.append(_as(mp, evaluators[1]).attest_score(task.task_id, junk.solution_id, 0))
+        return gas
+
+    monkeypatch.setattr(c, "_estimate", estimate_then_race)
+    ours = _as(mp, evaluators[2]).attest_score(task.task_id, junk.solution_id, 0)
+    assert not _of(raced[0], c.SolutionVerified)
+    assert ours.event(c.SolutionVerified).score == 0
+    assert len(_of(ours, c.ForfeitShareCredited)) == 3
