@@ -72,6 +72,17 @@ class Keeper:
             done += self.reclaim(task_id)
         return done
 
+    def settle_bonds(self, task_id: int) -> list[str]:
+        """For one task this account solved: once it is finalized, reclaim (at most once per
+        process) the bonds of its revealed solutions the evaluators never verified."""
+        if task_id in self._settled:
+            return []
+        state = self.market.get_task(task_id).state
+        if state == chain.TaskState.OPEN:
+            return []
+        self._settled.add(task_id)
+        return self.reclaim(task_id) if state == chain.TaskState.FINALIZED else []
+
     def reclaim(self, task_id: int) -> list[str]:
         """This account's bonds of revealed, never-verified solutions, back as credits."""
         if self.node.account is None:

@@ -272,8 +272,10 @@ class Scheduler:
         for rec in self.store.tasks_in(TaskState.COMMITTED):
             if not self.store.pending(rec.task_id):
                 self.store.set_task_state(rec.task_id, TaskState.DONE, "reveals settled")
-        # Bonds come back at verification (or by the keeper's reclaim after finalize) and
-        # bounties at finalize, as credits: take them home.
+        # Bonds come back at verification, or after finalize when the evaluators never verified
+        # the solution (reclaimBonds); bounties at finalize; all as credits: take them home.
+        for rec in self.store.tasks_in(TaskState.DONE):
+            self.keeper.settle_bonds(rec.task_id)
         self.keeper.withdraw()
 
     def work_step(self) -> None:
