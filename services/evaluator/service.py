@@ -21,7 +21,7 @@ from services.common.process import Stopped, stop_event, wait
 from services.common.scoring import Verdict, score_agent
 from services.common.settings import Settings
 from services.common.spec import SpecError, TaskSpec, parse_spec
-from services.common.streams import consume
+from services.common.streams import TRANSIENT, consume
 from services.evaluator.pool import Job, ScoreFn, ScoringPool
 
 __all__ = ["EVAL_MARGIN", "Evaluator", "Pending", "ScoreFn", "build", "revealed_solutions", "run"]
@@ -330,6 +330,7 @@ def run(
             socket.gethostname(),
             handlers,
             stop=stop,
+            transient=(*TRANSIENT, chain.RpcUnavailableError),
         )
     finally:
         evaluator.close()
