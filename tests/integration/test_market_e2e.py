@@ -279,9 +279,9 @@ def test_task_goes_from_created_to_paid_through_kills(
     ]
     for e in (e1, e2, e3):
         assert (e.address, fee) in withdrawn
-    # Evaluator 3, killed around its attestation, sent one attestation per solution and its
-    # fee withdrawal, never a second attestation.
-    assert chain.w3.eth.get_transaction_count(e3.address) == committed + 1
+    # Evaluator 3, killed around its attestation, sent at most one attestation transaction per
+    # solution (it batches them) and its fee withdrawal, never a second attestation.
+    assert 2 <= chain.w3.eth.get_transaction_count(e3.address) <= committed + 1
     for i in range(committed):
         scores = {market.attestation(tid, i, e.address) for e in (e1, e2, e3)}
         assert scores == {market.get_solution(tid, i).score}
