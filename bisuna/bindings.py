@@ -23,13 +23,19 @@ from bisuna.errors import (
 )
 
 VERSION: str = ffi.string(lib.bsn_version()).decode()
-SCORERS: tuple[str, ...] = ("bisuna-core/1",)
-_SCORER_IDS: dict[str, int] = {"bisuna-core/1": int(lib.BSN_SCORER_CORE_1)}
+SCORERS: tuple[str, ...] = ("bisuna-core/1", "bisuna-core/2")
+_SCORER_IDS: dict[str, int] = {
+    "bisuna-core/1": int(lib.BSN_SCORER_CORE_1),
+    "bisuna-core/2": int(lib.BSN_SCORER_CORE_2),
+}
 MAX_NETWORKS: int = int(lib.BSN_MAX_NETWORKS)
 KIND_COUNT: int = int(lib.BSN_KIND_COUNT)
 SCORE_MAX: int = int(lib.BSN_SCORE_MAX)
 FORMAT_VERSION: int = int(lib.BSN_FORMAT_VERSION)
 E_LIMIT: int = int(lib.BSN_E_LIMIT)
+E_SPEC: int = int(lib.BSN_E_SPEC)
+FUEL_PER_STEP: int = int(lib.BSN_FUEL_PER_STEP)
+FUEL_BOUND: int = int(lib.BSN_FUEL_BOUND)
 
 _FORMAT_CODES = {
     lib.BSN_E_TRUNCATED: "truncated",
@@ -357,6 +363,34 @@ def score_batch(ptrs: list[Any], params: Any, scorer: int, seeds: list[int]) -> 
     return [int(out[i]) for i in range(len(ptrs))]
 
 
+def fuel_ceiling(params: Any) -> int | None:
+    """The params' fuel ceiling, or None when it exceeds the core's bound."""
+    out = ffi.new("uint64_t *")
+    rc = lib.bsn_fuel_ceiling(params, out)
+    if rc == lib.BSN_E_SPEC:
+        return None
+    ensure(rc, "fuel ceiling")
+    return int(out[0])
+
+
+def score_batch_detail(
+    ptrs: list[Any], params: Any, scorer: int, seeds: list[int]
+) -> list[tuple[int, int, bool]]:
+    """(score, fuel, out_of_fuel) of each agent."""
+    n = max(1, len(ptrs))
+    arr = ffi.new("bsn_agent *[]", ptrs)
+    seed_arr = ffi.new("uint64_t[]", seeds)
+    out = ffi.new("uint32_t[]", n)
+    fuel = ffi.new("uint64_t[]", n)
+    oof = ffi.new("uint8_t[]", n)
+    failed = ffi.new("size_t *")
+    rc = lib.bsn_score_batch_detail(
+        arr, len(ptrs), params, scorer, seed_arr, len(seeds), out, fuel, oof, failed
+    )
+    ensure(rc, f"score (agent {failed[0]})")
+    return [(int(out[i]), int(fuel[i]), bool(oof[i])) for i in range(len(ptrs))]
+
+
 def cipher_preview(
     ptr: Any, words: npt.NDArray[np.uint16], seed: int
 ) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint16]]:
@@ -421,3 +455,46 @@ def pop_ranked(pop: Any, rank: int) -> tuple[bytes, int]:
 def pop_import(pop: Any, agents: list[Any]) -> None:
     arr = ffi.new("bsn_agent *[]", agents)
     ensure(lib.bsn_pop_import(pop, arr, len(agents)), "migrants")
+
+
+# ---- search strategies ---------------------------------------------------------------------
+
+
+def strategy_names() -> list[str]:
+    names: list[str] = []
+    while (p := lib.bsn_strategy_name(len(names))) != ffi.NULL:
+        names.append(ffi.string(p).decode())
+    return names
+
+
+def pop_new_with(params: Any, seed: int, strategy: str) -> Any:
+    known = strategy_names()
+    if strategy not in known:
+        raise ValueError(f"unknown search strategy {strategy!r}; known: {', '.join(known)}")
+    out = ffi.new("bsn_pop **")
+    ensure(lib.bsn_pop_new_with(params, seed, strategy.encode(), ffi.NULL, out), "population")
+    return ffi.gc(out[0], lib.bsn_pop_free)
+
+
+def pop_evaluations(pop: Any) -> int:
+    return int(lib.bsn_pop_evaluations(pop))
+
+
+def pop_members(pop: Any) -> list[bytes]:
+    raw = []
+    size = ffi.new("size_t *")
+    for i in range(int(lib.bsn_pop_members(pop))):
+        ensure(lib.bsn_pop_member_size(pop, i, size), "population")
+        buf = ffi.new("uint8_t[]", size[0])
+        ensure(lib.bsn_pop_member_encode(pop, i, buf, size[0]), "population")
+        raw.append(bytes(ffi.buffer(buf, size[0])))
+    return raw
+
+
+def pop_member_count(pop: Any) -> int:
+    return int(lib.bsn_pop_members(pop))
+
+
+def pop_load(pop: Any, agents: list[Any]) -> None:
+    arr = ffi.new("bsn_agent *[]", agents)
+    ensure(lib.bsn_pop_load(pop, arr, len(agents)), "population")

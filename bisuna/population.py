@@ -112,20 +112,26 @@ def cipher_preview(
 
 
 class Population:
-    """A BiSUNA population for an edgemarket/task@1 spec, seeded with a 64-bit seed.
+    """A BiSUNA population for an edgemarket/task@1 spec, seeded with a 64-bit seed, searching
+    with a strategy from `strategies()`: "suna" (the published BiSUNA generation, the default)
+    or "es" (lineages of a (1 + 4) evolution strategy with neutral drift and restarts; see
+    README, "Search strategies").
 
     `evolve` runs whole generations in C, in batches, with the GIL released. One population
     is safe to use from several threads (calls are serialised)."""
 
-    def __init__(self, spec: Mapping[str, Any], seed: int) -> None:
+    def __init__(self, spec: Mapping[str, Any], seed: int, strategy: str = "suna") -> None:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 64:
             raise ValueError(f"seed must be an integer in 0..2**64-1, got {seed!r}")
+        if not isinstance(strategy, str):
+            raise ValueError(f"strategy must be a name such as 'suna', got {strategy!r}")
         spec = _b.spec_dict(spec)
         self.spec = spec
         self.seed = seed
+        self.strategy = strategy
         self._params = _b.params_from_spec(spec)
         self._limits = dict(spec.get("limits") or {})
-        self._ptr = _b.pop_new(self._params, seed)
+        self._ptr = _b.pop_new_with(self._params, seed, strategy)
         self._lock = threading.Lock()
         self._best: list[npt.NDArray[np.int64]] = []
         self._mean: list[npt.NDArray[np.int64]] = []
@@ -137,6 +143,11 @@ class Population:
     @property
     def generation(self) -> int:
         return _b.pop_generation(self._ptr)
+
+    @property
+    def evaluations(self) -> int:
+        """Agent evaluations so far (generations, confirmations and imports)."""
+        return _b.pop_evaluations(self._ptr)
 
     def evolve(
         self, generations: int, on_progress: Callable[[int, int], object] | None = None
@@ -194,3 +205,31 @@ class Population:
             )
         with self._lock:
             _b.pop_import(self._ptr, [a._cdata for a in agents])
+
+    def export_population(self) -> list[bytes]:
+        """The agents that carry this population's state (suna: every member; es: each
+        lineage's parent), as canonical bytes: store them and `load` them into a population
+        with the same spec and strategy to carry the search across epochs."""
+        with self._lock:
+            return _b.pop_members(self._ptr)
+
+    def load(self, agents: Sequence[Agent | bytes]) -> None:
+        """Puts exported agents back: member i becomes agents[i] (at most as many as
+        `export_population` returns). They are evaluated before the next generation's
+        selection; suna ranks nothing until then (`best()` needs an `evolve` first)."""
+        decoded = [_within_limits(a, self._limits) for a in agents]
+        with self._lock:
+            n = _b.pop_member_count(self._ptr)
+            if len(decoded) > n:
+                raise LimitError(
+                    f"{len(decoded)} agents into a {self.strategy} population that carries "
+                    f"{n}: at most {n}",
+                    _b.E_LIMIT,
+                )
+            with running(decoded):
+                _b.pop_load(self._ptr, [a._cdata for a in decoded])
+
+
+def strategies() -> list[str]:
+    """Names of the search strategies the core offers, e.g. ["suna", "es"]."""
+    return _b.strategy_names()

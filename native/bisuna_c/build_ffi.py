@@ -27,6 +27,9 @@ CDEF = """
 #define BSN_MAX_NETWORKS 16
 #define BSN_KIND_COUNT 8
 #define BSN_SCORER_CORE_1 1
+#define BSN_SCORER_CORE_2 2
+#define BSN_FUEL_PER_STEP ...
+#define BSN_FUEL_BOUND ...
 #define BSN_SCORE_MAX 1000000
 #define BSN_FORMAT_VERSION 1
 
@@ -75,6 +78,13 @@ int bsn_score(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t
               size_t n_seeds, uint32_t *score);
 int bsn_score_batch(bsn_agent *const *agents, size_t n, const bsn_params *p, uint32_t scorer,
                     const uint64_t *seeds, size_t n_seeds, uint32_t *scores, size_t *failed);
+int bsn_fuel_ceiling(const bsn_params *p, uint64_t *ceiling);
+int bsn_score_detail(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t *seeds,
+                     size_t n_seeds, uint32_t *score, uint64_t *fuel, uint32_t *out_of_fuel);
+int bsn_score_batch_detail(bsn_agent *const *agents, size_t n, const bsn_params *p,
+                           uint32_t scorer, const uint64_t *seeds, size_t n_seeds,
+                           uint32_t *scores, uint64_t *fuel, uint8_t *out_of_fuel,
+                           size_t *failed);
 int bsn_cipher_preview(bsn_agent *a, const uint16_t *words, size_t n, uint64_t seed,
                        uint16_t *enc, uint16_t *dec);
 
@@ -87,6 +97,14 @@ int bsn_pop_ranked_size(const bsn_pop *pop, uint32_t rank, size_t *size);
 int bsn_pop_ranked_encode(const bsn_pop *pop, uint32_t rank, uint8_t *buf, size_t cap,
                           int64_t *fitness);
 int bsn_pop_import(bsn_pop *pop, const bsn_agent *const *migrants, uint32_t n);
+const char *bsn_strategy_name(uint32_t i);
+int bsn_pop_new_with(const bsn_params *p, uint64_t seed, const char *strategy,
+                     const bsn_allocator *alloc, bsn_pop **out);
+uint64_t bsn_pop_evaluations(const bsn_pop *pop);
+uint32_t bsn_pop_members(const bsn_pop *pop);
+int bsn_pop_member_size(const bsn_pop *pop, uint32_t i, size_t *size);
+int bsn_pop_member_encode(const bsn_pop *pop, uint32_t i, uint8_t *buf, size_t cap);
+int bsn_pop_load(bsn_pop *pop, const bsn_agent *const *agents, uint32_t n);
 """
 
 ffibuilder = FFI()

@@ -183,6 +183,31 @@ int bsn_score(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t
 int bsn_score_batch(bsn_agent *const *agents, size_t n, const bsn_params *p, uint32_t scorer,
                     const uint64_t *seeds, size_t n_seeds, uint32_t *scores, size_t *failed);
 
+/* Fuel ("bisuna-core/2"). A step of a network costs its neurons + connections, plus, for every
+ * neuron execution the step's definition makes (phases 1-5 over the neurons an output depends
+ * on, every pass of phase 4 included), 1 + that neuron's incoming connections. The same count
+ * on every machine and every code path. Under /2 an evaluation whose fuel exceeds the ceiling
+ * scores 0 (and stops early); /1 has no ceiling. */
+#define BSN_SCORER_CORE_2 2u          /* "bisuna-core/2": /1 plus the fuel ceiling */
+#define BSN_FUEL_PER_STEP 4ull        /* ceiling per network step, per neuron + connection allowed */
+#define BSN_FUEL_BOUND (1ull << 36)   /* the largest ceiling a spec may have (68,719,476,736) */
+
+/* The fuel ceiling of an evaluation: BSN_FUEL_PER_STEP x network steps x (max_neurons +
+ * max_connections), where network steps are 2 x samples (cipher), 64 (multiplexer-6), 2048
+ * (multiplexer-11), 2^n (parity-n), samples x max_steps (mountain-car). BSN_E_ARG, BSN_E_SPEC
+ * (unknown env, or the ceiling exceeds BSN_FUEL_BOUND: /2 refuses such a spec). */
+int bsn_fuel_ceiling(const bsn_params *p, uint64_t *ceiling);
+
+/* bsn_score / bsn_score_batch, also telling the fuel each evaluation used (up to where it
+ * stopped) and whether it ran out (then its score is 0). fuel, out_of_fuel may be NULL.
+ * Under /2 also BSN_E_SPEC when the spec's ceiling exceeds BSN_FUEL_BOUND. */
+int bsn_score_detail(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t *seeds,
+                     size_t n_seeds, uint32_t *score, uint64_t *fuel, uint32_t *out_of_fuel);
+int bsn_score_batch_detail(bsn_agent *const *agents, size_t n, const bsn_params *p,
+                           uint32_t scorer, const uint64_t *seeds, size_t n_seeds,
+                           uint32_t *scores, uint64_t *fuel, uint8_t *out_of_fuel,
+                           size_t *failed);
+
 /* Cipher preview: splits words[n] into payloads of N words (the last one zero-padded),
  * draws a key per payload from `seed`, and writes Alice's ciphertext and Bob's decryption
  * (each n words). The agent must be a cipher bundle. BSN_E_ARG, BSN_E_SHAPE. */
@@ -213,6 +238,27 @@ int bsn_pop_ranked_encode(const bsn_pop *pop, uint32_t rank, uint8_t *buf, size_
 /* Replaces the lowest-ranked agents with copies of migrants (evaluated next generation).
  * At most size - 1 migrants. BSN_E_ARG, BSN_E_SHAPE, BSN_E_LIMIT. */
 int bsn_pop_import(bsn_pop *pop, const bsn_agent *const *migrants, uint32_t n);
+
+/* ---- search strategies ------------------------------------------------------------------ */
+/* Strategy names by index (NULL past the last): "suna" (the published BiSUNA generation:
+ * novelty map, 5 structural mutations per child; bsn_pop_new's), "es" (lineages of a
+ * (1 + 4) evolution strategy with neutral drift, operators that set or clear any weight
+ * bits, restarts of stalled lineages; a solved lineage only accepts smaller agents). */
+const char *bsn_strategy_name(uint32_t i);
+/* bsn_pop_new with a strategy by name. BSN_E_ARG (unknown name), as bsn_pop_new otherwise.
+ * With es, bsn_pop_import makes each migrant the parent of one of the weakest lineages. */
+int bsn_pop_new_with(const bsn_params *p, uint64_t seed, const char *strategy,
+                     const bsn_allocator *alloc, bsn_pop **out);
+/* Agents evaluated so far, by every generation and import. */
+uint64_t bsn_pop_evaluations(const bsn_pop *pop);
+/* The members that carry a population's state across epochs: suna every agent, es each
+ * lineage's parent. Export them with bsn_pop_member_size / _encode (BSN_E_ARG on a bad index,
+ * BSN_E_SPACE) and put them back with bsn_pop_load: member i becomes agents[i] (n <= members;
+ * BSN_E_ARG, BSN_E_SHAPE, BSN_E_LIMIT), evaluated before the next generation's selection. */
+uint32_t bsn_pop_members(const bsn_pop *pop);
+int bsn_pop_member_size(const bsn_pop *pop, uint32_t i, size_t *size);
+int bsn_pop_member_encode(const bsn_pop *pop, uint32_t i, uint8_t *buf, size_t cap);
+int bsn_pop_load(bsn_pop *pop, const bsn_agent *const *agents, uint32_t n);
 
 #ifdef __cplusplus
 }

@@ -1,27 +1,11 @@
 /* pop.c: a population: evaluation, the spectrum novelty map, reproduction, migration. */
 #include <stdlib.h>
 
-#include "internal.h"
+#include "search.h"
 
-#define MAP_SIZE 20u
+#define MAP_SIZE BSN_MAP_SIZE
 #define INITIAL_MUTATIONS 200u
 #define CHILD_MUTATIONS 5u
-
-struct bsn_pop {
-    bsn_allocator alloc;
-    bsn_params p;
-    uint32_t size, n_nets;
-    bsn_agent **cur, **next;
-    int64_t *fit;
-    uint32_t *rank, *winners;
-    uint64_t map[MAP_SIZE];
-    int32_t occ[MAP_SIZE];
-    int map_ready, evaluated, ranked;
-    uint64_t generation;
-    uint64_t seeds[1 + BSN_MAX_NETWORKS]; /* the last generation's evaluation seeds */
-    bsn_rng rng;
-    bsn_scratch sc;
-};
 
 static bsn_agent *new_member(bsn_pop *pop) {
     uint32_t cap_n[BSN_MAX_NETWORKS], cap_c[BSN_MAX_NETWORKS];
@@ -44,6 +28,9 @@ void bsn_pop_free(bsn_pop *pop) {
     bsn_dealloc(&al, pop->fit);
     bsn_dealloc(&al, pop->rank);
     bsn_dealloc(&al, pop->winners);
+    bsn_dealloc(&al, pop->start);
+    bsn_dealloc(&al, pop->improved);
+    bsn_dealloc(&al, pop->fresh);
     bsn_scratch_free(&pop->sc, &al);
     bsn_dealloc(&al, pop);
 }
@@ -66,8 +53,23 @@ static void copy_agent(bsn_agent *dst, const bsn_agent *src) {
     for (uint32_t k = 0; k < src->n_nets; k++) bsn_net_copy(dst->nets[k], src->nets[k]);
 }
 
+static const char *const STRATEGY_NAMES[BSN_STRATEGY_COUNT] = {"suna", "es"};
+
+const char *bsn_strategy_name(uint32_t i) {
+    return i < BSN_STRATEGY_COUNT ? STRATEGY_NAMES[i] : NULL;
+}
+
 int bsn_pop_new(const bsn_params *p, uint64_t seed, const bsn_allocator *alloc, bsn_pop **out) {
-    if (p == NULL || out == NULL) return BSN_E_ARG;
+    return bsn_pop_new_with(p, seed, "suna", alloc, out);
+}
+
+int bsn_pop_new_with(const bsn_params *p, uint64_t seed, const char *strategy,
+                     const bsn_allocator *alloc, bsn_pop **out) {
+    if (p == NULL || out == NULL || strategy == NULL) return BSN_E_ARG;
+    uint32_t sid = BSN_STRATEGY_COUNT;
+    for (uint32_t i = 0; i < BSN_STRATEGY_COUNT; i++)
+        if (strcmp(strategy, STRATEGY_NAMES[i]) == 0) sid = i;
+    if (sid == BSN_STRATEGY_COUNT) return BSN_E_ARG;
     uint32_t nn, in[BSN_MAX_NETWORKS], on[BSN_MAX_NETWORKS];
     int rc = bsn_env_shape(p, &nn, in, on);
     if (rc != BSN_OK) return rc;
@@ -111,14 +113,26 @@ int bsn_pop_new(const bsn_params *p, uint64_t seed, const bsn_allocator *alloc, 
         return rc;
     }
     bsn_rng_seed(&pop->rng, seed);
-    for (size_t i = 0; i < n; i++) initial_agent(pop, pop->cur[i], in, on);
+    pop->strategy = sid;
+    if (sid == BSN_STRATEGY_SUNA) {
+        for (size_t i = 0; i < n; i++) initial_agent(pop, pop->cur[i], in, on);
+    } else {
+        rc = bsn_es_init(pop);
+        if (rc != BSN_OK) {
+            bsn_pop_free(pop);
+            return rc;
+        }
+    }
     *out = pop;
     return BSN_OK;
 }
 
 static void evaluate_one(bsn_pop *pop, uint32_t i) {
     pop->fit[i] = bsn_evaluate(pop->cur[i], &pop->p, pop->seeds, &pop->sc, 1);
+    pop->evaluations++;
 }
+
+void bsn_pop_evaluate_slot(bsn_pop *pop, uint32_t i) { evaluate_one(pop, i); }
 
 static uint32_t dist(uint64_t a, uint64_t b) { return bsn_pc64(a ^ b); }
 
@@ -212,11 +226,15 @@ static void reproduce(bsn_pop *pop) {
 int bsn_pop_evolve(bsn_pop *pop, uint32_t generations, int64_t *best, int64_t *mean) {
     if (pop == NULL) return BSN_E_ARG;
     for (uint32_t g = 0; g < generations; g++) {
-        if (pop->evaluated) reproduce(pop);
-        for (uint32_t k = 0; k <= pop->n_nets; k++) pop->seeds[k] = bsn_rng_next(&pop->rng);
+        if (pop->strategy == BSN_STRATEGY_SUNA) {
+            if (pop->evaluated) reproduce(pop);
+            for (uint32_t k = 0; k <= pop->n_nets; k++) pop->seeds[k] = bsn_rng_next(&pop->rng);
+            for (uint32_t i = 0; i < pop->size; i++) evaluate_one(pop, i);
+        } else {
+            bsn_es_generation(pop);
+        }
         int64_t hi = INT64_MIN, sum = 0;
         for (uint32_t i = 0; i < pop->size; i++) {
-            evaluate_one(pop, i);
             if (pop->fit[i] > hi) hi = pop->fit[i];
             sum += pop->fit[i];
         }
@@ -231,6 +249,7 @@ int bsn_pop_evolve(bsn_pop *pop, uint32_t generations, int64_t *best, int64_t *m
 
 uint64_t bsn_pop_generation(const bsn_pop *pop) { return pop == NULL ? 0 : pop->generation; }
 uint32_t bsn_pop_size(const bsn_pop *pop) { return pop == NULL ? 0 : pop->size; }
+uint64_t bsn_pop_evaluations(const bsn_pop *pop) { return pop == NULL ? 0 : pop->evaluations; }
 
 /* Ranks by fitness, then fewer neurons, then lower slot (insertion sort: deterministic and
  * free of shared state). */
@@ -241,7 +260,8 @@ static void rank_all(bsn_pop *pop) {
         while (j > 0) {
             uint32_t y = pop->rank[j - 1];
             int before;
-            if (pop->fit[x] != pop->fit[y]) before = pop->fit[x] > pop->fit[y];
+            if (pop->strategy != BSN_STRATEGY_SUNA) before = bsn_es_better(pop, x, y);
+            else if (pop->fit[x] != pop->fit[y]) before = pop->fit[x] > pop->fit[y];
             else {
                 uint32_t nx = bsn_agent_neurons(pop->cur[x]), ny = bsn_agent_neurons(pop->cur[y]);
                 before = nx != ny ? nx < ny : x < y;
@@ -288,6 +308,25 @@ int bsn_pop_import(bsn_pop *pop, const bsn_agent *const *migrants, uint32_t n) {
         if (too_big(pop, a)) return BSN_E_LIMIT;
     }
     if (n == 0) return BSN_OK;
+    if (pop->strategy != BSN_STRATEGY_SUNA) {
+        /* es: each migrant becomes the parent of one of the weakest lineages */
+        uint32_t L = pop->lineages;
+        for (uint32_t m = 0; m < n && m < L; m++) {
+            uint32_t worst = 0;
+            for (uint32_t l = 1; l < L; l++)
+                if (bsn_es_better(pop, pop->start[worst], pop->start[l])) worst = l;
+            uint32_t P = pop->start[worst];
+            copy_agent(pop->cur[P], migrants[m]);
+            pop->improved[worst] = pop->generation;
+            pop->fresh[worst] = 0;
+            if (pop->evaluated) {
+                evaluate_one(pop, P);
+                pop->fresh[worst] = 1;
+            }
+        }
+        pop->ranked = 0;
+        return BSN_OK;
+    }
     if (!pop->evaluated) {
         for (uint32_t m = 0; m < n; m++) copy_agent(pop->cur[pop->size - 1 - m], migrants[m]);
         return BSN_OK;
@@ -297,6 +336,65 @@ int bsn_pop_import(bsn_pop *pop, const bsn_agent *const *migrants, uint32_t n) {
         uint32_t i = pop->rank[pop->size - 1 - m];
         copy_agent(pop->cur[i], migrants[m]);
         evaluate_one(pop, i);
+    }
+    pop->ranked = 0;
+    return BSN_OK;
+}
+
+/* The agents that carry the population's state: suna every member, es each lineage's
+ * parent. */
+uint32_t bsn_pop_members(const bsn_pop *pop) {
+    if (pop == NULL) return 0;
+    return pop->strategy == BSN_STRATEGY_SUNA ? pop->size : pop->lineages;
+}
+
+static uint32_t member_slot(const bsn_pop *pop, uint32_t i) {
+    return pop->strategy == BSN_STRATEGY_SUNA ? i : pop->start[i];
+}
+
+int bsn_pop_member_size(const bsn_pop *pop, uint32_t i, size_t *size) {
+    if (pop == NULL || size == NULL || i >= bsn_pop_members(pop)) return BSN_E_ARG;
+    *size = bsn_agent_size(pop->cur[member_slot(pop, i)]);
+    return BSN_OK;
+}
+
+int bsn_pop_member_encode(const bsn_pop *pop, uint32_t i, uint8_t *buf, size_t cap) {
+    if (pop == NULL || buf == NULL || i >= bsn_pop_members(pop)) return BSN_E_ARG;
+    return bsn_agent_encode(pop->cur[member_slot(pop, i)], buf, cap);
+}
+
+int bsn_pop_load(bsn_pop *pop, const bsn_agent *const *agents, uint32_t n) {
+    if (pop == NULL || (n && agents == NULL) || n > bsn_pop_members(pop)) return BSN_E_ARG;
+    for (uint32_t m = 0; m < n; m++) {
+        const bsn_agent *a = agents[m];
+        if (a == NULL) return BSN_E_ARG;
+        int rc = bsn_agent_fits(a, &pop->p);
+        if (rc != BSN_OK) return rc;
+        for (uint32_t k = 0; k < a->n_nets; k++)
+            if (a->nets[k]->n > pop->p.limits.max_neurons ||
+                a->nets[k]->nc > pop->p.limits.max_connections)
+                return BSN_E_LIMIT;
+        if (too_big(pop, a)) return BSN_E_LIMIT;
+    }
+    for (uint32_t m = 0; m < n; m++) {
+        uint32_t i = member_slot(pop, m);
+        copy_agent(pop->cur[i], agents[m]);
+        if (pop->strategy != BSN_STRATEGY_SUNA) {
+            pop->fresh[m] = 0;
+            pop->improved[m] = pop->generation;
+            for (uint32_t j = i + 1; j < pop->start[m + 1]; j++) copy_agent(pop->cur[j], agents[m]);
+        }
+    }
+    if (n == 0) return BSN_OK;
+    if (pop->strategy == BSN_STRATEGY_SUNA) {
+        pop->evaluated = 0; /* the next generation evaluates every member first */
+    } else if (pop->evaluated) {
+        for (uint32_t m = 0; m < n; m++) {
+            uint32_t i = member_slot(pop, m);
+            evaluate_one(pop, i);
+            pop->fresh[m] = 1;
+            for (uint32_t j = i + 1; j < pop->start[m + 1]; j++) pop->fit[j] = pop->fit[i];
+        }
     }
     pop->ranked = 0;
     return BSN_OK;
