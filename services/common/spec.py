@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bisuna.bindings import ENV_PARAMS, env_shape, param_range, params_from_spec
 from bisuna.errors import BisunaError, LimitError
+from bisuna.fuel import fuel_ceiling
 from services.common.chain.protocol import MAX_AGENT_BYTES
 from services.common.json_input import JsonInputError, JsonObject, canonical_json, parse_json
 
@@ -151,6 +152,11 @@ class TaskSpec(_Strict):
             ) from None
         except BisunaError as e:
             raise ValueError(f"the BiSUNA core refuses this spec: {e}") from None
+        if self.scorer == "bisuna-core/2":
+            try:
+                fuel_ceiling(self.to_dict())  # its evaluations must fit the stated fuel bound
+            except LimitError as e:
+                raise ValueError(str(e)) from None
         return self
 
     def to_dict(self) -> JsonObject:

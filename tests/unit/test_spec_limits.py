@@ -90,6 +90,13 @@ def test_the_largest_legal_spec_is_accepted() -> None:
     params_from_spec(spec.to_dict())
 
 
+def test_a_bisuna_core_2_spec_beyond_the_fuel_bound_is_refused() -> None:
+    big = _spec(eval={"samples": 1_048_576}, limits={"max_neurons": 4096, "max_connections": 65_535})
+    parse_spec(big)  # /1 has no fuel
+    with pytest.raises(SpecError, match="fuel ceiling"):
+        parse_spec({**big, "scorer": "bisuna-core/2"})
+
+
 def test_ranges_come_from_the_core() -> None:
     assert param_range("cipher", "population") == (2, 10_000)
     assert param_range("mountain-car", "samples") == (1, 4096)
@@ -138,7 +145,7 @@ def spec_docs(draw: st.DrawFn) -> dict[str, Any]:
     )
     if env == "cipher" and draw(st.booleans()):
         params["mix"] = draw(st.sampled_from(["xor", "none"]))
-    return _spec(
+    doc = _spec(
         env={"name": env, "params": params},
         eval={"samples": draw(st.integers(0, 300) | st.sampled_from([1, 7, 8, 4096, 4097]))},
         budget={"population": draw(st.integers(0, 10_001) | st.sampled_from([2, 10_000]))},
@@ -147,6 +154,8 @@ def spec_docs(draw: st.DrawFn) -> dict[str, Any]:
             "max_connections": draw(st.integers(0, 70_000) | st.sampled_from([1, 65_535])),
         },
     )
+    doc["scorer"] = draw(st.sampled_from(bisuna.SCORERS))
+    return doc
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -159,4 +168,4 @@ def test_every_spec_the_schema_accepts_the_core_can_score(doc: dict[str, Any], s
     d = spec.to_dict()
     params_from_spec(d)  # the core's own check
     agent = bisuna.Agent.random(d, seed, structural=4)
-    assert 0 <= bisuna.score(agent, d, b"\x00" * 32) <= bisuna.SCORE_MAX
+    assert 0 <= bisuna.score(agent, d, b"\x00" * 32, scorer=spec.scorer) <= bisuna.SCORE_MAX
