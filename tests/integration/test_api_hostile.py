@@ -22,7 +22,16 @@ import pytest
 from services.api.app import create_app
 from services.common.content import LocalContentStore
 from tests.fixtures.services import free_port
-from tests.integration.test_api import SPEC_BYTES, Chain, make_settings, project, scenario
+from tests.integration.test_api import (
+    SPEC,
+    SPEC_BYTES,
+    Chain,
+    make_settings,
+    perfect_agent,
+    project,
+    scenario,
+    solver,
+)
 
 NESTED = b"[" * 100_000 + b"]" * 100_000  # what overflows CPython's C JSON decoder with web3 loaded
 
@@ -224,3 +233,51 @@ def test_uint64_deadlines_past_int64_project_exactly(
         assert task["phase"] == "commit"
         assert client.get("/tasks/2").json()["reveal_deadline"] == c.timestamp + 200
     client.app.state.api.engine.dispose()  # type: ignore[attr-defined]
+
+
+def test_renders_are_single_flight_cached_and_bounded_by_the_spec(
+    tmp_path: Path, clean_env: None
+) -> None:
+    """Eight concurrent previews of one agent cost one render; an agent beyond its task's
+    limits is refused, not drawn; a second look costs nothing."""
+    db = f"sqlite:///{tmp_path / 'api.db'}"
+    store = LocalContentStore(tmp_path / "content")
+    small = json.dumps({**SPEC, "limits": {"max_neurons": 8, "max_connections": 16}}).encode()
+    store.put(SPEC_BYTES)
+    store.put(small)
+    c = Chain()
+    good, big = perfect_agent(0), perfect_agent(4)  # 6 neurons; 10 neurons in Alice
+    project(
+        db,
+        [
+            c.task_created(1),
+            c.task_created(2, spec_digest="0x" + hashlib.sha256(small).hexdigest()),
+            c.committed(1, 0, solver(0)),
+            c.committed(2, 0, solver(1)),
+            c.revealed(1, 0, solver(0), good, 1_000_000),
+            c.revealed(2, 0, solver(1), big, 1_000_000),
+        ],
+    )
+    app = create_app(make_settings(db, tmp_path))
+    renders = app.state.api.renders
+    with threaded_server(app) as port:
+        url = f"http://127.0.0.1:{port}/agents/0x{good.digest.hex()}/preview.png"
+        replies: list[httpx.Response] = []
+
+        def fetch() -> None:
+            replies.append(httpx.get(url, timeout=60))
+
+        threads = [threading.Thread(target=fetch) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert [r.status_code for r in replies] == [200] * 8
+        assert len({r.content for r in replies}) == 1
+        assert renders.renders == 1
+        assert httpx.get(url, timeout=60).status_code == 200 and renders.renders == 1
+        svg = httpx.get(f"http://127.0.0.1:{port}/agents/0x{good.digest.hex()}/graph.svg")
+        assert svg.status_code == 200 and renders.renders == 2
+        for kind in ("graph.svg", "graph.dot", "preview.png"):
+            r = httpx.get(f"http://127.0.0.1:{port}/agents/0x{big.digest.hex()}/{kind}")
+            assert "beyond" in _problem(r, 422)["title"], kind
