@@ -47,6 +47,7 @@ def create_app(
         try:
             yield
         finally:
+            state.renders.close()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher

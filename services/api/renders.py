@@ -1,21 +1,24 @@
 """Renders (previews, graphs) in a bounded pool, single-flight, cached by the agent's digest.
 
 A render is pure in its key (the agent's digest, and the spec's for a preview): it runs once in a
-small thread pool however many requests ask for it at once, its result is kept, and when more
-distinct renders are queued than the pool can work off, further ones are refused with a 503
-problem instead of piling up."""
+small pool of worker processes however many requests ask for it at once, its result is kept,
+and when more distinct renders are queued than the pool can work off, further ones are refused
+with a 503 problem instead of piling up. Processes, not threads: drawing an SVG or encoding a
+PNG holds the GIL, and the event loop serving every other route must not wait for it."""
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Any
 
 from services.api.problems import ProblemError
 
 RENDER_WORKERS = 2
-"""Renders run at once (the C core releases the GIL; SVG drawing does not)."""
+"""Renders run at once, each in a worker process."""
 MAX_QUEUED_RENDERS = 16
 """Distinct renders waiting or running; beyond this a new one is a 503 problem."""
 CACHE_BYTES = 64 * 1024 * 1024
@@ -33,7 +36,8 @@ class Renders:
         max_queued: int = MAX_QUEUED_RENDERS,
         cache_bytes: int = CACHE_BYTES,
     ) -> None:
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="render")
+        self._workers = workers
+        self._pool: Executor | None = None  # started on the first render
         self._max_queued = max_queued
         self._cache_bytes = cache_bytes
         self._cache: OrderedDict[Hashable, bytes] = OrderedDict()
@@ -47,8 +51,17 @@ class Renders:
             self._cache.move_to_end(key)
         return data
 
-    async def get(self, key: Hashable, render: Callable[[], bytes]) -> bytes:
-        """The bytes for `key`: cached, or the render under way, or a new one in the pool."""
+    def _executor(self) -> Executor:
+        if self._pool is None:
+            # spawn: a fork of a threaded server could inherit a held lock.
+            self._pool = ProcessPoolExecutor(
+                self._workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return self._pool
+
+    async def get(self, key: Hashable, render: Callable[..., bytes], *args: Any) -> bytes:  # Any: the render's picklable arguments
+        """The bytes for `key`: cached, or the render under way, or `render(*args)` started in
+        the pool (a module-level function: it runs in another process)."""
         data = self.cached(key)
         if data is not None:
             return data
@@ -63,15 +76,12 @@ class Renders:
                     headers={"Retry-After": "5"},
                 )
             loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._pool, self._run, render)
+            self.renders += 1
+            future = loop.run_in_executor(self._executor(), render, *args)
             self._inflight[key] = future
             future.add_done_callback(lambda done: self._settle(key, done))
         # shield: a client that goes away does not cancel the render others wait for.
-        return await asyncio.shield(future)
-
-    def _run(self, render: Callable[[], bytes]) -> bytes:
-        self.renders += 1
-        data = render()
+        data = await asyncio.shield(future)
         if len(data) > MAX_RENDER_BYTES:
             raise ProblemError(
                 422,
@@ -94,4 +104,6 @@ class Renders:
             self._cached_bytes -= len(old)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -232,8 +231,6 @@ async def agent_preview(
     ] = None,
 ) -> Response:
     """For a `cipher` agent: a picture drawn in code, its encryption and its decryption, side by side."""
-    from services.api import preview
-
     state = state_of(request)
     digest = digest.lower()
     found = await asyncio.to_thread(_render_inputs, state, digest, task)
@@ -255,35 +252,47 @@ async def agent_preview(
     if not_modified(request, etag):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMMUTABLE})
 
-    def render() -> bytes:
-        agent = _decode(found.data, spec)
-        seed = bisuna.derive_seed(bytes.fromhex(digest[2:]), "preview")
-        try:
-            return preview.render_png(agent, seed=seed)  # the C core releases the GIL
-        except bisuna.BisunaError as exc:
-            raise ProblemError(422, "no-preview", "Agent cannot run this preview", str(exc)) from exc
-
-    png = await state.renders.get(("preview", digest, spec_digest), render)
+    png = await state.renders.get(
+        ("preview", digest, spec_digest), render_preview, found.data, spec, digest
+    )
     return _image(png, "image/png", etag)
 
 
-async def _graph(request: Request, digest: str, kind: str, draw: Callable[[bisuna.Agent], str]) -> bytes:
+def render_preview(data: bytes, spec: JsonObject, digest: str) -> bytes:
+    """A cipher preview PNG (runs in a render worker process)."""
+    from services.api import preview
+
+    agent = _decode(data, spec)
+    seed = bisuna.derive_seed(bytes.fromhex(digest[2:]), "preview")
+    try:
+        return preview.render_png(agent, seed=seed)
+    except bisuna.BisunaError as exc:
+        raise ProblemError(422, "no-preview", "Agent cannot run this preview", str(exc)) from exc
+
+
+def render_graph(kind: str, data: bytes, spec: JsonObject | None) -> bytes:
+    """The agent's graph as SVG or DOT (runs in a render worker process)."""
+    from services.api import preview
+
+    agent = _decode(data, spec)
+    drawn = agent.neuron_count + agent.connection_count
+    if drawn > MAX_DRAWN:
+        raise ProblemError(
+            422,
+            "render-too-large",
+            "Agent too large to draw",
+            f"this agent has {drawn} neurons and connections; graphs are drawn up to {MAX_DRAWN}",
+        )
+    text: str = preview.render_svg(agent) if kind == "svg" else agent.to_dot()
+    return text.encode()
+
+
+async def _graph(request: Request, digest: str, kind: str) -> bytes:
     state = state_of(request)
     found = await asyncio.to_thread(_render_inputs, state, digest, None)
-
-    def render() -> bytes:
-        agent = _decode(found.data, found.spec)
-        drawn = agent.neuron_count + agent.connection_count
-        if drawn > MAX_DRAWN:
-            raise ProblemError(
-                422,
-                "render-too-large",
-                "Agent too large to draw",
-                f"this agent has {drawn} neurons and connections; graphs are drawn up to {MAX_DRAWN}",
-            )
-        return draw(agent).encode()
-
-    return await state.renders.get((kind, digest, found.spec_digest), render)
+    return await state.renders.get(
+        (kind, digest, found.spec_digest), render_graph, kind, found.data, found.spec
+    )
 
 
 MAX_DRAWN = 20_000
@@ -307,7 +316,7 @@ async def agent_graph(digest: Digest, request: Request) -> Response:
     etag = etag_of("dot", digest)
     if not_modified(request, etag):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMMUTABLE})
-    dot = await _graph(request, digest, "dot", lambda agent: agent.to_dot())
+    dot = await _graph(request, digest, "dot")
     return _image(dot, "text/vnd.graphviz; charset=utf-8", etag)
 
 
@@ -321,11 +330,9 @@ async def agent_graph(digest: Digest, request: Request) -> Response:
 )
 async def agent_graph_svg(digest: Digest, request: Request) -> Response:
     """The agent's networks as an SVG picture: neurons coloured by kind, connections as arrows."""
-    from services.api import preview
-
     digest = digest.lower()
     etag = etag_of("svg", digest)
     if not_modified(request, etag):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMMUTABLE})
-    svg = await _graph(request, digest, "svg", preview.render_svg)
+    svg = await _graph(request, digest, "svg")
     return _image(svg, "image/svg+xml", etag)
