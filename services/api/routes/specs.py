@@ -101,7 +101,7 @@ async def store_spec(request: Request, state: State) -> StoredSpec:
     it returns is what `createTask` takes as `specDigest`. A spec the core could not score
     (limits beyond its own, parameters its environment does not take) is a 422 saying why."""
     from services.common.content import ContentError, cid_of
-    from services.common.spec import parse_spec
+    from services.common.spec import check_runnable, parse_spec
 
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in ("application/json", ""):
@@ -114,6 +114,7 @@ async def store_spec(request: Request, state: State) -> StoredSpec:
     body = await _read_capped(request)
     try:
         spec = parse_spec(body)
+        check_runnable(spec)  # an unknown scorer or limits the core refuses: nobody could score it
     except ValueError as exc:
         raise ProblemError(422, "invalid-spec", "Spec is not valid", str(exc)) from exc
     if state.content is None:
