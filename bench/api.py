@@ -40,9 +40,8 @@ def serve_api(database_url: str, content_dir: str, port: int) -> None:
     import uvicorn
 
     from services.api.app import create_app
-    from services.common.settings import Settings
-
     from services.api.guard import uvicorn_limits
+    from services.common.settings import Settings
 
     settings = Settings(database_url=database_url, content_store=f"file:{content_dir}", log_level="WARNING")
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False,
