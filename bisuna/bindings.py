@@ -3,6 +3,7 @@ fail goes through `ensure()`, which turns its return code into a typed exception
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -195,6 +196,39 @@ def parse_params(text: str) -> Any:
 
 def params_from_spec(spec: Any) -> Any:
     return parse_params(params_text(spec))
+
+
+@functools.lru_cache(maxsize=64)
+def param_range(env: str, key: str) -> tuple[int, int] | None:
+    """The core's own range (lo, hi) for a numeric spec parameter `key` under environment `env`,
+    or None when that environment takes no such parameter. Learned by asking the core's
+    parameter parser (`bsn_params_parse`), so the schema never copies a number from the C
+    source. A value the range check passes but the env's shape does not fit (BSN_E_LIMIT:
+    max_neurons below the env's inputs + outputs) counts as inside the range."""
+
+    def inside(value: int) -> bool:
+        raw = f"env={env};{key}={value}".encode()
+        rc = lib.bsn_params_parse(raw, len(raw), ffi.new("bsn_params *"))
+        return bool(rc in (lib.BSN_OK, lib.BSN_E_LIMIT))
+
+    base = f"env={env}".encode()
+    if lib.bsn_params_parse(base, len(base), ffi.new("bsn_params *")) != lib.BSN_OK:
+        raise SpecError(f"the core knows no environment {env!r}", int(lib.BSN_E_SPEC))
+    # Find one accepted value, then the edges of the (contiguous) accepted range around it.
+    start = next((v for v in (1, 2, 8, 64, 100, 1000) if inside(v)), None)
+    if start is None:
+        return None
+
+    def edge(good: int, bad: int) -> int:  # `good` inside; `bad` outside, or one past uint32
+        while abs(bad - good) > 1:
+            mid = (good + bad) // 2
+            good, bad = (mid, bad) if inside(mid) else (good, mid)
+        return good
+
+    return edge(start, -1), edge(start, _U32_MAX + 1)
+
+
+_U32_MAX = 0xFFFFFFFF
 
 
 def limits_cdata(limits: Mapping[str, Any] | None) -> Any:

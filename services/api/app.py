@@ -15,6 +15,7 @@ from fastapi.telemetry import TelemetryConfig
 from sqlalchemy.engine import Engine
 
 from services.api.deps import ApiState, watch_projection
+from services.api.guard import MAX_REQUEST_BYTES, BodyLimit
 from services.api.problems import install_problem_handlers
 from services.api.routes import agents, chain, events, health, specs, tasks
 
@@ -46,6 +47,7 @@ def create_app(
         try:
             yield
         finally:
+            state.renders.close()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
@@ -61,6 +63,7 @@ def create_app(
     )
     app.state.api = state
     install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=MAX_REQUEST_BYTES)  # a 413 problem beyond it
     for router in (
         health.router,
         tasks.router,

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from services.common.json_input import JsonObject
 
 if TYPE_CHECKING:
+    from services.api.renders import Renders
     from services.common.content import ContentStore
     from services.common.settings import Settings
 
@@ -33,12 +34,19 @@ class ApiState:
     leaderboard_builds: dict[tuple[int, str], asyncio.Future[Any]] = field(default_factory=dict)  # Any: as above
     # Specs and previews are immutable: keyed by digest.
     spec_summaries: dict[str, JsonObject] = field(default_factory=dict)
-    previews: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    # Previews and graphs: rendered in a bounded pool, single-flight, cached by agent digest.
+    renders: Renders = field(default_factory=lambda: _renders())
     sse_poll_seconds: float = 0.5
     # The projection's version (see read_model.projection_version), refreshed by
     # `watch_projection` while the app runs; None: ask the database per request.
     version: str | None = None
     version_poll_seconds: float = 0.1
+
+
+def _renders() -> Renders:
+    from services.api.renders import Renders
+
+    return Renders()
 
 
 def state_of(request: Request) -> ApiState:

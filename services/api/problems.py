@@ -53,6 +53,21 @@ class ProblemError(Exception):
         self.errors = errors
         self.headers = headers
 
+    def __reduce__(self) -> tuple[Any, ...]:  # Any: pickle's reduce protocol
+        # Picklable with all its fields: renders raise it in a worker process.
+        return (_problem_error, (self.status, self.kind, self.title, self.detail, self.errors, self.headers))
+
+
+def _problem_error(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str | None,
+    errors: list[JsonObject] | None,
+    headers: dict[str, str] | None,
+) -> ProblemError:
+    return ProblemError(status, kind, title, detail, errors=errors, headers=headers)
+
 
 def not_found(what: str, detail: str) -> ProblemError:
     return ProblemError(

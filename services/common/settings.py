@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -11,23 +13,51 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ANVIL_CHAIN_ID = 31337
 
-# anvil's ten default accounts (mnemonic "test test ... junk"): published keys, so anyone can
-# spend from them. They are fine on a local dev chain and a disaster anywhere else.
-ANVIL_DEV_KEYS = frozenset(
-    k.lower()
-    for k in (
-        "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-        "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-        "5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-        "7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-        "47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-        "8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-        "92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
-        "4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
-        "dbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
-        "2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
-    )
-)
+# anvil's accounts come from a published mnemonic: anyone can spend from them. Fine on a local
+# dev chain, a disaster anywhere else. anvil derives as many as `--accounts` asks for, so the
+# guard derives them too (BIP-32, path m/44'/60'/0'/0/i) rather than listing the default ten.
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
+ANVIL_DEV_INDICES = 10_000
+"""Indices of the mnemonic the guard refuses (0 .. ANVIL_DEV_INDICES - 1); derived once, on first use."""
+
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_HARDENED = 1 << 31
+
+
+def _compressed_public(key: int) -> bytes:
+    from eth_keys.datatypes import PrivateKey
+
+    public: bytes = PrivateKey(key.to_bytes(32, "big")).public_key.to_compressed_bytes()
+    return public
+
+
+def _child(key: int, chain_code: bytes, index: int) -> tuple[int, bytes]:
+    """BIP-32 private child derivation."""
+    if index & _HARDENED:
+        data = b"\x00" + key.to_bytes(32, "big") + index.to_bytes(4, "big")
+    else:
+        data = _compressed_public(key) + index.to_bytes(4, "big")
+    out = hmac.new(chain_code, data, hashlib.sha512).digest()
+    return (int.from_bytes(out[:32], "big") + key) % _SECP256K1_N, out[32:]
+
+
+@lru_cache(maxsize=4)
+def anvil_dev_keys(count: int = ANVIL_DEV_INDICES) -> frozenset[str]:
+    """The private keys (lowercase hex, no 0x) at indices 0..count-1 of anvil's mnemonic."""
+    seed = hashlib.pbkdf2_hmac("sha512", ANVIL_MNEMONIC.encode(), b"mnemonic", 2048)
+    out = hmac.new(b"Bitcoin seed", seed, hashlib.sha512).digest()
+    key, chain_code = int.from_bytes(out[:32], "big"), out[32:]
+    for index in (44 | _HARDENED, 60 | _HARDENED, 0 | _HARDENED, 0):
+        key, chain_code = _child(key, chain_code, index)
+    # The last level is not hardened: one HMAC per index over the parent's public key.
+    prefix = _compressed_public(key)
+    keys = set()
+    for i in range(count):
+        step = hmac.new(chain_code, prefix + i.to_bytes(4, "big"), hashlib.sha512).digest()
+        child = (int.from_bytes(step[:32], "big") + key) % _SECP256K1_N
+        keys.add(f"{child:064x}")
+    return frozenset(keys)
+
 
 _PLACEHOLDERS = frozenset({"", "changeme", "change-me", "secret", "password", "xxx", "todo"})
 
@@ -37,8 +67,9 @@ class SettingsError(ValueError):
 
 
 def is_anvil_dev_key(key: str) -> bool:
-    """True if `key` (hex, with or without 0x) is one of anvil's published dev keys."""
-    return key.lower().removeprefix("0x") in ANVIL_DEV_KEYS
+    """True if `key` (hex, with or without 0x) is one of anvil's published dev keys (any of
+    the first ANVIL_DEV_INDICES indices of its mnemonic)."""
+    return key.lower().removeprefix("0x").rjust(64, "0") in anvil_dev_keys()
 
 
 class Settings(BaseSettings):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bisuna.bindings import ENV_PARAMS, env_shape, param_range, params_from_spec
+from bisuna.errors import BisunaError, LimitError
+from bisuna.fuel import fuel_ceiling
 from services.common.chain.protocol import MAX_AGENT_BYTES
-from services.common.json_input import JsonObject
+from services.common.json_input import JsonInputError, JsonObject, canonical_json, parse_json
 
 SPEC_SCHEMA = "edgemarket/task@1"
 MAX_SPEC_BYTES = 256 * 1024
@@ -24,15 +26,52 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def core_range(key: str, env: str = "cipher") -> tuple[int, int]:
+    """The core's range for a numeric spec field under `env` (asked of the core, never copied)."""
+    found = param_range(env, key)
+    if found is None:
+        raise SpecError(f"the {env} environment takes no parameter `{key}`")
+    return found
+
+
+def _samples_range() -> tuple[int, int]:
+    ranges = [param_range(env, "samples") for env in ENV_PARAMS]
+    return min(r[0] for r in ranges if r), max(r[1] for r in ranges if r)
+
+
+_WORDS = core_range("payload_words")
+_SAMPLES = _samples_range()  # the widest over the envs; TaskSpec checks the env's own range
+_POPULATION = core_range("population")
+_NEURONS = core_range("max_neurons")
+_CONNECTIONS = core_range("max_connections")
+_AGENT_BYTES = core_range("max_agent_bytes")
+
+
 class CipherParams(_Strict):
     """Parameters of the `cipher` environment."""
 
-    payload_words: Annotated[int, Field(ge=1, le=16)] = 3
+    payload_words: Annotated[int, Field(ge=_WORDS[0], le=_WORDS[1])] = 3
     mix: Literal["xor", "none"] = "xor"
 
 
+def _check_params(name: str, params: dict[str, int | str | bool]) -> None:
+    """Each env parameter is one the environment takes, within the core's range."""
+    allowed = ENV_PARAMS[name]
+    for key, value in params.items():
+        if key not in allowed:
+            takes = ", ".join(allowed) if allowed else "no parameters"
+            raise ValueError(f"env.params.{key}: the {name} environment takes {takes}")
+        if key == "mix":
+            continue  # CipherParams checks it
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"env.params.{key} must be an integer, got {value!r}")
+        lo, hi = core_range(key, name)
+        if not lo <= value <= hi:
+            raise ValueError(f"env.params.{key} must be in {lo}..{hi} for {name}, got {value}")
+
+
 class Env(_Strict):
-    """Which environment scores the agents, and its parameters."""
+    """Which environment scores the agents, and its parameters (only those it takes)."""
 
     name: EnvName
     params: dict[str, int | str | bool] = Field(default_factory=dict)
@@ -46,6 +85,7 @@ class Env(_Strict):
                 first = e.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
                 raise ValueError(f"cipher params.{where}: {first['msg']}") from None
+        _check_params(self.name, self.params)
         return self
 
     def cipher_params(self) -> CipherParams:
@@ -54,26 +94,28 @@ class Env(_Strict):
 
 
 class Eval(_Strict):
-    """How an evaluation samples cases."""
+    """How an evaluation samples cases (cipher pairs, or mountain-car episodes)."""
 
-    samples: Annotated[int, Field(ge=1, le=1_048_576)] = 4096
+    samples: Annotated[int, Field(ge=_SAMPLES[0], le=_SAMPLES[1])] = 4096
 
 
 class Budget(_Strict):
     """How much evolution a solver is expected to spend."""
 
-    population: Annotated[int, Field(ge=2, le=100_000)] = 100
+    population: Annotated[int, Field(ge=_POPULATION[0], le=_POPULATION[1])] = 100
     generations: Annotated[int, Field(ge=1, le=10_000_000)] = 2000
     islands: Annotated[int, Field(ge=1, le=1024)] = 4
     epoch_generations: Annotated[int, Field(ge=1, le=1_000_000)] = 50
 
 
 class Limits(_Strict):
-    """The largest agent the task accepts."""
+    """The largest agent the task accepts (per network; the core's own bounds)."""
 
-    max_neurons: Annotated[int, Field(ge=1, le=65_535)] = 256
-    max_connections: Annotated[int, Field(ge=1, le=1_048_575)] = 2048
-    max_agent_bytes: Annotated[int, Field(ge=1, le=MAX_AGENT_BYTES)] = MAX_AGENT_BYTES
+    max_neurons: Annotated[int, Field(ge=_NEURONS[0], le=_NEURONS[1])] = 256
+    max_connections: Annotated[int, Field(ge=_CONNECTIONS[0], le=_CONNECTIONS[1])] = 2048
+    max_agent_bytes: Annotated[
+        int, Field(ge=_AGENT_BYTES[0], le=min(_AGENT_BYTES[1], MAX_AGENT_BYTES))
+    ] = MAX_AGENT_BYTES
 
 
 class TaskSpec(_Strict):
@@ -90,15 +132,40 @@ class TaskSpec(_Strict):
     title: Annotated[str, Field(max_length=200)] = ""
     description: Annotated[str, Field(max_length=20_000)] = ""
 
+    @model_validator(mode="after")
+    def _core_accepts(self) -> TaskSpec:
+        """The env's own sample range, then the core's parameter check itself: a spec the
+        schema accepts is one the core can score."""
+        lo, hi = core_range("samples", self.env.name)
+        if not lo <= self.eval.samples <= hi:
+            raise ValueError(
+                f"eval.samples must be in {lo}..{hi} for {self.env.name}, got {self.eval.samples}"
+            )
+        try:
+            params_from_spec(self.to_dict())
+        except LimitError:
+            ins, outs = env_shape(params_from_spec({**self.to_dict(), "limits": {}}))
+            need = max(i + o for i, o in zip(ins, outs, strict=True))
+            raise ValueError(
+                f"limits.max_neurons {self.limits.max_neurons} cannot hold the {self.env.name} "
+                f"network's {need} inputs and outputs"
+            ) from None
+        except BisunaError as e:
+            raise ValueError(f"the BiSUNA core refuses this spec: {e}") from None
+        if self.scorer == "bisuna-core/2":
+            try:
+                fuel_ceiling(self.to_dict())  # its evaluations must fit the stated fuel bound
+            except LimitError as e:
+                raise ValueError(str(e)) from None
+        return self
+
     def to_dict(self) -> JsonObject:
         """The spec as the plain dict the core takes (`schema` key, defaults filled in)."""
         return self.model_dump(by_alias=True, mode="json")
 
     def to_bytes(self) -> bytes:
         """Canonical JSON bytes: sorted keys, no spaces, UTF-8; what gets stored and hashed."""
-        return json.dumps(
-            self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
+        return canonical_json(self.to_dict())
 
 
 def task_spec_json_schema() -> JsonObject:
@@ -138,8 +205,8 @@ def parse_spec(data: bytes | str | JsonObject, *, cid: str | None = None) -> Tas
         if len(data) > MAX_SPEC_BYTES:
             raise SpecError(f"{name} is {len(data)} bytes; a spec is at most {MAX_SPEC_BYTES}")
         try:
-            doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            doc = parse_json(data)
+        except JsonInputError as e:
             raise SpecError(f"{name} is not JSON: {e}") from None
     else:
         doc = data

@@ -4,15 +4,44 @@ Every row can be rebuilt from the chain: `ChainEvent` keeps each applied message
 its identity (block_hash, log_index), and the entity rows (`Task`, `Solution`, `Attestation`,
 `Credit`, `Withdrawal`) are a pure function of those events. Amounts in wei and other uint256
 values are stored as decimal strings (exact on SQLite and PostgreSQL alike); ids, deadlines
-(unix seconds), scores (0..1_000_000) and block numbers are integers.
+(unix seconds), scores (0..1_000_000) and block numbers are integers. The contract's uint64
+deadlines and window reach 2**64 - 1, past a signed BIGINT: `Uint64` keeps them exact.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, LargeBinary, Text
+from sqlalchemy import JSON, BigInteger, Column, Dialect, LargeBinary, Text
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+_2_63 = 1 << 63
+
+
+class Uint64(TypeDecorator[int]):
+    """A uint64 in a signed BIGINT column, exact: values from 2**63 are stored as their
+    two's-complement (negative) int64 and read back as they were. Values below 2**63, i.e.
+    every row written before, are stored unchanged, so the column type does not change. Order
+    in SQL is wrong past 2**63; nothing orders by these columns."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> int | None:  # Any: what SQLAlchemy binds
+        if value is None:
+            return None
+        v = int(value)
+        if not 0 <= v < 2 * _2_63:
+            raise ValueError(f"{v} is not a uint64")
+        return v - 2 * _2_63 if v >= _2_63 else v
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:  # Any: the driver's value
+        if value is None:
+            return None
+        v = int(value)
+        return v + 2 * _2_63 if v < 0 else v
 
 
 class TaskPhase(StrEnum):
@@ -81,9 +110,9 @@ class TaskBase(SQLModel):
     spec_digest: str = Field(max_length=66)
     spec_cid: str = Field(max_length=64)
     bounty: str = Field(max_length=78)
-    commit_deadline: int = Field(sa_type=BigInteger)
-    reveal_deadline: int = Field(sa_type=BigInteger)
-    eval_window: int = Field(sa_type=BigInteger)
+    commit_deadline: int = Field(sa_type=Uint64)
+    reveal_deadline: int = Field(sa_type=Uint64)
+    eval_window: int = Field(sa_type=Uint64)
     evaluators: list[str] = Field(sa_type=JSON)
     quorum: int
     min_score: int

@@ -155,7 +155,10 @@ class EpochDispatcher:
         generations: int,
         inputs: list[list[bytes]],
         keep: int,
+        stop_at: float | None = None,
     ) -> list[EpochOutcome | None]:
+        """One epoch of every island; islands still running at `stop_at` (time.monotonic(),
+        the commit deadline less its margin) are given up, whatever the retries would do."""
         digests = [self.private.put_many(agents) for agents in inputs]
         args = [
             [spec_cid, str(epoch_seed(seeds[i], epoch)), epoch, generations, digests[i], keep]
@@ -166,6 +169,15 @@ class EpochDispatcher:
         failures = dict.fromkeys(sent, 0)
         outcomes: list[EpochOutcome | None] = [None] * len(seeds)
         while sent:
+            if stop_at is not None and time.monotonic() >= stop_at:
+                log.warning(
+                    "commit deadline reached, epoch given up",
+                    extra={"epoch": epoch, "islands": sorted(sent)},
+                )
+                for results in sent.values():
+                    for r in results:
+                        r.forget()
+                break
             for i in list(sent):
                 value = self._first_done(sent[i], i, epoch, failures)
                 if value is not None:
@@ -189,10 +201,15 @@ class EpochDispatcher:
                     sent[i].append(self.send(args[i]))
                     last_sent[i] = time.monotonic()
             if sent:
-                self._wait(sent, last_sent)
+                self._wait(sent, last_sent, stop_at)
         return outcomes
 
-    def _wait(self, sent: dict[int, list[AsyncResult]], last_sent: dict[int, float]) -> None:
+    def _wait(
+        self,
+        sent: dict[int, list[AsyncResult]],
+        last_sent: dict[int, float],
+        stop_at: float | None = None,
+    ) -> None:
         """Block until the first pending island's newest copy finishes (the result backend
         pushes it, so gathering adds no polling delay), or for at most a second, or until
         that island's copy is due to be sent again."""
@@ -200,6 +217,8 @@ class EpochDispatcher:
         if not sent[island]:
             return
         left = self.epoch_timeout - (time.monotonic() - last_sent[island])
+        if stop_at is not None:
+            left = min(left, stop_at - time.monotonic())
         with contextlib.suppress(CeleryTimeout):
             sent[island][-1].get(timeout=max(0.01, min(left, 1.0)), propagate=False)
 

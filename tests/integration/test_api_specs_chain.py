@@ -15,6 +15,7 @@ from services.api.app import create_app
 from services.common.chain import Deployment, Marketplace
 from services.common.content import LocalContentStore, cid_of
 from services.common.settings import Settings
+from services.common.spec import parse_spec
 from tests.fixtures.chain import Chain
 from tests.integration.test_api import SPEC
 
@@ -41,17 +42,51 @@ def _is_problem(response: Any, status: int) -> dict[str, Any]:
     return body
 
 
-def test_store_spec_returns_cid_and_digest_and_stores_the_bytes(
+def test_store_spec_returns_cid_and_digest_and_stores_the_canonical_bytes(
     client: TestClient, tmp_path: Path
 ) -> None:
-    raw = json.dumps(SPEC).encode()
+    raw = json.dumps(SPEC, indent=2).encode()
+    canonical = parse_spec(raw).to_bytes()  # what `edgemarket task create` stores
+    assert raw != canonical
     r = client.post("/specs", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 201, r.text
     body = r.json()
-    assert body["digest"] == "0x" + hashlib.sha256(raw).hexdigest()
-    assert body["cid"] == cid_of(raw)
+    assert body["digest"] == "0x" + hashlib.sha256(canonical).hexdigest()
+    assert body["cid"] == cid_of(canonical)
     assert body["title"] == SPEC["title"]
-    assert LocalContentStore(tmp_path / "content").get(body["cid"]) == raw
+    assert LocalContentStore(tmp_path / "content").get(body["cid"]) == canonical
+
+
+def test_one_spec_one_cid_whatever_its_spelling(client: TestClient) -> None:
+    spellings = [
+        json.dumps(SPEC).encode(),
+        json.dumps(SPEC, indent=1, sort_keys=True).encode(),
+        json.dumps({**SPEC, "eval": {"samples": float(SPEC["eval"]["samples"])}}).encode(),
+    ]
+    assert b".0" in spellings[2]
+    cids = {client.post("/specs", content=raw).json()["cid"] for raw in spellings}
+    assert cids == {cid_of(parse_spec(SPEC).to_bytes())}
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (b'{"schema":"edgemarket/task@1","schema":"edgemarket/task@1","scorer":"x"}', "twice"),
+        (json.dumps(SPEC).encode("utf-16"), "UTF-8"),
+        (json.dumps(SPEC).encode("utf-16-be"), "UTF-8"),
+        (json.dumps({**SPEC, "budget": {"population": 100_000}}).encode(), "budget.population"),
+        (json.dumps({**SPEC, "eval": {"samples": 1}}).encode(), "eval.samples"),
+    ],
+)
+def test_specs_that_are_not_one_canonical_valid_spec_are_refused(
+    client: TestClient, tmp_path: Path, raw: bytes, says: str
+) -> None:
+    body = _is_problem(
+        client.post("/specs", content=raw, headers={"content-type": "application/json"}), 422
+    )
+    assert says in body["detail"]
+    content = tmp_path / "content"
+    assert not content.exists() or not any(p.is_file() for p in content.rglob("*"))
 
 
 def test_bad_specs_are_problems(client: TestClient) -> None:

@@ -96,6 +96,15 @@ def test_no_secret_in_compose_and_every_variable_documented(compose: dict[str, A
             assert line.endswith("="), line
 
 
+def test_no_password_on_a_command_line(compose: dict[str, Any]) -> None:
+    """`ps` shows every process's arguments: passwords come from secrets or the environment."""
+    for name, svc in compose["services"].items():
+        for part in (svc.get("command") or [], (svc.get("healthcheck") or {}).get("test") or []):
+            text = " ".join(part) if isinstance(part, list) else str(part)
+            assert "--requirepass" not in text and "PASSWORD}" not in text, name
+            assert not re.search(r"redis-cli\b[^|]*\s-a\s", text), name
+
+
 def test_env_example_documents_theta_testnet() -> None:
     example = (ROOT / ".env.example").read_text()
     assert "https://eth-rpc-api-testnet.thetatoken.org/rpc" in example

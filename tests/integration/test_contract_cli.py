@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from services.cli.main import app
 from services.common.chain import Deployment, Marketplace, load_artifact
-from services.common.settings import ANVIL_DEV_KEYS, get_settings
+from services.common.settings import anvil_dev_keys, get_settings
 from tests.fixtures.chain import Chain, start_anvil
 
 
@@ -69,7 +69,7 @@ def _dev_key_0() -> str:
     """anvil's first published dev key (funded by every anvil), taken from the settings' list."""
     return next(
         "0x" + k
-        for k in ANVIL_DEV_KEYS
+        for k in anvil_dev_keys(10)
         if Account.from_key("0x" + k).address == "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
     )
 

@@ -139,3 +139,61 @@ def test_intake(
     scheduler.on_task_created(msg)
     rec = store.task(5)
     assert rec is not None and rec.state is SolverTaskState.ACCEPTED
+
+
+@pytest.mark.parametrize(
+    ("spec_bytes", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nests deeper"),  # used to crash-loop the scheduler
+        (json.dumps({**GOOD, "budget": {"population": 100_000}}).encode(), "budget.population"),
+        (json.dumps({**GOOD, "eval": {"samples": 1}}).encode(), "eval.samples"),
+        (json.dumps({**GOOD, "limits": {"max_neurons": 65_535}}).encode(), "limits.max_neurons"),
+        (
+            json.dumps({**GOOD, "env": {"name": "multiplexer-6", "params": {"x": 1}}}).encode(),
+            "takes no parameters",
+        ),
+        (b'{"schema":"edgemarket/task@1","schema":"edgemarket/task@1"}', "twice"),
+    ],
+)
+def test_intake_refuses_specs_the_core_would_refuse(
+    chain: Chain,
+    marketplace_deployment: Deployment,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+    spec_bytes: bytes,
+    reason: str,
+) -> None:
+    """Refused at intake with the reason, once: no solver works on a task the core cannot score."""
+    requester, solver, evaluator = chain.accounts[36:39]
+    content = LocalContentStore(tmp_path / "content")
+    settings = SolverSettings(redis_url=redis_url, queue=redis_prefix + "q")
+    node = Node(
+        Marketplace.from_deployment(chain.w3, marketplace_deployment, solver),
+        marketplace_deployment,
+        solver,
+    )
+    store = RevealStore(tmp_path / "state.sqlite")
+    private = PrivateAgents(redis.Redis.from_url(redis_url), redis_prefix + "private", 60)
+    scheduler = Scheduler(settings, node, store, content, make_app(settings), private)
+    req = Marketplace.from_deployment(chain.w3, marketplace_deployment, requester)
+    content.put(spec_bytes)
+    now = chain.now()
+    tx = req.create_task(
+        spec_digest=hashlib.sha256(spec_bytes).digest(),
+        commit_deadline=now + 600,
+        reveal_deadline=now + 900,
+        eval_window=300,
+        evaluators=[evaluator.address],
+        quorum=1,
+        min_score=0,
+        commit_bond=0,
+        evaluator_fee=0,
+        bounty=ETHER,
+    )
+    msg = created_message(req, tx)
+    scheduler.on_task_created(msg)
+    scheduler.on_task_created(msg)  # the re-read pending entry: a no-op, not a crash
+    rec = store.task(tx.event(c.TaskCreated).task_id)
+    assert rec is not None and rec.state is SolverTaskState.REJECTED
+    assert reason in rec.reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from services.common.settings import Settings, SettingsError
+from services.common.settings import ANVIL_MNEMONIC, Settings, SettingsError, anvil_dev_keys
 
 ANVIL_KEY0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 OTHER_KEY = "0x" + "11" * 32
@@ -36,6 +36,23 @@ def test_anvil_key_only_on_dev_chain(clean_env: None) -> None:
     with pytest.raises(SettingsError, match="refused on chain id 361"):
         s.check_key_for_chain(361)
     Settings(private_key=OTHER_KEY, chain_id=361).check_key_for_chain(361)
+
+
+@pytest.mark.parametrize("index", [0, 9, 10, 11, 57, 999, 9_999])
+def test_every_index_of_anvils_mnemonic_is_refused(clean_env: None, index: int) -> None:
+    """anvil derives as many accounts as `--accounts` asks: the guard is not a list of ten."""
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    key = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}").key
+    with pytest.raises(ValidationError, match="anvil's public dev keys"):
+        Settings(private_key=key.hex(), chain_id=1)
+    assert Settings(private_key=key.hex(), chain_id=31337).private_key is not None
+
+
+def test_the_guard_derives_anvils_first_keys() -> None:
+    keys = anvil_dev_keys(10)
+    assert ANVIL_KEY0.removeprefix("0x") in keys and len(keys) == 10
 
 
 def test_secrets_not_echoed(clean_env: None) -> None:

@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlmodel import Session
 
 import bisuna
-from services.api.deps import DB, IMMUTABLE, REVALIDATE, ApiState, State, conditional, etag_of
-from services.api.problems import PROBLEM_RESPONSES, ProblemError, not_found
+from services.api.deps import (
+    DB,
+    IMMUTABLE,
+    REVALIDATE,
+    ApiState,
+    State,
+    conditional,
+    etag_of,
+    not_modified,
+    state_of,
+)
+from services.api.guard import GuardedRoute
+from services.api.problems import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_RESPONSES,
+    Problem,
+    ProblemError,
+    not_found,
+)
 from services.api.routes import read_model
 from services.api.routes.tasks import spec_summary
 from services.common.json_input import JsonObject
+from services.common.spec import Limits
 
-router = APIRouter(tags=["agents"], responses=PROBLEM_RESPONSES)
+DEFAULT_LIMITS: JsonObject = Limits().model_dump()
+"""The limits an agent is drawn under when its task's spec is unknown."""
+
+router = APIRouter(tags=["agents"], responses=PROBLEM_RESPONSES, route_class=GuardedRoute)
 
 Digest = Annotated[
     str,
@@ -70,9 +93,19 @@ def _agent_bytes(state: ApiState, db: Any, digest: str) -> bytes:  # Any: a SQLM
     return data
 
 
-def _decode(data: bytes) -> bisuna.Agent:
+def _decode(data: bytes, spec: JsonObject | None) -> bisuna.Agent:
+    """Decode under the limits of the task's spec (the schema's defaults when none is known):
+    an agent a task would refuse is not drawn either."""
+    limits = (spec or {}).get("limits") or DEFAULT_LIMITS
     try:
-        return bisuna.Agent.from_bytes(data)
+        return bisuna.Agent.from_bytes(data, limits)
+    except bisuna.LimitError as exc:
+        raise ProblemError(
+            422,
+            "agent-beyond-limits",
+            "Agent is beyond its task's limits",
+            f"this agent exceeds the limits it is drawn under ({exc}); evaluators attest it 0",
+        ) from exc
     except bisuna.BisunaError as exc:
         raise ProblemError(
             422,
@@ -111,8 +144,8 @@ def _task_spec(
         task = read_model.get_task(db, s.task_id)
         if task is not None:
             summary = spec_summary(state, task.spec_digest)
-            if summary:
-                return summary.get("spec"), task.spec_digest
+            if summary.get("spec") is not None:
+                return summary["spec"], task.spec_digest
     return None, None
 
 
@@ -159,29 +192,49 @@ def get_agent(digest: Digest, request: Request, response: Response, db: DB, stat
     return cached if cached is not None else body
 
 
+@dataclass(frozen=True)
+class _RenderInputs:
+    data: bytes
+    spec: JsonObject | None
+    spec_digest: str | None
+
+
+def _render_inputs(state: ApiState, digest: str, task: int | None) -> _RenderInputs:
+    """The agent's bytes and its task's spec, read in a short session of its own (in a thread)."""
+    with Session(state.engine) as db:
+        data = _agent_bytes(state, db, digest)
+        spec, spec_digest = _task_spec(state, db, digest, task)
+    return _RenderInputs(data, spec, spec_digest)
+
+
+def _image(body: bytes, media_type: str, etag: str) -> Response:
+    return Response(
+        body,
+        media_type=media_type,
+        headers={"ETag": etag, "Cache-Control": IMMUTABLE, "content-length": str(len(body))},
+    )
+
+
 @router.get(
     "/agents/{digest}/preview.png",
     response_class=Response,
     responses={
-        200: {"content": {"image/png": {}}, "description": "original | encrypted | decrypted"}
+        200: {"content": {"image/png": {}}, "description": "original | encrypted | decrypted"},
+        503: {"model": Problem, "description": "Too many renders", "content": {PROBLEM_MEDIA_TYPE: {}}},
     },
 )
 async def agent_preview(
     digest: Digest,
     request: Request,
-    db: DB,
-    state: State,
     task: Annotated[
         int | None, Query(ge=1, lt=2**63, description="the task whose spec sets the payload")
     ] = None,
 ) -> Response:
     """For a `cipher` agent: a picture drawn in code, its encryption and its decryption, side by side."""
-    import bisuna
-    from services.api import preview
-
+    state = state_of(request)
     digest = digest.lower()
-    data = _agent_bytes(state, db, digest)
-    spec, spec_digest = _task_spec(state, db, digest, task)
+    found = await asyncio.to_thread(_render_inputs, state, digest, task)
+    spec, spec_digest = found.spec, found.spec_digest
     if spec is None or spec_digest is None:
         raise not_found(
             "spec",
@@ -196,28 +249,54 @@ async def agent_preview(
             f"previews exist for cipher agents; this one solves {env.get('name')!r}",
         )
     etag = etag_of("preview", digest, spec_digest)
-    response = Response(media_type="image/png")
-    cached = conditional(request, response, etag, IMMUTABLE)
-    if cached is not None:
-        return cached
-    png: bytes | None = state.previews.get((digest, spec_digest))
-    if png is None:
-        agent = _decode(data)
-        seed = bisuna.derive_seed(bytes.fromhex(digest[2:]), "preview")
-        try:
-            # The C core releases the GIL: render off the event loop.
-            png = await asyncio.to_thread(preview.render_png, agent, seed=seed)
-        except bisuna.BisunaError as exc:
-            raise ProblemError(
-                422, "no-preview", "Agent cannot run this preview", str(exc)
-            ) from exc
-        if len(state.previews) > 256:
-            state.previews.clear()
-        state.previews[(digest, spec_digest)] = png
-    assert png is not None
-    response.body = png
-    response.headers["content-length"] = str(len(png))
-    return response
+    if not_modified(request, etag):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMMUTABLE})
+
+    png = await state.renders.get(
+        ("preview", digest, spec_digest), render_preview, found.data, spec, digest
+    )
+    return _image(png, "image/png", etag)
+
+
+def render_preview(data: bytes, spec: JsonObject, digest: str) -> bytes:
+    """A cipher preview PNG (runs in a render worker process)."""
+    from services.api import preview
+
+    agent = _decode(data, spec)
+    seed = bisuna.derive_seed(bytes.fromhex(digest[2:]), "preview")
+    try:
+        return preview.render_png(agent, seed=seed)
+    except bisuna.BisunaError as exc:
+        raise ProblemError(422, "no-preview", "Agent cannot run this preview", str(exc)) from exc
+
+
+def render_graph(kind: str, data: bytes, spec: JsonObject | None) -> bytes:
+    """The agent's graph as SVG or DOT (runs in a render worker process)."""
+    from services.api import preview
+
+    agent = _decode(data, spec)
+    drawn = agent.neuron_count + agent.connection_count
+    if drawn > MAX_DRAWN:
+        raise ProblemError(
+            422,
+            "render-too-large",
+            "Agent too large to draw",
+            f"this agent has {drawn} neurons and connections; graphs are drawn up to {MAX_DRAWN}",
+        )
+    text: str = preview.render_svg(agent) if kind == "svg" else agent.to_dot()
+    return text.encode()
+
+
+async def _graph(request: Request, digest: str, kind: str) -> bytes:
+    state = state_of(request)
+    found = await asyncio.to_thread(_render_inputs, state, digest, None)
+    return await state.renders.get(
+        (kind, digest, found.spec_digest), render_graph, kind, found.data, found.spec
+    )
+
+
+MAX_DRAWN = 20_000
+"""The most neurons plus connections a graph route draws (the SVG is ~150 bytes per element)."""
 
 
 @router.get(
@@ -227,42 +306,33 @@ async def agent_preview(
         200: {
             "content": {"text/vnd.graphviz": {}},
             "description": "the agent's networks in Graphviz DOT",
-        }
+        },
+        503: {"model": Problem, "description": "Too many renders", "content": {PROBLEM_MEDIA_TYPE: {}}},
     },
 )
-def agent_graph(digest: Digest, request: Request, db: DB, state: State) -> Response:
+async def agent_graph(digest: Digest, request: Request) -> Response:
     """The agent's networks as a Graphviz graph (render with `dot -Tsvg`)."""
     digest = digest.lower()
     etag = etag_of("dot", digest)
-    response = Response(media_type="text/vnd.graphviz; charset=utf-8")
-    cached = conditional(request, response, etag, IMMUTABLE)
-    if cached is not None:
-        return cached
-    agent = _decode(_agent_bytes(state, db, digest))
-    dot: str = agent.to_dot()
-    response.body = dot.encode()
-    response.headers["content-length"] = str(len(response.body))
-    return response
+    if not_modified(request, etag):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMMUTABLE})
+    dot = await _graph(request, digest, "dot")
+    return _image(dot, "text/vnd.graphviz; charset=utf-8", etag)
 
 
 @router.get(
     "/agents/{digest}/graph.svg",
     response_class=Response,
     responses={
-        200: {"content": {"image/svg+xml": {}}, "description": "the agent's networks drawn"}
+        200: {"content": {"image/svg+xml": {}}, "description": "the agent's networks drawn"},
+        503: {"model": Problem, "description": "Too many renders", "content": {PROBLEM_MEDIA_TYPE: {}}},
     },
 )
-def agent_graph_svg(digest: Digest, request: Request, db: DB, state: State) -> Response:
+async def agent_graph_svg(digest: Digest, request: Request) -> Response:
     """The agent's networks as an SVG picture: neurons coloured by kind, connections as arrows."""
-    from services.api import preview
-
     digest = digest.lower()
-    data = _agent_bytes(state, db, digest)
     etag = etag_of("svg", digest)
-    response = Response(media_type="image/svg+xml")
-    cached = conditional(request, response, etag, IMMUTABLE)
-    if cached is not None:
-        return cached
-    response.body = preview.render_svg(_decode(data)).encode()
-    response.headers["content-length"] = str(len(response.body))
-    return response
+    if not_modified(request, etag):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": IMMUTABLE})
+    svg = await _graph(request, digest, "svg")
+    return _image(svg, "image/svg+xml", etag)

@@ -8,10 +8,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.api.deps import State
+from services.api.guard import GuardedRoute
 from services.api.problems import PROBLEM_MEDIA_TYPE, Problem, ProblemError
 from services.common.json_input import JsonObject
 
-router = APIRouter(tags=["chain"])
+router = APIRouter(tags=["chain"], route_class=GuardedRoute)
 
 _PROBLEMS: dict[int | str, JsonObject] = {
     422: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}},
@@ -20,7 +21,9 @@ _PROBLEMS: dict[int | str, JsonObject] = {
 
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
 Bytes32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
-Wei = Annotated[str, Field(pattern=r"^[0-9]{1,78}$", description="an amount in wei, decimal")]
+Wei = Annotated[
+    str, Field(pattern=r"^[0-9]{1,78}$", description="an amount in wei, decimal, below 2**256")
+]
 Uint64 = Annotated[int, Field(ge=0, lt=2**64)]
 
 
@@ -62,6 +65,9 @@ class CreateTaskRequest(BaseModel):
             raise ValueError(
                 f"quorum must be a strict majority of the {len(self.evaluators)} evaluators"
             )
+        for name in ("bounty_wei", "commit_bond_wei", "evaluator_fee_wei"):
+            if int(getattr(self, name)) >= 2**256:
+                raise ValueError(f"{name} does not fit in uint256 (at most 2**256 - 1)")
         if int(self.bounty_wei) == 0:
             raise ValueError("bounty_wei must be positive")
         if int(self.bounty_wei) + int(self.evaluator_fee_wei) * len(self.evaluators) >= 2**256:

@@ -9,12 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from sse_starlette.sse import EventSourceResponse
 
-from services.api.deps import DB, ApiState, State
+from services.api.deps import ApiState, state_of
+from services.api.guard import GuardedRoute
 from services.api.problems import PROBLEM_RESPONSES
-from services.api.routes.tasks import leaderboard_or_404, task_or_404
+from services.api.routes.tasks import leaderboard_or_404
 from services.common.json_input import JsonObject
 
-router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES, route_class=GuardedRoute)
 
 
 async def leaderboard_events(
@@ -38,9 +39,13 @@ async def leaderboard_events(
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "`leaderboard` events"}},
 )
-def task_events(
-    task_id: Annotated[int, Path(ge=1, lt=2**63)], request: Request, db: DB, state: State
+async def task_events(
+    task_id: Annotated[int, Path(ge=1, lt=2**63)], request: Request
 ) -> EventSourceResponse:
-    """Server-sent events: a `leaderboard` event now and whenever the projection changes it."""
-    task_or_404(db, task_id)
+    """Server-sent events: a `leaderboard` event now and whenever the projection changes it.
+
+    A stream holds no database connection: it reads the shared leaderboard cache, and a miss
+    builds the board in a short session of its own (so many open pages cannot drain the pool)."""
+    state = state_of(request)
+    await leaderboard_or_404(state, task_id)  # a 404 problem before the stream starts
     return EventSourceResponse(leaderboard_events(request, state, task_id), ping=15)

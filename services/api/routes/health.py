@@ -7,10 +7,11 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from services.api.deps import DB
+from services.api.guard import GuardedRoute
 from services.api.problems import ProblemError
 from services.api.routes.read_model import projected_head
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=GuardedRoute)
 
 
 class Health(BaseModel):

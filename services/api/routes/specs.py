@@ -17,7 +17,9 @@ router = APIRouter(tags=["specs"])
 
 
 class StoredSpec(BaseModel):
-    cid: str = Field(description="CIDv1 raw (sha2-256) of the spec bytes")
+    cid: str = Field(
+        description="CIDv1 raw (sha2-256) of the spec's canonical bytes (what is stored)"
+    )
     digest: str = Field(
         description="sha256 of the spec bytes, 0x-hex: the specDigest for createTask"
     )
@@ -95,7 +97,9 @@ def _too_large(size: int) -> ProblemError:
     },
 )
 async def store_spec(request: Request, state: State) -> StoredSpec:
-    """Store a task spec. The digest it returns is what `createTask` takes as `specDigest`."""
+    """Store a task spec, as its canonical bytes (sorted keys, defaults filled in). The digest
+    it returns is what `createTask` takes as `specDigest`. A spec the core could not score
+    (limits beyond its own, parameters its environment does not take) is a 422 saying why."""
     from services.common.content import ContentError, cid_of
     from services.common.spec import check_runnable, parse_spec
 
@@ -117,8 +121,11 @@ async def store_spec(request: Request, state: State) -> StoredSpec:
         raise ProblemError(
             503, "no-content-store", "No content store", "the API has no content store configured"
         )
+    # The canonical bytes are stored, as `edgemarket task create` stores them: one spec, one CID,
+    # whatever key order, spacing or `4096.0` the request used.
+    canonical = spec.to_bytes()
     try:
-        cid = state.content.put(body)
+        cid = state.content.put(canonical)
     except ContentError as exc:
         raise ProblemError(
             503,
@@ -126,7 +133,7 @@ async def store_spec(request: Request, state: State) -> StoredSpec:
             "Content store unavailable",
             f"the spec could not be stored ({exc}); try again when the content store is back",
         ) from exc
-    if cid != cid_of(body):
+    if cid != cid_of(canonical):
         raise ProblemError(
             502,
             "content-mismatch",
@@ -135,7 +142,7 @@ async def store_spec(request: Request, state: State) -> StoredSpec:
         )
     return StoredSpec(
         cid=cid,
-        digest="0x" + hashlib.sha256(body).hexdigest(),
-        size=len(body),
+        digest="0x" + hashlib.sha256(canonical).hexdigest(),
+        size=len(canonical),
         title=getattr(spec, "title", None),
     )

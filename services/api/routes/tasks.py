@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -22,13 +21,14 @@ from services.api.deps import (
     not_modified,
     state_of,
 )
+from services.api.guard import GuardedRoute
 from services.api.problems import PROBLEM_RESPONSES, not_found
 from services.api.routes import read_model
 from services.api.routes.read_model import SolutionRow, TaskRow
 from services.common.chain.protocol import rank_key
 from services.common.json_input import JsonObject
 
-router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES, route_class=GuardedRoute)
 
 TaskId = Annotated[int, Path(ge=1, lt=2**63, description="the task id on chain (from 1)")]
 SolutionId = Annotated[
@@ -64,6 +64,10 @@ class TaskOut(BaseModel):
         description="commit, reveal, evaluate, finalizable, finalized or cancelled (by the projected block's time)"
     )
     eval_seed: str | None
+    spec_problem: str | None = Field(
+        default=None,
+        description="why the task's spec fails the checks: no solver works on it, no evaluator attests",
+    )
     solutions: int
     best_solution_id: int | None
     best_score: int | None
@@ -158,18 +162,25 @@ def spec_summary(state: ApiState, spec_digest: str) -> JsonObject:
         return cached
     summary: JsonObject = {}
     if state.content is not None:
-        from services.common.content import cid_of_digest
+        from services.common.content import ContentError, cid_of_digest
+        from services.common.spec import SpecError, parse_spec
 
+        cid = cid_of_digest(bytes.fromhex(spec_digest[2:]))
         try:
-            spec = json.loads(state.content.get(cid_of_digest(bytes.fromhex(spec_digest[2:]))))
+            raw = state.content.get(cid)
+        except (ContentError, OSError):
+            return {}  # not (yet) in this content store: try again next time
+        try:
+            # The one parser: a hostile spec (nested 100,000 deep, say) is refused, not decoded.
+            spec = parse_spec(raw, cid=cid).to_dict()
             summary = {
                 "title": spec.get("title"),
                 "description": spec.get("description"),
-                "env": (spec.get("env") or {}).get("name"),
+                "env": spec["env"]["name"],
                 "spec": spec,
             }
-        except Exception:
-            return {}  # not (yet) in this content store: try again next time
+        except SpecError as exc:
+            summary = {"invalid": str(exc)}  # shown as an invalid spec; cached: bytes never change
     state.spec_summaries[spec_digest] = summary
     return summary
 
@@ -212,6 +223,7 @@ def task_out(state: ApiState, t: TaskRow, now: int | None) -> TaskOut:
         state=TaskStateName(t.state),
         phase=_phase(t, now),
         eval_seed=t.eval_seed,
+        spec_problem=summary.get("invalid"),
         solutions=t.solution_count,
         best_solution_id=t.best_solution_id,
         best_score=t.best_score,
