@@ -91,9 +91,16 @@ def test_three_hostile_reveals_and_an_honest_perfect_agent(
     chain.travel_to(created.reveal_deadline)
 
     market = as_[requester.address]
-    # The keeper seals the seed (it needs the seed block mined: tick the chain meanwhile).
+
+    # The keeper seals the seed once the seed block is mined: mine it, and only it (every
+    # block moves the chain's clock on by at least a second).
+    def mine_the_seed_block() -> None:
+        seed_block = market.get_task(tid).seed_block
+        if seed_block and chain.block_number() < seed_block:
+            chain.mine(1)
+
     wait_until(
-        "sealSeed", lambda: market.get_task(tid).seed_sealed, procs, 60, tick=lambda: chain.mine(1)
+        "sealSeed", lambda: market.get_task(tid).seed_sealed, procs, 60, tick=mine_the_seed_block
     )
     # Attestations after the 60 s window revert (EvaluationClosed): verified means in time.
     wait_until(
