@@ -59,6 +59,12 @@ def test_three_hostile_reveals_and_an_honest_perfect_agent(
     for i, e in enumerate(evaluators, 1):
         procs.start(f"evaluator-{i}", "run", "evaluator", key=e)
 
+    def evaluators_up() -> bool:  # scoring workers warm: as in the demo, up before the task
+        logs = [procs.logs / f"evaluator-{i}.log" for i in range(1, 4)]
+        return all(p.exists() and "evaluator up" in p.read_text() for p in logs)
+
+    wait_until("the evaluators", evaluators_up, procs, 180)
+
     from services.requester import create_task
 
     content = LocalContentStore(procs.env["EDGEMARKET_CONTENT_STORE"].removeprefix("file:"))
