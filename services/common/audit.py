@@ -218,9 +218,11 @@ def audit_task(
             report.problems.append(f"solution {row.solution_id} reached quorum but is not verified")
 
     # The winner the contract should have paid (best verified score), and the one honest
-    # evaluators would have made (best recomputed score); both only at or above minScore.
-    report.expected_winner = _best(report.solutions, lambda r: r.verified_score, task.min_score)
-    report.honest_winner = _best(report.solutions, lambda r: r.recomputed, task.min_score)
+    # evaluators would have made (best recomputed score); both only at or above
+    # max(minScore, 1): under contract v2 a score of 0 never wins.
+    floor = max(task.min_score, 1)
+    report.expected_winner = _best(report.solutions, lambda r: r.verified_score, floor)
+    report.honest_winner = _best(report.solutions, lambda r: r.recomputed, floor)
     finals = [e.event for e in events if isinstance(e.event, chain.TaskFinalized)]
     if finals:
         f = finals[-1]

@@ -12,6 +12,7 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 
 from services.common import chain as c
+from services.common.audit import audit_task
 from services.common.chain import Deployment, Marketplace
 from services.common.content import LocalContentStore
 from services.common.scoring import Verdict, score_agent
@@ -223,3 +224,25 @@ def test_a_task_whose_spec_our_tools_refuse_is_not_attested_and_bonds_come_back(
     solver = task.requester.get_solution(task.task_id, commit.solution_id).solver
     returned = task.requester.reclaim_bonds(task.task_id, solver).event(c.BondReturned)
     assert (returned.solver, returned.amount) == (solver, ETHER // 10)
+
+
+def test_the_audit_knows_a_score_of_0_never_wins(
+    chain: Chain, marketplace_deployment: Deployment, tmp_path: Path
+) -> None:
+    """minScore 0 and only junk revealed: v2 pays nobody, and the audit agrees."""
+    task = revealed_task(chain, marketplace_deployment, tmp_path, [(b"junk", 5), (b"more junk", 9)])
+    me = task.evaluators[0]
+    assert (
+        Evaluator(node_for(chain, marketplace_deployment, me), task.content).attest_task(
+            task.task_id
+        )
+        == 2
+    )
+    chain.travel_to(task.eval_deadline)
+    fin = task.requester.finalize(task.task_id).event(c.TaskFinalized)
+    assert fin.solution_id == c.NO_SOLUTION
+    report = audit_task(
+        task.requester, task.content, task.task_id, from_block=marketplace_deployment.block_number
+    )
+    assert report.expected_winner is None and report.honest_winner is None
+    assert report.ok, report.problems

@@ -59,6 +59,12 @@ def test_three_hostile_reveals_and_an_honest_perfect_agent(
     for i, e in enumerate(evaluators, 1):
         procs.start(f"evaluator-{i}", "run", "evaluator", key=e)
 
+    def evaluators_up() -> bool:  # scoring workers warm: as in the demo, up before the task
+        logs = [procs.logs / f"evaluator-{i}.log" for i in range(1, 4)]
+        return all(p.exists() and "evaluator up" in p.read_text() for p in logs)
+
+    wait_until("the evaluators", evaluators_up, procs, 180)
+
     from services.requester import create_task
 
     content = LocalContentStore(procs.env["EDGEMARKET_CONTENT_STORE"].removeprefix("file:"))
@@ -91,9 +97,16 @@ def test_three_hostile_reveals_and_an_honest_perfect_agent(
     chain.travel_to(created.reveal_deadline)
 
     market = as_[requester.address]
-    # The keeper seals the seed (it needs the seed block mined: tick the chain meanwhile).
+
+    # The keeper seals the seed once the seed block is mined: mine it, and only it (every
+    # block moves the chain's clock on by at least a second).
+    def mine_the_seed_block() -> None:
+        seed_block = market.get_task(tid).seed_block
+        if seed_block and chain.block_number() < seed_block:
+            chain.mine(1)
+
     wait_until(
-        "sealSeed", lambda: market.get_task(tid).seed_sealed, procs, 60, tick=lambda: chain.mine(1)
+        "sealSeed", lambda: market.get_task(tid).seed_sealed, procs, 60, tick=mine_the_seed_block
     )
     # Attestations after the 60 s window revert (EvaluationClosed): verified means in time.
     wait_until(
