@@ -153,6 +153,47 @@ def test_create_task_page_prepares_a_transaction_without_a_wallet(
     assert "private key" not in page.locator("#create-form").inner_text().lower()
 
 
+def test_create_form_renders_every_environments_parameters(
+    site: tuple[str, Scenario], page: Any
+) -> None:
+    """The form comes from GET /specs/schema: each environment shows its own parameters with
+    the schema's defaults and bounds, and nothing else."""
+    import httpx
+
+    base, _ = site
+    schema = httpx.get(f"{base}/specs/schema").json()
+    page.goto(f"{base}/#/create")
+    page.locator("#create-form").wait_for()
+    offered = page.eval_on_selector_all("#env-name option", "os => os.map(o => o.value)")
+    variants = {v["properties"]["name"]["const"]: v for v in schema["properties"]["env"]["oneOf"]}
+    assert offered == list(variants)
+    for name, variant in variants.items():
+        page.select_option("#env-name", name)
+        shown = page.eval_on_selector_all(
+            "#env-params [name]", "els => els.map(e => [e.name, e.value, e.min || null, e.max || null])"
+        )
+        expected = []
+        for key, prop in variant["properties"]["params"]["properties"].items():
+            if "enum" in prop:
+                expected.append([f"env.params.{key}", prop["default"], None, None])
+            else:
+                expected.append(
+                    [f"env.params.{key}", str(prop["default"]), str(prop["minimum"]), str(prop["maximum"])]
+                )
+        samples = variant["x-eval-samples"]
+        if samples:
+            expected.append(
+                ["eval.samples", str(samples["default"]), str(samples["minimum"]), str(samples["maximum"])]
+            )
+        assert shown == expected, name
+    # The minimum score takes the CLI's unit (a fraction, 6 decimals): 0.1234567 is refused.
+    page.select_option("#env-name", "parity-n")
+    page.fill("[name=min_score]", "0.1234567")
+    page.fill("textarea[name=evaluators]", "0x" + "e1" * 20)
+    page.click("#submit")
+    page.locator("#create-out .error", has_text="at most 6 decimals").wait_for()
+
+
 # A stand-in for the user's injected wallet (MetaMask cannot run here): it answers EIP-1193
 # requests by forwarding them to the test chain, where anvil signs for the impersonated
 # account (--auto-impersonate). The page sees only the provider object, as with a real wallet.
@@ -203,6 +244,7 @@ def test_create_task_goes_through_the_users_own_wallet(
         )
         page.goto(f"{base}/#/create")
         page.locator("#create-form").wait_for()
+        page.fill("[name=title]", "Learn a one-time pad")
         page.fill("textarea[name=evaluators]", "\n".join(evaluators))
         page.fill("input[name=bounty]", "2.5")
         page.click("#submit")
