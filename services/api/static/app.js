@@ -122,7 +122,7 @@ async function taskView(id) {
   const details = el("div", { class: "grid", id: "task-details" });
   function renderDetails(task) {
     details.replaceChildren(
-      field("State", badge(task.state)), field("Phase", task.phase || "—"),
+      field("Environment", task.env || "—"), field("State", badge(task.state)), field("Phase", task.phase || "—"),
       field("Bounty", `${tfuel(task.bounty_wei)} TFUEL`), field("Creator", el("span", { class: "mono" }, short(task.creator))),
       field("Commits close", when(task.commit_deadline)), field("Reveals close", when(task.reveal_deadline)),
       field("Evaluators", `${task.evaluators.length}, quorum ${task.quorum}`), field("Minimum score", score(task.min_score)),
