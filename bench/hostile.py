@@ -11,7 +11,8 @@ bound of bisuna-core/2 allows), build agents meant to be slow:
 - `modulators`: a firing chain whose neurons modulate every other connection;
 - `max_io`: every input feeds every hidden neuron, every hidden neuron feeds every output.
 Each is timed (CPU time of one evaluation, scorer bisuna-core/1, so nothing stops early)
-against random agents with exactly its neuron and connection counts (the peer). The ratio
+against random agents with exactly its neuron and connection counts, every neuron live (the
+peer: the core skips dead neurons, so a plain random network would do a fraction of the work). The ratio
 hostile / benign is per evaluation of the same spec, so it is measured with few samples or
 steps; `worst_ratio` is the largest over all of them (target <= 10: the work is linear).
 Per spec also: `fuel_ceiling` (bisuna.fuel_ceiling) and `max_eval_s`, the CPU-seconds one
@@ -68,6 +69,11 @@ def specs() -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
             legal = {**large, "env": {"name": name, "params": {"max_steps": steps}},
                      "eval": {"samples": 16}}
         else:
+            # boolean tasks have a fixed number of cases: shrink the connections until it fits
+            cases = {"multiplexer-6": 64, "multiplexer-11": 2048}.get(name, 1 << 8)
+            fit = min(MAX_LIMITS["max_connections"],
+                      bound // (per * cases) - MAX_LIMITS["max_neurons"])
+            large = {**large, "limits": {**MAX_LIMITS, "max_connections": fit}}
             legal = large
         out.append((name, "largest", {**large, "eval": quick_eval} if quick_eval else large, legal))
     return out
@@ -133,10 +139,22 @@ def max_io(ins: int, outs: int, n: int, c: int, rng: random.Random) -> Network:
 
 
 def benign(ins: int, outs: int, n: int, c: int, rng: random.Random) -> Network:
-    """A random network with exactly n neurons and c distinct connections."""
+    """A random network with exactly n neurons and c distinct connections, every neuron live.
+
+    The core runs only the neurons an output depends on, so a plain random network of the same
+    counts does a fraction of the work (most of its neurons are dead) and would flatter every
+    hostile agent. Here each hidden neuron feeds a later hidden neuron or an output, so the whole
+    network runs, at rate 1 like the hostile agents; the rest of the connections are random.
+    """
     hidden = n - ins - outs
-    kinds = tuple((rng.choice(KINDS), rng.choice((1, 7, 49))) for _ in range(hidden))
+    h0 = ins + outs
+    kinds = tuple((rng.choice(KINDS), 1) for _ in range(hidden))
     conns: set[tuple[int, int, int | None]] = set()
+    for h in range(h0, n):  # the spine: h -> a later hidden neuron or an output
+        later = rng.randrange(h + 1, n + outs) if h + 1 < n else n
+        conns.add((h, later if later < n else ins + rng.randrange(outs), None))
+        if len(conns) >= c:
+            break
     while len(conns) < c:
         mod = rng.randrange(n) if rng.random() < 0.1 else None
         conns.add((rng.randrange(n), rng.randrange(n), mod))

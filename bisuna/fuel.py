@@ -27,7 +27,7 @@ class ScoreDetail(NamedTuple):
 def fuel_ceiling(spec: Mapping[str, Any]) -> int:
     """The spec's fuel ceiling: 4 x network steps x (max_neurons + max_connections), network
     steps being 2 x samples (cipher), 64 / 2048 (multiplexer-6 / -11), 2^n (parity-n) or
-    samples x max_steps (mountain-car). Raises LimitError when it exceeds 2^32: a spec
+    samples x max_steps (mountain-car). Raises LimitError when it exceeds 2^28: a spec
     `bisuna-core/2` refuses."""
     spec = _b.spec_dict(spec)
     params = _b.params_from_spec(spec)

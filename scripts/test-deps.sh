@@ -12,6 +12,8 @@ command -v clang >/dev/null 2>&1 || need+=(clang)
 dpkg -s libclang-rt-14-dev >/dev/null 2>&1 || need+=(libclang-rt-14-dev)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# tests/integration/test_hosts.py: network namespaces, veth, a bridge (ip netns, ip link)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 pg_running() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
 rabbit_running() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
 if ! pg_running && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

@@ -34,6 +34,7 @@ from services.cli.run import app as run_app  # noqa: E402
 app.add_typer(run_app, name="run")
 from services.cli.agent import app as agent_app  # noqa: E402
 from services.cli.audit import audit  # noqa: E402
+from services.cli.content import app as content_app  # noqa: E402
 from services.cli.evolve import evolve  # noqa: E402
 from services.cli.score import score  # noqa: E402
 from services.cli.task import app as task_app  # noqa: E402
@@ -41,6 +42,7 @@ from services.cli.worker import worker  # noqa: E402
 
 app.add_typer(task_app, name="task")
 app.add_typer(agent_app, name="agent")
+app.add_typer(content_app, name="content")
 app.command("evolve")(evolve)
 app.command("score")(score)
 app.command("audit")(audit)

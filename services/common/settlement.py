@@ -14,6 +14,8 @@ from services.common.node import Node
 log = get_logger("edgemarket.keeper")
 
 BLOCKHASH_HORIZON = 256
+# The node unreachable, not a fault of one task: the whole pass is retried after a backoff.
+TRANSIENT: tuple[type[BaseException], ...] = (OSError, chain.ChainError)
 
 
 class Keeper:
@@ -37,6 +39,14 @@ class Keeper:
             except chain.ContractError as exc:
                 # Someone else moved first (another keeper, an impatient user): read again next pass.
                 log.info("step raced", extra={"task_id": task_id, "error": str(exc)})
+            except TRANSIENT:
+                raise  # the node is unreachable: the loop backs off and the pass starts again
+            except Exception:
+                # One task's failure (a bug, a bad reply) must not stall every other task: it
+                # is tried again next pass, from what the chain says then.
+                log.exception(
+                    "tending the task failed; tried again next pass", extra={"task_id": task_id}
+                )
         done += self.withdraw()
         return done
 

@@ -36,14 +36,25 @@ def publish(client: redis.Redis, stream: str, messages: list[bytes]) -> list[str
     return [i.decode() if isinstance(i, bytes) else str(i) for i in pipe.execute()]
 
 
-class StreamConsumer:
-    """One consumer in a group: reads its own pending entries first, then new ones, and claims
-    entries other consumers left pending longer than `claim_idle_ms` (they are presumed dead).
+# Errors of the infrastructure, not of the message: Redis or the RPC node unreachable. A handler
+# raising one of these is retried with the same entries in hand (they are not re-read, so the
+# outage does not count as a failed delivery and cannot dead-letter a good message).
+TRANSIENT: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError, OSError)
 
-    Delivery is at least once: an entry is acknowledged only after its handler returned, so a
-    handler must be idempotent on the message identity. An entry that failed `max_deliveries`
-    times is moved to `<stream>:dead:<group>` and acknowledged, so one poison message cannot
-    stall the group.
+
+class StreamConsumer:
+    """One consumer in a group, under the one delivery rule every consumer follows:
+
+    - an entry is acknowledged only after its effect is durable (its handler returned, or the
+      caller's transaction committed), so delivery is at least once and every handler
+      de-duplicates by the message's chain identity (block hash, log index), never by stream
+      position;
+    - after any failure the consumer re-reads its own pending entries, from the first, before
+      it reads anything new (`recover`); after a start it does the same;
+    - an entry delivered more than `max_deliveries` times is moved to `<stream>:dead:<group>` and
+      acknowledged, so one poison message cannot stall the group for ever;
+    - entries other consumers left pending longer than `claim_idle_ms` are claimed (their
+      consumer is presumed dead).
     """
 
     def __init__(
@@ -65,6 +76,8 @@ class StreamConsumer:
         self.dead_letter = f"{stream}:dead:{group}"
         self._own_pending_done = False
         self._pending_cursor = "0"
+        self._held: list[Delivery] = []
+        self.last_failed = False  # the last `handle` left an entry pending
         self._claim_cursor = "0-0"
         self._last_claim = 0.0
 
@@ -76,7 +89,9 @@ class StreamConsumer:
             if "BUSYGROUP" not in str(e):
                 raise
 
-    def _decode(self, entries: list[Any]) -> list[Delivery]:  # Any: redis-py returns untyped replies
+    def _decode(
+        self, entries: list[Any]
+    ) -> list[Delivery]:  # Any: redis-py returns untyped replies
         out = []
         for raw_id, fields in entries:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
@@ -132,28 +147,66 @@ class StreamConsumer:
         return deliveries
 
     def _drop_poison(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Dead-letter the entries delivered more than max_deliveries times (one round trip)."""
+        if not deliveries:
+            return deliveries
+        info = self.client.xpending_range(
+            self.stream,
+            self.group,
+            min=deliveries[0].entry_id,
+            max=deliveries[-1].entry_id,
+            count=len(deliveries) + 100,  # claimed ones may have our own pending in between
+            consumername=self.consumer,  # ours: read by us, or just claimed by us
+        )
+        times = {
+            (
+                i["message_id"].decode()
+                if isinstance(i["message_id"], bytes)
+                else str(i["message_id"])
+            ): int(i["times_delivered"])
+            for i in info
+        }
         keep = []
         for d in deliveries:
-            info = self.client.xpending_range(
-                self.stream, self.group, min=d.entry_id, max=d.entry_id, count=1
-            )
-            times = int(info[0]["times_delivered"]) if info else 1
-            if times > self.max_deliveries:
-                self.dead(d, f"failed {times - 1} times")
+            n = times.get(d.entry_id, 1)
+            if n > self.max_deliveries:
+                self.dead(d, f"failed {n - 1} times")
             else:
                 keep.append(d)
         return keep
 
+    @property
+    def recovering(self) -> bool:
+        """True while the consumer re-reads its own pending entries (after a start or a failure)."""
+        return not self._own_pending_done
+
+    def recover(self) -> None:
+        """After a failure: the next reads walk this consumer's own pending entries from the
+        first (each re-read counts as a delivery) before any new entry is read."""
+        self._held = []
+        self._own_pending_done = False
+        self._pending_cursor = "0"
+
+    def hold(self, deliveries: list[Delivery]) -> None:
+        """Hand these deliveries out again on the next read, without asking Redis (after an
+        outage of the infrastructure, which must not count as a failed delivery)."""
+        self._held = list(deliveries)
+
     def read(self, count: int = 500, block_ms: int | None = 1000) -> list[Delivery]:
-        """The next entries: own pending ones (after a restart), stale ones, then new ones."""
-        if not self._own_pending_done:
-            # Walk our own pending entries once, by a cursor: one that keeps failing is left to
-            # the stale-entry claim (which counts deliveries), not retried in a tight loop.
+        """The next entries: held ones, own pending ones (after a start or a failure), stale
+        ones from dead consumers, then new ones."""
+        if self._held:
+            held, self._held = self._held, []
+            return held
+        while not self._own_pending_done:
             own = self._read_group(self._pending_cursor, count, None)
+            if not own:
+                self._own_pending_done = True
+                break
+            self._pending_cursor = own[-1].entry_id
+            own = self._drop_poison(own)
             if own:
-                self._pending_cursor = own[-1].entry_id
                 return own
-            self._own_pending_done = True
         now = time.monotonic()
         if now - self._last_claim >= self.claim_idle_ms / 2000:
             self._last_claim = now
@@ -178,11 +231,22 @@ class StreamConsumer:
         pipe.xack(self.stream, self.group, delivery.entry_id)
         pipe.execute()
 
-    def handle(self, deliveries: list[Delivery], handlers: Mapping[Kind, Handler]) -> int:
-        """Run each delivery's handler and ack it; a failing one stays pending for a retry, and a
-        handler raising `Stopped` leaves its entry and the rest of the batch pending."""
+    def handle(
+        self,
+        deliveries: list[Delivery],
+        handlers: Mapping[Kind, Handler],
+        *,
+        transient: tuple[type[BaseException], ...] = TRANSIENT,
+    ) -> int:
+        """Run each delivery's handler and ack the ones that returned; how many were acked.
+
+        A handler that raises leaves its entry pending and the consumer `recover`s: the next
+        reads re-deliver it (counted; dead-lettered after max_deliveries) before anything new.
+        A `transient` error (Redis or the node unreachable) stops the batch and holds the rest
+        of it, failed entry first, for the next read; `Stopped` leaves the rest pending."""
         done: list[str] = []
-        for d in deliveries:
+        self.last_failed = False
+        for k, d in enumerate(deliveries):
             if d.message is None:
                 self.dead(d, str(d.error))
                 continue
@@ -192,14 +256,26 @@ class StreamConsumer:
                     handler(d.message)
                 except Stopped:
                     break  # stopping: this entry and the rest stay pending
+                except transient as e:
+                    log.warning(
+                        "handler cannot reach a service; the batch is retried",
+                        extra={"group": self.group, "entry": d.entry_id, "error": repr(e)},
+                    )
+                    self.last_failed = True
+                    self.ack(done)
+                    self.hold(deliveries[k:])
+                    return len(done)
                 except Exception:
                     log.exception(
-                        "handler failed; the entry stays pending and will be retried",
+                        "handler failed; the entry stays pending and is retried first",
                         extra={"group": self.group, "entry": d.entry_id, "kind": d.message.kind},
                     )
+                    self.last_failed = True
                     continue
             done.append(d.entry_id)
         self.ack(done)
+        if self.last_failed:
+            self.recover()
         return len(done)
 
 
@@ -213,10 +289,18 @@ def consume(
     stop: threading.Event | None = None,
     claim_idle_ms: int = 30_000,
     block_ms: int = 1000,
+    max_deliveries: int = 10,
+    transient: tuple[type[BaseException], ...] = TRANSIENT,
+    retry: Backoff | None = None,
 ) -> None:
-    """Handle the group's messages until `stop` is set; Redis outages are retried with backoff."""
-    c = StreamConsumer(client, stream, group, consumer, claim_idle_ms=claim_idle_ms)
+    """Handle the group's messages until `stop` is set, under the delivery rule of
+    `StreamConsumer`. Redis outages are retried with backoff; a batch with a failed entry is
+    followed by a growing pause (`retry`) before its pending entries are read again."""
+    c = StreamConsumer(
+        client, stream, group, consumer, claim_idle_ms=claim_idle_ms, max_deliveries=max_deliveries
+    )
     stop = stop or threading.Event()
+    retry = retry or Backoff(first=0.2, cap=10.0)
     group_ready = False
 
     def one_batch() -> float:
@@ -225,10 +309,14 @@ def consume(
             if not group_ready:
                 c.ensure_group()
                 group_ready = True
-            c.handle(c.read(block_ms=block_ms), handlers)
+            c.handle(c.read(block_ms=block_ms), handlers, transient=transient)
         except (redis.ConnectionError, redis.TimeoutError):
             group_ready = False  # a restarted Redis may have lost the group
+            c.recover()  # what was in hand is pending: read it again first
             raise
+        if c.last_failed:
+            return retry.failed()
+        retry.reset()
         return 0.0  # the read already blocked for new entries
 
     run_loop(

@@ -19,7 +19,7 @@ from services.common.process import Stopped, stop_event, wait
 from services.common.scoring import Verdict, score_agent
 from services.common.settings import Settings
 from services.common.spec import SpecError, TaskSpec, parse_spec
-from services.common.streams import consume
+from services.common.streams import TRANSIENT, consume
 
 log = get_logger("edgemarket.evaluator")
 
@@ -229,4 +229,5 @@ def run(
         socket.gethostname(),
         handlers,
         stop=stop,
+        transient=(*TRANSIENT, chain.RpcUnavailableError),
     )

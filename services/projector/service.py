@@ -1,12 +1,19 @@
 """Every stream message → the read model (services/projector/models.py), exactly once, reorg-aware.
 
-The projector is one consumer of its own group. Each batch of messages is applied in one
-database transaction together with the checkpoint (the last stream entry applied), and only
-then acknowledged; entries at or below the checkpoint are skipped, so a crash between commit
-and ack applies nothing twice. Events are stored as `ChainEvent` rows keyed by (block_hash,
-log_index) and folded into the entity rows by one handler per kind. `chain.reorged` deletes
-the events of the orphaned blocks and rebuilds every task they touched from the events that
-remain, so the projection always equals a from-scratch replay of the canonical chain.
+The projector is one consumer of its own group and follows the one delivery rule
+(services/common/streams.py). Each batch of messages is applied in one database transaction
+and only then acknowledged. Events are stored as `ChainEvent` rows keyed by their chain identity
+(block_hash, log_index), and an event already stored is skipped: that, not the stream position,
+is what makes a re-delivered batch (a crash between commit and ack) change nothing. After a
+failed batch the projector re-reads its own pending entries, one per transaction, before
+anything new, so a failed entry is never overtaken by newer ones; an outage of the database or
+Redis retries the batch in hand without re-reading it. Events are folded into the entity rows by
+one handler per kind. `chain.reorged` deletes the events of the orphaned blocks and rebuilds
+every task they touched from the events that remain, so the projection always equals a
+from-scratch replay of the canonical chain. A re-delivered `chain.reorged` is applied again:
+entries come back only as a suffix of what was applied, in stream order, so the undo and the
+events after it end as they were. The checkpoint row records how far the projection has got
+(last entry, block) for readers; it decides nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import redis
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, delete
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, SQLModel, col, select
 
 from services.common.content import cid_of_digest
@@ -306,11 +314,6 @@ HANDLERS: dict[str, Handler] = {
 # -- applying messages ------------------------------------------------------------------
 
 
-def _entry_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
 def _task_id(msg: Message) -> int | None:
     task_id = msg.args.get("task_id")
     return int(task_id) if task_id is not None else None
@@ -359,16 +362,10 @@ class Projector:
     def apply(self, deliveries: list[Delivery]) -> int:
         """Apply a batch; returns how many messages changed the projection."""
         changed = 0
+        todo = [(d.entry_id, d.message) for d in deliveries if d.message is not None]
+        if not todo:
+            return 0
         with Session(self.engine) as s, s.begin():
-            cp = s.get(Checkpoint, self.name)
-            done = _entry_key(cp.stream_id) if cp is not None else (-1, -1)
-            todo = [
-                (d.entry_id, d.message)
-                for d in deliveries
-                if d.message is not None and _entry_key(d.entry_id) > done
-            ]
-            if not todo:
-                return 0
             rows, applied = self._load(s, [m for _, m in todo])
             for entry_id, msg in todo:
                 if msg.kind is Kind.CHAIN_REORGED:
@@ -435,6 +432,59 @@ class Projector:
         return Rows(s, task_ids), applied
 
 
+# The database or Redis unreachable, busy or restarted: the batch in hand is retried as it is.
+INFRASTRUCTURE = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
+
+
+def project_step(projector: Projector, consumer: StreamConsumer) -> Callable[[], float]:
+    """One batch: read, apply in one transaction, then acknowledge (the delivery rule).
+
+    A database or Redis outage holds the batch and raises (the loop backs off, then applies the
+    same batch again); any other failure makes the consumer re-read its own pending entries, one
+    per transaction, so the entry at fault is isolated (and dead-lettered after max_deliveries)
+    while every other entry is applied in stream order."""
+    group_ready = False
+    isolating = False  # after a failed batch, until the pending entries are walked
+
+    def step() -> float:
+        nonlocal group_ready, isolating
+        deliveries: list[Delivery] = []
+        try:
+            if not group_ready:
+                consumer.ensure_group()
+                group_ready = True
+            isolating = isolating and consumer.recovering
+            deliveries = consumer.read(count=1 if isolating else 500, block_ms=500)
+            if not deliveries:
+                return 0.0  # the read already blocked for new entries
+            for d in deliveries:
+                if d.message is None:
+                    consumer.dead(d, str(d.error))
+            changed = projector.apply(deliveries)
+            consumer.ack([d.entry_id for d in deliveries if d.message is not None])
+        except INFRASTRUCTURE:
+            group_ready = False  # a restarted Redis may have lost the group
+            consumer.hold([d for d in deliveries if d.message is not None])
+            log.exception("projecting failed (database or Redis), retrying the batch")
+            raise
+        except Exception:
+            consumer.recover()
+            isolating = True
+            log.exception("projecting failed, re-reading the pending entries one by one")
+            raise
+        log.info(
+            "projected",
+            extra={
+                "messages": len(deliveries),
+                "changed": changed,
+                "last_entry": deliveries[-1].entry_id,
+            },
+        )
+        return 0.0
+
+    return step
+
+
 def run(settings: Settings, stop: threading.Event | None = None) -> None:
     """`edgemarket run projector`: migrate, then project until SIGTERM/SIGINT (or `stop`)."""
     configure_logging(settings.log_level)
@@ -451,6 +501,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
     # One consumer name: a restarted projector first re-reads its own pending entries, so the
     # order of application is the stream's order. Run one projector per database.
     consumer = StreamConsumer(client, settings.stream, GROUP, GROUP)
+    step = project_step(projector, consumer)
     log.info(
         "projector started",
         extra={
@@ -459,44 +510,11 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
             "stream": settings.stream,
         },
     )
-    group_ready = False
-
-    def project_batch() -> float:
-        nonlocal group_ready
-        try:
-            if not group_ready:
-                consumer.ensure_group()
-                group_ready = True
-            deliveries = consumer.read(count=500, block_ms=500)
-            if not deliveries:
-                return 0.0  # the read already blocked for new entries
-            for d in deliveries:
-                if d.message is None:
-                    consumer.dead(d, str(d.error))
-            changed = projector.apply(deliveries)
-            consumer.ack([d.entry_id for d in deliveries if d.message is not None])
-        except (redis.ConnectionError, redis.TimeoutError):
-            group_ready = False  # a restarted Redis may have lost the group
-            raise
-        except Exception:
-            group_ready = False
-            log.exception("projecting failed, retrying the batch")
-            raise
-        log.info(
-            "projected",
-            extra={
-                "messages": len(deliveries),
-                "changed": changed,
-                "last_entry": deliveries[-1].entry_id,
-            },
-        )
-        return 0.0
-
-    # Any failure (Redis lost, the database busy or gone) retries the batch after a backoff;
-    # the batch is applied with its checkpoint, so a retry never applies anything twice.
+    # Any failure retries after a backoff; events are de-duplicated by their chain identity,
+    # so a retry never applies anything twice.
     run_loop(
         "projector",
-        project_batch,
+        step,
         stop,
         interval=0.0,
         retry_on=(Exception,),

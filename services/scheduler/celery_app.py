@@ -3,12 +3,46 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from celery import Celery
 from celery.signals import after_setup_logger
 
 from services.scheduler.config import SolverSettings, get_solver_settings
+
+_CERT_REQS = {
+    "required": ssl.CERT_REQUIRED,
+    "cert_required": ssl.CERT_REQUIRED,
+    "optional": ssl.CERT_OPTIONAL,
+    "cert_optional": ssl.CERT_OPTIONAL,
+    "none": ssl.CERT_NONE,
+    "cert_none": ssl.CERT_NONE,
+}
+
+
+def redis_tls_options(url: str) -> dict[str, Any] | None:  # Any: ssl constants and paths
+    """The TLS options of a rediss:// URL for Celery, certificate checks on unless the URL
+    says `ssl_cert_reqs=none`; None for any other scheme.
+
+    Left to themselves, Celery's result backend refuses a rediss:// URL without
+    `ssl_cert_reqs` and kombu's broker connects to it with no certificate check at all. A
+    private CA is named in the URL: `?ssl_ca_certs=/path/ca.pem` (as redis-py reads it too)."""
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return None
+    query = {k: unquote(v[-1]) for k, v in parse_qs(parts.query).items()}
+    reqs = query.get("ssl_cert_reqs", "required").lower()
+    if reqs not in _CERT_REQS:
+        raise ValueError(
+            f"ssl_cert_reqs={reqs!r} in the Redis URL: use required (the default), optional or none"
+        )
+    options: dict[str, Any] = {"ssl_cert_reqs": _CERT_REQS[reqs]}  # Any: see above
+    for key in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+        if query.get(key):
+            options[key] = query[key]
+    return options
 
 
 def make_app(settings: SolverSettings) -> Celery:
@@ -40,6 +74,12 @@ def make_app(settings: SolverSettings) -> Celery:
         worker_hijack_root_logger=False,
         enable_utc=True,
     )
+    broker_tls = redis_tls_options(settings.effective_broker_url)
+    if broker_tls is not None:
+        app.conf.broker_use_ssl = broker_tls
+    backend_tls = redis_tls_options(settings.redis_url)
+    if backend_tls is not None:
+        app.conf.redis_backend_use_ssl = backend_tls
     return app
 
 

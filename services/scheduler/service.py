@@ -30,7 +30,7 @@ from services.common.process import run_loop, stop_event
 from services.common.scoring import score_agent
 from services.common.settlement import Keeper
 from services.common.spec import SpecError, TaskSpec, parse_spec
-from services.common.streams import consume
+from services.common.streams import TRANSIENT, consume
 from services.scheduler.config import SolverSettings
 from services.scheduler.islands import Candidate, epoch_seed, island_seed, migrate, plan, ranked
 from services.scheduler.private_store import PrivateAgents
@@ -579,7 +579,7 @@ def run(settings: SolverSettings | None = None, *, stop: threading.Event | None 
                 socket.gethostname(),
                 handlers,
             ),
-            kwargs={"stop": stop},
+            kwargs={"stop": stop, "transient": (*TRANSIENT, chain.RpcUnavailableError)},
             name="scheduler-intake",
             daemon=True,
         ),

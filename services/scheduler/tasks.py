@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +22,49 @@ from services.scheduler.private_store import PrivateAgentError, PrivateAgents
 
 EVOLVE_EPOCH = "edgemarket.evolve_epoch"
 PROGRESS_EVERY_SECONDS = 1.0
+
+log = logging.getLogger("edgemarket.worker")
+
+
+class ProgressReporter:
+    """Progress reports go to the result backend from a thread of their own: each costs a
+    round trip to Redis, which on a far or lossy link would otherwise stall the evolution
+    once a second. Only the latest report waits to be sent; `close()` returns once nothing is
+    in flight and drops what is left, so no report can land after (and over) the result."""
+
+    def __init__(self, send: Callable[[JsonObject], None]) -> None:
+        self._send = send
+        self._latest: JsonObject | None = None
+        self._closed = False
+        self._cv = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
+        self._thread.start()
+
+    def offer(self, meta: JsonObject) -> None:
+        with self._cv:
+            if not self._closed:
+                self._latest = meta
+                self._cv.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while self._latest is None and not self._closed:
+                    self._cv.wait()
+                if self._closed or self._latest is None:
+                    return
+                meta, self._latest = self._latest, None
+            try:
+                self._send(meta)  # outside the lock: offer() never waits for the network
+            except Exception as exc:  # a lost progress report is only cosmetic
+                log.warning("progress report not sent", extra={"error": repr(exc)})
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._latest = None
+            self._cv.notify()
+        self._thread.join()
 
 
 @lru_cache(maxsize=8)
@@ -91,23 +137,29 @@ def evolve_epoch(
     spec = _spec(spec_cid)
     agent_bytes = [_private().get(d) for d in agents]
     last = [0.0]
+    task_id, hostname = self.request.id, self.request.hostname
+    reporter = ProgressReporter(
+        lambda meta: self.update_state(task_id=task_id, state="PROGRESS", meta=meta)
+    )
 
     def progress(gen: int, best_fitness: int) -> None:
         now = time.monotonic()
         if now - last[0] >= PROGRESS_EVERY_SECONDS:
             last[0] = now
-            self.update_state(
-                state="PROGRESS",
-                meta={
+            reporter.offer(
+                {
                     "epoch": epoch,
                     "generation": int(gen),
                     "best_fitness": int(best_fitness),
-                    "hostname": self.request.hostname,
+                    "hostname": hostname,
                     "pid": os.getpid(),
-                },
+                }
             )
 
-    result = run_epoch(spec, int(seed), generations, agent_bytes, keep, progress)
+    try:
+        result = run_epoch(spec, int(seed), generations, agent_bytes, keep, progress)
+    finally:
+        reporter.close()
     result["epoch"] = epoch
     result["worker"] = self.request.hostname or ""
     return result

@@ -176,14 +176,16 @@ def test_publish_returns_ids(redis_url: str, redis_prefix: str, count: int) -> N
     assert len(ids) == count and ids == sorted(ids)
 
 
-def test_own_poison_entry_is_not_retried_in_a_loop(redis_url: str, redis_prefix: str) -> None:
+def test_own_poison_entry_is_retried_first_then_dead_lettered(
+    redis_url: str, redis_prefix: str
+) -> None:
     client = redis.Redis.from_url(redis_url)
     stream = redis_prefix + "events"
     publish(client, stream, [_message(1), _message(2)])
     first = StreamConsumer(client, stream, "g", "same")
     first.ensure_group()
     first.read(count=2, block_ms=None)  # took both, then crashed
-    again = StreamConsumer(client, stream, "g", "same", claim_idle_ms=60_000)
+    again = StreamConsumer(client, stream, "g", "same", claim_idle_ms=60_000, max_deliveries=3)
     calls: list[int] = []
 
     def fails_on_one(m: Message) -> None:
@@ -193,5 +195,55 @@ def test_own_poison_entry_is_not_retried_in_a_loop(redis_url: str, redis_prefix:
 
     for _ in range(5):
         again.handle(again.read(block_ms=None), {Kind.CREDIT_WITHDRAWN: fails_on_one})
-    assert calls == [1, 2]  # each once; the failing one waits for the stale-entry claim
-    assert client.xpending(stream, "g")["pending"] == 1
+    # delivered 3 times (to `first`, then twice re-read before anything new); the 4th is dead
+    assert calls == [1, 2, 1]
+    assert client.xpending(stream, "g")["pending"] == 0
+    dead = client.xrange(again.dead_letter)
+    assert len(dead) == 1 and dead[0][1][b"reason"] == b"failed 3 times"
+
+
+def test_failed_entry_is_not_overtaken_by_newer_ones(redis_url: str, redis_prefix: str) -> None:
+    """The delivery rule: after a failure, own pending entries come back before new ones."""
+    client = redis.Redis.from_url(redis_url)
+    stream = redis_prefix + "events"
+    c = StreamConsumer(client, stream, "g", "c", claim_idle_ms=60_000)
+    c.ensure_group()
+    publish(client, stream, [_message(1)])
+    seen: list[int] = []
+    failures = [RuntimeError("fails once")]
+
+    def flaky(m: Message) -> None:
+        if failures:
+            raise failures.pop()
+        seen.append(m.block_number)
+
+    assert c.handle(c.read(block_ms=None), {Kind.CREDIT_WITHDRAWN: flaky}) == 0
+    assert c.last_failed
+    publish(client, stream, [_message(2), _message(3)])
+    while c.handle(c.read(block_ms=None), {Kind.CREDIT_WITHDRAWN: flaky}):
+        pass
+    assert seen == [1, 2, 3]
+    assert client.xpending(stream, "g")["pending"] == 0
+
+
+def test_transient_error_holds_the_batch_without_counting_a_delivery(
+    redis_url: str, redis_prefix: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    stream = redis_prefix + "events"
+    publish(client, stream, [_message(i) for i in range(1, 4)])
+    c = StreamConsumer(client, stream, "g", "c", max_deliveries=1)
+    c.ensure_group()
+    seen: list[int] = []
+    outage = [ConnectionRefusedError("node down")] * 5
+
+    def needs_node(m: Message) -> None:
+        if m.block_number == 2 and outage:
+            raise outage.pop()
+        seen.append(m.block_number)
+
+    for _ in range(6):
+        c.handle(c.read(block_ms=None), {Kind.CREDIT_WITHDRAWN: needs_node})
+    assert seen == [1, 2, 3]  # five outages, never dead-lettered (max_deliveries=1)
+    assert client.xlen(c.dead_letter) == 0
+    assert client.xpending(stream, "g")["pending"] == 0

@@ -53,7 +53,7 @@ def test_spec_over_the_bound_is_refused_with_the_reason() -> None:
         "eval": {"samples": 4096},
         "limits": {"max_neurons": 4096, "max_connections": 65535},
     }
-    with pytest.raises(bisuna.LimitError, match="exceeds 4,294,967,296"):
+    with pytest.raises(bisuna.LimitError, match="exceeds 268,435,456"):
         bisuna.fuel_ceiling(big)
     agent = bisuna.Agent.random(big, 1)
     with pytest.raises(bisuna.LimitError, match="fuel ceiling"):

@@ -190,7 +190,7 @@ int bsn_score_batch(bsn_agent *const *agents, size_t n, const bsn_params *p, uin
  * scores 0 (and stops early); /1 has no ceiling. */
 #define BSN_SCORER_CORE_2 2u          /* "bisuna-core/2": /1 plus the fuel ceiling */
 #define BSN_FUEL_PER_STEP 4ull        /* ceiling per network step, per neuron + connection allowed */
-#define BSN_FUEL_BOUND (1ull << 32)   /* the largest ceiling a spec may have (4,294,967,296) */
+#define BSN_FUEL_BOUND (1ull << 28)   /* the largest ceiling a spec may have (268,435,456) */
 
 /* The fuel ceiling of an evaluation: BSN_FUEL_PER_STEP x network steps x (max_neurons +
  * max_connections), where network steps are 2 x samples (cipher), 64 (multiplexer-6), 2048

@@ -598,8 +598,37 @@ static void test_fuel(void) {
     bsn_agent_free(a);
 }
 
+/* docs/scorer.md 11.4: the fuel of the three steps of the network of 10.2 */
+static void test_fuel_worked_example(void) {
+    static const char *hex =
+        "42534e4101000100020001000300070004061703000200ffffffff05000200ffffff0000000300ffffffff"
+        "01000300ffff0f0f040003000100000001000400ffffffff02000500ffffffff55c8ee31";
+    uint8_t buf[128];
+    size_t n = strlen(hex) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        sscanf(hex + 2 * i, "%2x", &v);
+        buf[i] = (uint8_t)v;
+    }
+    bsn_agent *a = NULL;
+    CHECK(bsn_agent_decode(buf, n, NULL, NULL, &a) == BSN_OK);
+    if (a == NULL) return;
+    CHECK(bsn_agent_reset(a, 0, 0, 0) == BSN_OK);
+    const uint16_t in[3][2] = {{0xffff, 0xffff}, {0xffff, 0}, {0, 0xffff}};
+    const uint16_t want_out[3] = {0x0000, 0xffff, 0xff00};
+    const uint64_t want_fuel[3] = {24, 20, 26};
+    for (int k = 0; k < 3; k++) {
+        uint16_t out[1] = {0};
+        CHECK(bsn_agent_step(a, 0, in[k], 2, out, 1) == BSN_OK);
+        CHECK(out[0] == want_out[k]);
+        CHECK(a->nets[0]->step_fuel == want_fuel[k]);
+    }
+    bsn_agent_free(a);
+}
+
 int main(void) {
     test_fuel();
+    test_fuel_worked_example();
     test_lanes_equal_scalar();
     test_lanes_equal_scalar_dense();
     test_params();

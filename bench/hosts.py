@@ -1,0 +1,210 @@
+"""Generations/s of a fixed task with 2 workers on 2 separate hosts against 2 workers on the
+solver's own host, in the same run; the same with 50 ms and 1 % loss on the worker links; and
+how long a worker host takes, once its cable is back, to finish an epoch again (`rejoin_s`).
+
+The hosts are network namespaces on a bridge (tests/fixtures/hosts.py), set up as the README
+tells a user: the solver's Redis with a password and TLS only, `rediss://` URLs with the test
+CA, the content store over HTTP. Four ways to run the same epochs, each with 2 workers:
+- same-host: on the solver's host;
+- separate: on 2 hosts wired to the bridge by veth pairs (the kernel's path, like a LAN);
+- separate-userspace-link: on 2 hosts wired by the userspace cable of tests/fixtures/linkd.py
+  (this kernel has no netem, so impairment needs that cable), unimpaired: its own cost;
+- separate-netem: the same cables with 50 ms each way and 1 % loss each way.
+The machine is shared, so the configurations run interleaved, round after round, and each
+reports its best round (the least disturbed one) and its median. An epoch here is 120
+generations of a population of 32 (about a second on an idle core).
+
+Needs root. Ends with one JSON line: {"bench": "hosts", ..., "ratio_vs": {"same-host": ...,
+"same-host-netem": ...}, "rejoin_s": ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SPEC: dict[str, Any] = {
+    "schema": "edgemarket/task@1",
+    "scorer": "bisuna-core/1",
+    "env": {"name": "cipher", "params": {"payload_words": 1, "mix": "xor"}},
+    "eval": {"samples": 512},
+    "budget": {"population": 32, "generations": 1200, "islands": 2, "epoch_generations": 120},
+    "limits": {"max_neurons": 256, "max_connections": 2048, "max_agent_bytes": 24576},
+    "title": "hosts bench",
+}
+SAME_QUEUE = "bench.same-host"
+FAR_QUEUE = "bench.separate"
+
+
+def _round(
+    app: Any, queue: str, spec_cid: str, epochs: int, generations: int, seed: int
+) -> tuple[float, float]:  # Any: Celery
+    """Generations/s of `epochs` epochs sent at once to `queue` and gathered, and the time per
+    epoch the 2 workers spent not evolving (wall x 2 - compute, over epochs): the cost of the
+    path to Redis, less sensitive than the rate to how much CPU the machine's neighbours take."""
+    from services.scheduler.tasks import EVOLVE_EPOCH
+
+    started = time.perf_counter()
+    results = [
+        app.send_task(
+            EVOLVE_EPOCH, args=[spec_cid, str(seed * 1000 + i), i, generations, [], 2], queue=queue
+        )
+        for i in range(epochs)
+    ]
+    compute = 0.0
+    for r in results:
+        compute += float(r.get(timeout=600)["compute_seconds"])
+        r.forget()
+    wall = time.perf_counter() - started
+    return epochs * generations / wall, max(0.0, (2 * wall - compute) / epochs)
+
+
+def _rejoin(market: Any, app: Any, spec_cid: str, hold: float) -> float:  # Any: Market, Celery
+    """Cut worker-1's cable while it runs an epoch, restore it after `hold` s, and time until
+    an epoch finished by worker-1 comes back, the queue kept fed all along."""
+    from services.scheduler.tasks import EVOLVE_EPOCH
+    from tests.fixtures.hosted_market import wait_log
+
+    host, worker = market.hosts["worker-1"], market.procs["worker-1"]
+    pid = worker.pid
+    mark = len(worker.log_text())
+    pending = [
+        app.send_task(EVOLVE_EPOCH, args=[spec_cid, str(9000 + i), i, 200, [], 2]) for i in range(4)
+    ]
+    wait_log(worker, "evolve_epoch", 120, after=mark)
+    host.link_down()
+    try:
+        time.sleep(hold)
+    finally:
+        host.link_up()
+    back = time.perf_counter()
+    sent = 4
+    deadline = back + 300
+    while time.perf_counter() < deadline:
+        for r in list(pending):
+            if r.ready():
+                pending.remove(r)
+                if r.successful() and str(r.result["worker"]).startswith(f"edgemarket-{pid}@"):
+                    return time.perf_counter() - back
+        while len(pending) < 4:
+            pending.append(
+                app.send_task(EVOLVE_EPOCH, args=[spec_cid, str(9000 + sent), sent, 40, [], 2])
+            )
+            sent += 1
+        time.sleep(0.05)
+    raise RuntimeError("worker-1 did not finish an epoch within 300 s of its link coming back")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer rounds, under 3 minutes")
+    args = ap.parse_args()
+    rounds = 2 if args.quick else 5
+    epochs, generations = (4, 120) if args.quick else (12, 120)
+
+    from services.common.content import KuboContentStore
+    from services.common.spec import parse_spec
+    from services.scheduler.celery_app import make_app
+    from services.scheduler.config import SolverSettings
+    from tests.fixtures.hosted_market import EDGEMARKET, start_market, wait_log, worker_env
+
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="edgemarket-bench-hosts-") as tmp:
+        gen = start_market(Path(tmp), rival=False, evaluators=False, chain_services=False)
+        market = next(gen)
+        try:
+            solver = market.hosts["solver"]
+            started = []
+            for n in (1, 2):
+                # two workers on the solver's own host, on a queue of their own
+                env = {**worker_env(market, solver), "EDGEMARKET_QUEUE": SAME_QUEUE}
+                argv = [EDGEMARKET, "worker", "--concurrency", "1"]
+                started.append(market.start(solver, f"same-{n}", argv, env))
+                # two worker hosts wired by the kernel (veth), like machines on a LAN
+                far = market.network.add_host(f"far-{n}")
+                env = {**worker_env(market, far), "EDGEMARKET_QUEUE": FAR_QUEUE}
+                started.append(market.start(far, f"far-{n}", argv, env))
+            for process in [market.procs["worker-1"], market.procs["worker-2"], *started]:
+                wait_log(process, "ready.", 180)
+            content = KuboContentStore(market.content_url)
+            spec_cid = content.put(parse_spec(json.dumps(SPEC).encode()).to_bytes())
+            content.close()
+            app = make_app(SolverSettings(redis_url=market.operator_redis_url))
+            remote_queue = "edgemarket.evolve"
+            workers = [market.hosts["worker-1"], market.hosts["worker-2"]]
+            _round(app, SAME_QUEUE, spec_cid, 2, 5, 0)  # warm up: specs cached, pools forked
+            _round(app, remote_queue, spec_cid, 2, 5, 0)
+            modes = ("same-host", "separate", "separate-userspace-link", "separate-netem")
+            gps: dict[str, list[float]] = {m: [] for m in modes}
+            idle: dict[str, list[float]] = {m: [] for m in modes}
+            _round(app, FAR_QUEUE, spec_cid, 2, 5, 0)
+            timings["setup_s"] = time.perf_counter() - t0
+            for r in range(rounds):
+                for mode in modes[r % 4 :] + modes[: r % 4]:  # no mode always runs first
+                    queue = {"same-host": SAME_QUEUE, "separate": FAR_QUEUE}.get(mode, remote_queue)
+                    if mode == "separate-netem":
+                        for w in workers:
+                            w.impair(delay_ms=50, loss=0.01)
+                    try:
+                        rate, overhead = _round(app, queue, spec_cid, epochs, generations, r)
+                        gps[mode].append(rate)
+                        idle[mode].append(overhead)
+                    finally:
+                        for w in workers:
+                            w.impair(0, 0)
+            for name in ("same-1", "same-2", "far-1", "far-2"):
+                market.procs.pop(name).stop()  # the rejoin needs only the two worker hosts
+            timings["rounds_s"] = time.perf_counter() - t0 - timings["setup_s"]
+            rejoin = _rejoin(market, app, spec_cid, hold=3.0 if args.quick else 15.0)
+            market.check_alive()
+        finally:
+            gen.close()
+
+    best = {k: max(v) for k, v in gps.items()}
+    median = {k: statistics.median(v) for k, v in gps.items()}
+    print(
+        json.dumps(
+            {
+                "bench": "hosts",
+                "quick": args.quick,
+                "rounds": rounds,
+                "epochs_per_round": epochs,
+                "generations_per_epoch": generations,
+                "workers": 2,
+                "generations_per_s": {k: round(v, 1) for k, v in best.items()},
+                "generations_per_s_median": {k: round(v, 1) for k, v in median.items()},
+                "not_evolving_ms_per_epoch_median": {
+                    k: round(1000 * statistics.median(v)) for k, v in idle.items()
+                },
+                "impairment": "50 ms each way and 1 % loss each way on both worker links "
+                "(userspace link: no netem in this kernel)",
+                "ratio_vs": {
+                    "same-host": round(best["separate"] / best["same-host"], 3),
+                    "same-host-netem": round(best["separate-netem"] / best["same-host"], 3),
+                    "same-host-userspace-link": round(
+                        best["separate-userspace-link"] / best["same-host"], 3
+                    ),
+                },
+                "rejoin_s": round(rejoin, 2),
+                "rejoin_hold_s": 3.0 if args.quick else 15.0,
+                "seconds": {
+                    **{k: round(v, 1) for k, v in timings.items()},
+                    "total": round(time.perf_counter() - t0, 1),
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
