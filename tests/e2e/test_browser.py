@@ -75,6 +75,7 @@ def page() -> Iterator[Any]:
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.logged_errors = errors  # type: ignore[attr-defined]  # a test provoking one takes it out
         yield page
         browser.close()
         assert errors == [], f"the page logged errors: {errors}"
@@ -245,8 +246,16 @@ def test_create_task_goes_through_the_users_own_wallet(
         page.goto(f"{base}/#/create")
         page.locator("#create-form").wait_for()
         page.fill("[name=title]", "Learn a one-time pad")
-        page.fill("textarea[name=evaluators]", "\n".join(evaluators))
         page.fill("input[name=bounty]", "2.5")
+        # The API's checks refuse first: a bad evaluator address sends nothing.
+        page.fill("textarea[name=evaluators]", "\n".join([*evaluators[:2], "0x1234"]))
+        page.click("#submit")
+        page.locator("#create-out .error", has_text="evaluators").wait_for(timeout=30_000)
+        assert not [c for c in page.evaluate("window.walletCalls") if c["method"] == "eth_sendTransaction"]
+        refused = [e for e in page.logged_errors if "status of 422" in e]
+        assert len(refused) == 1  # the browser logs the refused request; nothing else went wrong
+        page.logged_errors.remove(refused[0])
+        page.fill("textarea[name=evaluators]", "\n".join(evaluators))
         page.click("#submit")
         page.locator("#create-out", has_text="Sent: 0x").wait_for(timeout=30_000)
         calls = page.evaluate("window.walletCalls")
