@@ -1,5 +1,6 @@
 """Gas per EdgeMarketplace call on a private anvil: create, commit, reveal (2 KB, 24 KB), seed,
-attest, finalize with 1 and 500 solutions, withdraw.
+attest, attestScores batches of 1, 8 and 32, the forfeit of a score-0 solution's bond, finalize
+with 1 and 500 solutions, reclaimBonds, withdraw.
 
 Gas is deterministic, so there is no peer and nothing to repeat: `ratio_vs` is empty. The full
 run adds the 5-evaluator variants of attest and finalize.
@@ -81,6 +82,58 @@ def lifecycle(
     return figures
 
 
+BATCHES = (1, 8, 32)
+
+
+def v2_paths(chain: Chain, mp: Marketplace) -> dict[str, int]:
+    """Contract v2's calls, three evaluators and quorum 2: attestScores batches (the gas of the
+    second evaluator's, whose entries verify and return bonds), the attestation that verifies a
+    score-0 solution and splits its bond, and reclaimBonds for a never-verified one."""
+    evaluators = [a.address for a in chain.accounts[1:4]]
+    solvers = [a.address for a in chain.accounts[8:40]]
+    creator = mp.with_signer(chain.accounts[0].address)
+    task = open_task(chain, creator, evaluators=evaluators, commit_in=10_000, reveal_in=20_000)
+    n = sum(BATCHES) + 2  # the batches, one junk solution, one that is never verified
+    plan = [(solvers[i // c.MAX_COMMITS_PER_SOLVER], i.to_bytes(4, "big") * 16) for i in range(n)]
+    send_many(
+        chain,
+        mp,
+        [
+            (s, "commitSolution", (task.task_id, mp.commitment_for(task.task_id, a, 1, SALT, solver=s)), 10**17)
+            for s, a in plan
+        ],
+    )  # fmt: skip
+    chain.travel_to(task.commit_deadline)
+    send_many(
+        chain, mp, [(s, "revealSolution", (task.task_id, i, a, 1, SALT), 0) for i, (s, a) in enumerate(plan)]
+    )  # fmt: skip
+    chain.travel_to(task.reveal_deadline)
+    creator.request_seed(task.task_id)
+    chain.mine(1)
+    creator.seal_seed(task.task_id)
+    junk, unverified = n - 2, n - 1
+    figures: dict[str, int] = {}
+    for k, ev in enumerate(evaluators[:2]):
+        calls: list[tuple[str, str, tuple[object, ...], int]] = []
+        start = 0
+        for size in BATCHES:
+            ids = list(range(start, start + size))
+            calls.append((ev, "attestScores", (task.task_id, ids, [400_000 + i for i in ids]), 0))
+            start += size
+        calls.append((ev, "attestScore", (task.task_id, junk, 0), 0))
+        if k == 0:
+            calls.append((ev, "attestScore", (task.task_id, unverified, 5), 0))
+        gas = send_many(chain, mp, calls)
+        if k == 1:
+            for size, used in zip(BATCHES, gas, strict=False):
+                figures[f"attest_scores_{size}"] = used
+            figures["attest_verify_forfeit"] = gas[len(BATCHES)]
+    chain.travel_to(task.eval_deadline)
+    creator.finalize(task.task_id)
+    figures["reclaim_bonds"] = creator.reclaim_bonds(task.task_id, plan[unverified][0]).gas_used
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -115,6 +168,7 @@ def main() -> int:
         three = lifecycle(chain, mp, 2, 3, 64)
         figures["attest_verify_3ev"] = three["attest_verify"]
         figures["finalize_500"] = lifecycle(chain, mp, 500, 1, 32)["finalize"]
+        figures.update(v2_paths(chain, mp))
         if not args.quick:
             five = lifecycle(chain, mp, 16, 5, 64)
             figures["attest_verify_5ev"] = five["attest_verify"]

@@ -4,13 +4,19 @@ pragma solidity 0.8.28;
 /// @title EdgeMarketplace
 /// @notice Escrowed bounties for compute tasks: solvers commit to an agent, reveal it after
 /// commits close, evaluators re-score it on a seed sealed from a future blockhash, and the best
-/// verified solution is paid. Pull payments only; no owner, no admin key, no upgrade path.
+/// verified solution scoring at least max(minScore, 1) is paid. A commit's bond is held until
+/// its solution is verified or the task finalizes: back to the solver when verified above 0,
+/// to the attesting evaluators when verified at 0, to the creator when never revealed, and back
+/// to the solver (reclaimBonds) when revealed but never verified. Pull payments only; no owner,
+/// no admin key, no upgrade path.
 contract EdgeMarketplace {
     uint32 public constant MAX_SCORE = 1_000_000;
     uint256 public constant MAX_AGENT_BYTES = 24_576;
     uint256 public constant MAX_EVALUATORS = 5;
     uint256 public constant MAX_COMMITS_PER_SOLVER = 16;
     uint64 public constant MIN_EVAL_WINDOW = 60;
+    /// @notice Most attestations one attestScores call takes (bounds its gas).
+    uint256 public constant MAX_ATTEST_BATCH = 64;
     /// @dev blockhash() only sees the 256 most recent blocks.
     uint256 private constant BLOCKHASH_HORIZON = 256;
 
@@ -42,7 +48,9 @@ contract EdgeMarketplace {
         bytes32 evalSeed;
         uint256 solutionCount;
         uint256 revealedCount;
-        /// @dev Bonds of commitments not (yet) revealed; forfeited to the creator at finalize.
+        /// @dev Bonds still held: of commitments not (yet) revealed, and of revealed solutions not
+        /// (yet) verified. At finalize the unrevealed ones go to the creator; what is left is
+        /// owed to solvers of never-verified solutions (reclaimBonds).
         uint256 heldBonds;
         uint256 bestSolutionId;
         address[] evaluators;
@@ -92,6 +100,19 @@ contract EdgeMarketplace {
     event SolutionVerified(uint256 indexed taskId, uint256 indexed solutionId, uint32 score, bool best);
     event TaskFinalized(uint256 indexed taskId, address winner, uint256 solutionId, uint32 score, uint256 payout);
     event TaskCancelled(uint256 indexed taskId, uint256 refund);
+    /// @notice An evaluator's fee, credited at finalize for attesting every revealed solution.
+    event FeeCredited(uint256 indexed taskId, address indexed evaluator, uint256 amount);
+    /// @notice A solution verified at score 0 lost its bond to the evaluators that verified it.
+    event BondForfeited(uint256 indexed taskId, uint256 indexed solutionId, address indexed solver, uint256 amount);
+    /// @notice One verifying evaluator's share of a forfeited bond.
+    event ForfeitShareCredited(
+        uint256 indexed taskId, uint256 indexed solutionId, address indexed evaluator, uint256 amount
+    );
+    /// @notice Bonds credited back to a solver: at verification above 0, or by reclaimBonds.
+    event BondReturned(uint256 indexed taskId, address indexed solver, uint256 amount);
+    /// @notice What finalize credits the creator: unrevealed bonds, unearned fees, and the
+    /// bounty when nobody won.
+    event RefundCredited(uint256 indexed taskId, address indexed creator, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
 
     error UnknownTask(uint256 taskId);
@@ -131,6 +152,10 @@ contract EdgeMarketplace {
     error HasCommits(uint256 taskId);
     error NothingToWithdraw(address account);
     error TransferFailed(address account, uint256 amount);
+    error BadBatchSize(uint256 size);
+    error BatchLengthMismatch(uint256 ids, uint256 scores);
+    error TaskNotFinalized(uint256 taskId);
+    error NoBondsHeld(uint256 taskId, address solver);
 
     uint256 public taskCount;
     /// @notice Open escrows + held bonds + unwithdrawn credits: ether received minus ether paid.
@@ -144,6 +169,8 @@ contract EdgeMarketplace {
     mapping(uint256 taskId => mapping(uint256 solutionId => mapping(address evaluator => uint256))) private
         _attested;
     mapping(uint256 taskId => mapping(address evaluator => uint256)) public attestationCount;
+    /// @notice Bonds held for a solver's revealed solutions that are not (yet) verified.
+    mapping(uint256 taskId => mapping(address solver => uint256)) public unverifiedBonds;
 
     // ---------------------------------------------------------------- requester
 
@@ -253,9 +280,7 @@ contract EdgeMarketplace {
         s.claimedScore = claimedScore;
         t.revealedCount += 1;
         t.saltXor ^= salt;
-        uint256 bond = t.commitBond;
-        t.heldBonds -= bond;
-        credits[msg.sender] += bond;
+        unverifiedBonds[taskId][msg.sender] += t.commitBond;
         emit SolutionRevealed(taskId, solutionId, msg.sender, agentDigest, claimedScore, agent);
     }
 
@@ -294,38 +319,20 @@ contract EdgeMarketplace {
     // ---------------------------------------------------------------- evaluator
 
     function attestScore(uint256 taskId, uint256 solutionId, uint32 score) external {
-        Task storage t = _openTask(taskId);
-        if (!t.seedSealed) revert SeedNotSealed(taskId);
-        if (block.timestamp >= uint256(t.revealDeadline) + t.evalWindow) revert EvaluationClosed(taskId);
-        if (!_isEvaluator(t, msg.sender)) revert NotEvaluator(taskId, msg.sender);
-        Solution storage s = _solution(taskId, t, solutionId);
-        if (!s.revealed) revert NotRevealed(taskId, solutionId);
-        mapping(address => uint256) storage given = _attested[taskId][solutionId];
-        if (given[msg.sender] != 0) revert AlreadyAttested(taskId, solutionId, msg.sender);
-        if (score > MAX_SCORE) revert ScoreOutOfRange(score);
+        Task storage t = _attestableTask(taskId);
+        _attest(taskId, t, solutionId, score);
+    }
 
-        uint256 mark = uint256(score) + 1;
-        given[msg.sender] = mark;
-        attestationCount[taskId][msg.sender] += 1;
-        emit ScoreAttested(taskId, solutionId, msg.sender, score);
-
-        uint256 agreeing = 0;
-        uint256 n = t.evaluators.length;
+    /// @notice attestScore for each (ids[i], scores[i]) in order, all or nothing: one failing
+    /// entry reverts the batch with that entry's error.
+    function attestScores(uint256 taskId, uint256[] calldata ids, uint32[] calldata scores) external {
+        uint256 n = ids.length;
+        if (n == 0 || n > MAX_ATTEST_BATCH) revert BadBatchSize(n);
+        if (scores.length != n) revert BatchLengthMismatch(n, scores.length);
+        Task storage t = _attestableTask(taskId);
         for (uint256 i = 0; i < n; ++i) {
-            if (given[t.evaluators[i]] == mark) ++agreeing;
+            _attest(taskId, t, ids[i], scores[i]);
         }
-        // A strict majority can agree on one score only, and only once reaches exactly quorum.
-        if (agreeing != t.quorum) return;
-        s.verified = true;
-        s.score = score;
-        bool best = !t.hasBest || _beats(score, s.agentSize, solutionId, t);
-        if (best) {
-            t.hasBest = true;
-            t.bestScore = score;
-            t.bestAgentSize = s.agentSize;
-            t.bestSolutionId = solutionId;
-        }
-        emit SolutionVerified(taskId, solutionId, score, best);
     }
 
     // ---------------------------------------------------------------- settlement
@@ -338,15 +345,18 @@ contract EdgeMarketplace {
 
         t.state = State.Finalized;
         address creator = t.creator;
-        uint256 toCreator = t.heldBonds;
-        t.heldBonds = 0;
-        uint256 fee = t.evaluatorFee;
         uint256 revealed = t.revealedCount;
+        // Unrevealed commits forfeit their bonds to the creator; the rest of heldBonds stays
+        // for the solvers of revealed, never-verified solutions to reclaim.
+        uint256 toCreator = (t.solutionCount - revealed) * t.commitBond;
+        t.heldBonds -= toCreator;
+        uint256 fee = t.evaluatorFee;
         uint256 n = t.evaluators.length;
         for (uint256 i = 0; i < n; ++i) {
             address e = t.evaluators[i];
             if (attestationCount[taskId][e] == revealed) {
                 credits[e] += fee;
+                if (fee != 0) emit FeeCredited(taskId, e, fee);
             } else {
                 toCreator += fee;
             }
@@ -354,6 +364,7 @@ contract EdgeMarketplace {
         address winner = address(0);
         uint256 solutionId = type(uint256).max;
         uint32 score = 0;
+        // Only scores >= 1 are ever best (see _attest), so this is score >= max(minScore, 1).
         if (t.hasBest && t.bestScore >= t.minScore) {
             solutionId = t.bestSolutionId;
             winner = _solutions[taskId][solutionId].solver;
@@ -363,7 +374,22 @@ contract EdgeMarketplace {
             toCreator += t.bounty;
         }
         credits[creator] += toCreator;
+        if (toCreator != 0) emit RefundCredited(taskId, creator, toCreator);
         emit TaskFinalized(taskId, winner, solutionId, score, t.bounty);
+    }
+
+    /// @notice After finalize, credits `solver` the bonds of its revealed solutions that were
+    /// never verified (not the solver's fault). Anyone may call it; the credit goes to the solver.
+    function reclaimBonds(uint256 taskId, address solver) external {
+        Task storage t = _tasks[taskId];
+        if (t.state == State.None) revert UnknownTask(taskId);
+        if (t.state != State.Finalized) revert TaskNotFinalized(taskId);
+        uint256 amount = unverifiedBonds[taskId][solver];
+        if (amount == 0) revert NoBondsHeld(taskId, solver);
+        unverifiedBonds[taskId][solver] = 0;
+        t.heldBonds -= amount;
+        credits[solver] += amount;
+        emit BondReturned(taskId, solver, amount);
     }
 
     /// @notice Pays the caller's credits. The credit is zeroed before the transfer.
@@ -409,10 +435,11 @@ contract EdgeMarketplace {
         return (true, uint32(mark - 1));
     }
 
-    /// @notice Ether held for a task: its escrow while open, plus the bonds of unrevealed commits.
+    /// @notice Ether held for a task: while open its escrow plus every held bond; once finalized
+    /// the bonds of never-verified solutions not yet reclaimed.
     function escrowOf(uint256 taskId) external view returns (uint256) {
         Task storage t = _tasks[taskId];
-        if (t.state != State.Open) return 0;
+        if (t.state != State.Open) return t.heldBonds;
         return t.bounty + t.evaluatorFee * t.evaluators.length + t.heldBonds;
     }
 
@@ -434,6 +461,82 @@ contract EdgeMarketplace {
             t.commitBond,
             t.evaluatorFee
         );
+    }
+
+    function _attestableTask(uint256 taskId) private view returns (Task storage t) {
+        t = _openTask(taskId);
+        if (!t.seedSealed) revert SeedNotSealed(taskId);
+        if (block.timestamp >= uint256(t.revealDeadline) + t.evalWindow) revert EvaluationClosed(taskId);
+        if (!_isEvaluator(t, msg.sender)) revert NotEvaluator(taskId, msg.sender);
+    }
+
+    /// @dev One attestation by msg.sender on an attestable task. The attestation that brings a
+    /// score to quorum verifies the solution and settles its bond: back to the solver above 0;
+    /// at 0 split evenly among the quorum that agreed, the remainder (< quorum wei) to msg.sender,
+    /// whose transaction pays for the settlement.
+    function _attest(uint256 taskId, Task storage t, uint256 solutionId, uint32 score) private {
+        Solution storage s = _solution(taskId, t, solutionId);
+        if (!s.revealed) revert NotRevealed(taskId, solutionId);
+        mapping(address => uint256) storage given = _attested[taskId][solutionId];
+        if (given[msg.sender] != 0) revert AlreadyAttested(taskId, solutionId, msg.sender);
+        if (score > MAX_SCORE) revert ScoreOutOfRange(score);
+
+        uint256 mark = uint256(score) + 1;
+        given[msg.sender] = mark;
+        attestationCount[taskId][msg.sender] += 1;
+        emit ScoreAttested(taskId, solutionId, msg.sender, score);
+
+        uint256 agreeing = 0;
+        uint256 n = t.evaluators.length;
+        for (uint256 i = 0; i < n; ++i) {
+            if (given[t.evaluators[i]] == mark) ++agreeing;
+        }
+        // A strict majority can agree on one score only, and only once reaches exactly quorum.
+        if (agreeing != t.quorum) return;
+        s.verified = true;
+        s.score = score;
+        // A score of 0 is never best: it can neither win nor displace a real solution.
+        bool best = score != 0 && (!t.hasBest || _beats(score, s.agentSize, solutionId, t));
+        if (best) {
+            t.hasBest = true;
+            t.bestScore = score;
+            t.bestAgentSize = s.agentSize;
+            t.bestSolutionId = solutionId;
+        }
+        emit SolutionVerified(taskId, solutionId, score, best);
+        _settleBond(taskId, t, solutionId, s.solver, score, mark, given);
+    }
+
+    function _settleBond(
+        uint256 taskId,
+        Task storage t,
+        uint256 solutionId,
+        address solver,
+        uint32 score,
+        uint256 mark,
+        mapping(address => uint256) storage given
+    ) private {
+        uint256 bond = t.commitBond;
+        unverifiedBonds[taskId][solver] -= bond;
+        t.heldBonds -= bond;
+        if (bond == 0) return;
+        if (score != 0) {
+            credits[solver] += bond;
+            emit BondReturned(taskId, solver, bond);
+            return;
+        }
+        emit BondForfeited(taskId, solutionId, solver, bond);
+        uint256 q = t.quorum;
+        uint256 share = bond / q;
+        uint256 n = t.evaluators.length;
+        for (uint256 i = 0; i < n; ++i) {
+            address e = t.evaluators[i];
+            if (given[e] != mark) continue;
+            uint256 amount = e == msg.sender ? bond - share * (q - 1) : share;
+            if (amount == 0) continue;
+            credits[e] += amount;
+            emit ForfeitShareCredited(taskId, solutionId, e, amount);
+        }
     }
 
     function _openTask(uint256 taskId) private view returns (Task storage t) {

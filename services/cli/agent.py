@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.cli.inputs import load_agent_arg
+from services.cli.inputs import load_agent_arg, neuron_summary
 from services.common.json_input import JsonObject
 
 app = typer.Typer(help="Inspect agents.", no_args_is_help=True)
@@ -34,7 +34,7 @@ def show(
     console = Console()
     console.print(
         f"agent sha256 0x{hashlib.sha256(data).hexdigest()}  {len(data)} bytes  "
-        f"{decoded.networks} network(s)"
+        f"{decoded.networks} network(s), {neuron_summary(decoded.describe())}"
     )
     description: JsonObject = decoded.describe()
     table = Table("network", "inputs", "outputs", "hidden", "connections", "hidden by kind")

@@ -35,6 +35,17 @@ def deploy_command(
     ] = None,
 ) -> None:
     """Deploy the marketplace with EDGEMARKET_PRIVATE_KEY (or the keystore) and write its deployment file."""
+    from services.cli.stack import active_stack
+
+    stack = active_stack()
+    if stack is not None:
+        # The stack's services watch the contract `up` deployed; another would hold money
+        # nobody works on. (`up` itself deploys without --stack.)
+        raise typer.BadParameter(
+            f"--stack {stack.run_dir}: that stack already runs its own contract "
+            f"({stack.deployment_file}); restart `edgemarket up --run-dir {stack.run_dir}` for a "
+            "fresh one, or unset EDGEMARKET_STACK to deploy elsewhere"
+        )
     settings = get_settings()
     w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.rpc_timeout}))
     try:

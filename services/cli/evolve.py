@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.cli.inputs import load_spec_file
+from services.cli.inputs import load_spec_file, neuron_summary
 
 SPARKS = " ▁▂▃▄▅▆▇█"
 
@@ -36,7 +36,7 @@ def evolve(
     """Evolve an agent for a spec on this machine (no chain, no workers)."""
     import bisuna
 
-    task_spec = load_spec_file(spec)
+    task_spec = load_spec_file(spec, runnable=True)
     gens = generations if generations is not None else task_spec.budget.generations
     if gens < 1:
         raise typer.BadParameter("--generations must be at least 1")
@@ -64,7 +64,7 @@ def evolve(
         f"{int(population.best_fitness)}"
     )
     console.print(
-        f"best agent: {len(best.to_bytes())} bytes, {best.neuron_count} neurons, "
+        f"best agent: {len(best.to_bytes())} bytes, {neuron_summary(best.describe())}, "
         f"{best.connection_count} connections, sha256 0x{best.digest.hex()}"
     )
     if out is not None:

@@ -18,7 +18,7 @@ def score(
     """Print the agent's integer score (0..1000000) and, for a forced 0, why."""
     from services.common.scoring import CannotScore, score_agent
 
-    task_spec = load_spec_file(spec)
+    task_spec = load_spec_file(spec, runnable=True)
     eval_seed = read_hex(seed, "--seed", 32)
     try:
         verdict = score_agent(load_agent_arg(agent), task_spec, eval_seed)

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from services.cli.stack import StackInfo, usage_block, write_stack_files
 from services.common.json_input import JsonObject
 from services.common.process import free_port
 from services.common.settings import ANVIL_CHAIN_ID
@@ -195,8 +196,17 @@ class Stack:
     chain_id: int
     env: dict[str, str]
     accounts: list[str]
-    keys: list[str]  # anvil's dev keys from its own config output; never written to the log
+    # anvil's dev keys from its own config output; never logged. Key 0 (the requester's) is
+    # written to <run-dir>/stack.json (mode 0600) so that `--stack` can sign with it.
+    keys: list[str]
     supervisor: Supervisor
+    evaluators: list[str] = field(default_factory=list)
+    usage: str = ""  # the block `up` and `demo` print, also in <run-dir>/env
+
+    def print_usage(self) -> None:
+        with self.supervisor._lock:
+            sys.stdout.write(self.usage)
+            sys.stdout.flush()
 
 
 def _redis_answers(port: int) -> bool:
@@ -373,6 +383,22 @@ def running_stack(
             supervisor,
             60,
         )
+        info = StackInfo(
+            run_dir=str(run_dir.resolve()),
+            page_url=api_url,
+            rpc_url=rpc_url,
+            chain_id=ANVIL_CHAIN_ID,
+            redis_url=redis_url,
+            database_url=f"sqlite:///{(run_dir / 'edgemarket.db').resolve()}",
+            content_store=f"file:{(run_dir / 'content').resolve()}",
+            deployment_file=str((run_dir / "deployment.json").resolve()),
+            evaluators=accounts[2 : 2 + evaluators],
+            requester=accounts[0],
+            requester_key=keys[0],
+            stream=base.get("EDGEMARKET_STREAM"),
+        )
+        usage = usage_block(info, keeper=accounts[5], scheduler=accounts[1])
+        write_stack_files(info, usage)
         yield Stack(
             run_dir=run_dir,
             rpc_url=rpc_url,
@@ -383,6 +409,8 @@ def running_stack(
             accounts=accounts,
             keys=keys,
             supervisor=supervisor,
+            evaluators=info.evaluators,
+            usage=usage,
         )
     finally:
         supervisor.stop_all()
@@ -551,9 +579,7 @@ def up(
                 run_dir=run_dir, api_port=api_port, workers=workers, evaluators=evaluators
             ) as stack,
         ):
-            stack.supervisor.say(
-                "up", f"the page: {stack.api_url}/   the API: {stack.api_url}/docs"
-            )
+            stack.print_usage()
             stack.supervisor.say(
                 "up", f"chain {stack.rpc_url} (id {stack.chain_id}), redis {stack.redis_url}"
             )
@@ -592,6 +618,7 @@ def demo(
                 quiet=quiet,
                 extra_env={"EDGEMARKET_COMMIT_MARGIN": "8", "EDGEMARKET_KEEPER_INTERVAL": "1"},
             ) as stack:
+                stack.print_usage()
                 task_id = create_demo_task(
                     stack,
                     commit_seconds=commit_seconds,

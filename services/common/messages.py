@@ -26,6 +26,12 @@ class Kind(StrEnum):
     TASK_FINALIZED = "task.finalized"
     TASK_CANCELLED = "task.cancelled"
     CREDIT_WITHDRAWN = "credit.withdrawn"
+    # Contract v2: one kind per credit, so the read model can place every wei.
+    FEE_CREDITED = "fee.credited"
+    BOND_FORFEITED = "bond.forfeited"
+    FORFEIT_SHARE_CREDITED = "forfeit_share.credited"
+    BOND_RETURNED = "bond.returned"
+    REFUND_CREDITED = "refund.credited"
     CHAIN_REORGED = "chain.reorged"
 
 
@@ -41,6 +47,11 @@ EVENT_KINDS: dict[str, Kind] = {
     "TaskFinalized": Kind.TASK_FINALIZED,
     "TaskCancelled": Kind.TASK_CANCELLED,
     "Withdrawn": Kind.CREDIT_WITHDRAWN,
+    "FeeCredited": Kind.FEE_CREDITED,
+    "BondForfeited": Kind.BOND_FORFEITED,
+    "ForfeitShareCredited": Kind.FORFEIT_SHARE_CREDITED,
+    "BondReturned": Kind.BOND_RETURNED,
+    "RefundCredited": Kind.REFUND_CREDITED,
 }
 
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-f]{40}$")]
@@ -137,6 +148,48 @@ class CreditWithdrawnArgs(_Args):
     amount: Uint256
 
 
+class FeeCreditedArgs(_Args):
+    """An evaluator's fee, credited at finalize (it attested every revealed solution)."""
+
+    task_id: Uint256
+    evaluator: Address
+    amount: Uint256
+
+
+class BondForfeitedArgs(_Args):
+    """A solution verified at 0 lost its whole bond; forfeit_share.credited says to whom."""
+
+    task_id: Uint256
+    solution_id: Uint256
+    solver: Address
+    amount: Uint256
+
+
+class ForfeitShareCreditedArgs(_Args):
+    """One evaluator's share of a forfeited bond."""
+
+    task_id: Uint256
+    solution_id: Uint256
+    evaluator: Address
+    amount: Uint256
+
+
+class BondReturnedArgs(_Args):
+    """Bonds credited back to their solver: at verification above 0, or by reclaimBonds."""
+
+    task_id: Uint256
+    solver: Address
+    amount: Uint256
+
+
+class RefundCreditedArgs(_Args):
+    """The creator's credit at finalize: unrevealed bonds, unearned fees, an unwon bounty."""
+
+    task_id: Uint256
+    creator: Address
+    amount: Uint256
+
+
 class ChainReorgedArgs(_Args):
     """Blocks from_block..to_block (as the indexer had them) are no longer canonical.
 
@@ -162,6 +215,11 @@ ARGS_MODELS: dict[Kind, type[_Args]] = {
     Kind.TASK_FINALIZED: TaskFinalizedArgs,
     Kind.TASK_CANCELLED: TaskCancelledArgs,
     Kind.CREDIT_WITHDRAWN: CreditWithdrawnArgs,
+    Kind.FEE_CREDITED: FeeCreditedArgs,
+    Kind.BOND_FORFEITED: BondForfeitedArgs,
+    Kind.FORFEIT_SHARE_CREDITED: ForfeitShareCreditedArgs,
+    Kind.BOND_RETURNED: BondReturnedArgs,
+    Kind.REFUND_CREDITED: RefundCreditedArgs,
     Kind.CHAIN_REORGED: ChainReorgedArgs,
 }
 

@@ -14,10 +14,12 @@ class CannotScore(RuntimeError):
 
 @dataclass(frozen=True)
 class Verdict:
-    """An integer score in [0, 1_000_000] and, for a zero forced by a bad agent, why."""
+    """An integer score in [0, 1_000_000] and, for a zero forced by a bad agent, why;
+    `out_of_fuel`: the agent used up the scorer's deterministic operation budget (scored 0)."""
 
     score: int
     reason: str = ""
+    out_of_fuel: bool = False
 
 
 def score_agent(agent: bytes, spec: TaskSpec, eval_seed: bytes) -> Verdict:
@@ -41,8 +43,16 @@ def score_agent(agent: bytes, spec: TaskSpec, eval_seed: bytes) -> Verdict:
         return Verdict(0, f"agent breaks the spec's limits: {exc}")
     except bisuna.BisunaError as exc:
         return Verdict(0, f"agent does not decode: {exc}")
+    # Cores with fuel (scorer bisuna-core/2) say whether the agent ran out of it; older cores
+    # have only score().
+    score_detail = getattr(bisuna, "score_detail", None)
     try:
-        value = bisuna.score(decoded, spec_dict, eval_seed, scorer=spec.scorer)
+        if score_detail is None:
+            value = bisuna.score(decoded, spec_dict, eval_seed, scorer=spec.scorer)
+        else:
+            value, fuel, out_of_fuel = score_detail(decoded, spec_dict, eval_seed, spec.scorer)
+            if out_of_fuel:
+                return Verdict(0, f"agent ran out of fuel (used {fuel} operations); scored 0", True)
     except bisuna.LimitError as exc:
         return Verdict(0, f"agent breaks the spec's limits: {exc}")
     except bisuna.ScorerError as exc:

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     index_max_range: Annotated[int, Field(ge=1)] = 5_000
     poll_interval: Annotated[float, Field(gt=0, le=60)] = 0.05
     rpc_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    # The evaluator's scoring processes: a slow agent occupies one, never the evaluator.
+    evaluator_workers: Annotated[int, Field(ge=1, le=64)] = 2
 
     @field_validator("rpc_url")
     @classmethod

@@ -1,6 +1,7 @@
 """Settling tasks on chain: after the reveal deadline requestSeed then sealSeed, after the evaluation
-window finalize, then withdraw this account's credits. Any account may do it, so both the keeper
-service and a solver (for its own tasks) use this; it reads the chain before each step, so running it
+window finalize; after finalize reclaim this account's bonds of revealed solutions that were never
+verified; then withdraw this account's credits. Any account may do it, so both the keeper service
+and a solver (for its own tasks) use this; it reads the chain before each step, so running it
 twice, or restarting it anywhere, never does anything twice."""
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class Keeper:
         task = self.market.get_task(task_id)
         if task.state != chain.OnChainTaskState.OPEN:
             self._settled.add(task_id)
-            return []
+            return self.reclaim(task_id) if task.state == chain.OnChainTaskState.FINALIZED else []
         now = self.node.chain_now()
         done: list[str] = []
         if (
@@ -78,7 +79,34 @@ class Keeper:
             self._settled.add(task_id)
             done.append(f"finalize {task_id}")
             log.info("finalized", extra={"task_id": task_id})
+            done += self.reclaim(task_id)
         return done
+
+    def settle_bonds(self, task_id: int) -> list[str]:
+        """For one task this account solved: once it is finalized, reclaim (at most once per
+        process) the bonds of its revealed solutions the evaluators never verified."""
+        if task_id in self._settled:
+            return []
+        state = self.market.get_task(task_id).state
+        if state == chain.OnChainTaskState.OPEN:
+            return []
+        self._settled.add(task_id)
+        return self.reclaim(task_id) if state == chain.OnChainTaskState.FINALIZED else []
+
+    def reclaim(self, task_id: int) -> list[str]:
+        """This account's bonds of revealed, never-verified solutions, back as credits."""
+        if self.node.account is None:
+            return []
+        if self.market.unverified_bonds(task_id, self.node.address) == 0:
+            return []
+        try:
+            with self.tx_lock:
+                tx = self.market.reclaim_bonds(task_id, self.node.address)
+        except chain.NoBondsHeld:
+            return []
+        amount = tx.event(chain.BondReturned).amount
+        log.info("bonds reclaimed", extra={"task_id": task_id, "amount_wei": amount})
+        return [f"reclaimBonds {task_id} {amount}"]
 
     def withdraw(self) -> list[str]:
         if self.node.account is None or self.market.credits(self.node.address) == 0:

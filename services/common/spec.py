@@ -145,13 +145,37 @@ def parse_spec(data: bytes | str | JsonObject, *, cid: str | None = None) -> Tas
         doc = data
     if not isinstance(doc, dict):
         raise SpecError(f"{name} is not {SPEC_SCHEMA}: expected a JSON object")
-    if doc.get("schema") != SPEC_SCHEMA:
-        got = doc.get("schema")
-        raise SpecError(
-            f"{name} is not {SPEC_SCHEMA}: "
-            + ("field `schema` missing" if got is None else f"`schema` is {got!r}")
-        )
+    # `schema` may be left out (the JSON Schema gives it a default); any other value is refused.
+    if "schema" in doc and doc["schema"] != SPEC_SCHEMA:
+        raise SpecError(f"{name} is not {SPEC_SCHEMA}: `schema` is {doc['schema']!r}")
     try:
         return TaskSpec.model_validate(doc)
     except ValidationError as e:
         raise SpecError(f"{name} is not {SPEC_SCHEMA}: {_explain(e)}") from None
+
+
+def known_scorers() -> tuple[str, ...]:
+    """The scorers this machine's core implements (the core's own list, never a copy)."""
+    import bisuna
+
+    return tuple(bisuna.SCORERS)
+
+
+def check_runnable(spec: TaskSpec) -> None:
+    """Refuse a valid spec this core cannot run: an unknown scorer, or environment parameters
+    and limits outside what the core accepts. SpecError says what and how to fix it."""
+    import bisuna
+
+    scorers = known_scorers()
+    if spec.scorer not in scorers:
+        raise SpecError(
+            f"scorer {spec.scorer!r} is not one this core implements; "
+            f"set `scorer` to {' or '.join(repr(s) for s in scorers)}"
+        )
+    try:
+        bisuna.Environment(spec.to_dict())
+    except bisuna.BisunaError as exc:
+        raise SpecError(
+            f"the core refuses this spec's {spec.env.name} parameters or limits: {exc}; "
+            f"`edgemarket spec new {spec.env.name}` prints a valid template"
+        ) from None

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import redis
 
@@ -20,10 +22,15 @@ from services.common.scoring import Verdict, score_agent
 from services.common.settings import Settings
 from services.common.spec import SpecError, TaskSpec, parse_spec
 from services.common.streams import TRANSIENT, consume
+from services.evaluator.pool import Job, ScoreFn, ScoringPool
+
+__all__ = ["EVAL_MARGIN", "Evaluator", "Pending", "ScoreFn", "build", "revealed_solutions", "run"]
 
 log = get_logger("edgemarket.evaluator")
 
-ScoreFn = Callable[[bytes, TaskSpec, bytes], Verdict]
+# Seconds before the evaluation window closes at which we stop scoring and attesting: an
+# attestation must be mined before the deadline, and a block takes a few seconds.
+EVAL_MARGIN = 4.0
 
 
 def revealed_solutions(
@@ -47,8 +54,24 @@ def revealed_solutions(
     return out
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A revealed solution this evaluator has not attested yet."""
+
+    solution_id: int
+    agent: bytes
+    claimed_score: int
+
+    @property
+    def rank(self) -> tuple[int, int, int]:
+        """Best claim first: the contract's order applied to the claimed score."""
+        return chain.rank_key(self.claimed_score, len(self.agent), self.solution_id)
+
+
 class Evaluator:
-    """Re-scores every revealed solution of the tasks that name this account as an evaluator."""
+    """Re-scores every revealed solution of the tasks that name this account as an evaluator:
+    best claim first, in a small process pool, attesting in batches as scores come in, so
+    slow or hostile agents cost workers and never stall the honest ones' attestations."""
 
     def __init__(
         self,
@@ -58,6 +81,8 @@ class Evaluator:
         confirmations: int = 0,
         score: ScoreFn = score_agent,
         stop: threading.Event | None = None,
+        workers: int = 0,
+        margin: float = EVAL_MARGIN,
     ) -> None:
         self.node = node
         self.stop = stop or threading.Event()
@@ -65,8 +90,13 @@ class Evaluator:
         self.content = content
         self.confirmations = confirmations
         self.score = score
+        self.pool = ScoringPool(workers)
+        self.margin = margin
         self.me = node.address
         self._specs: dict[bytes, TaskSpec | str] = {}
+
+    def close(self) -> None:
+        self.pool.close()
 
     # ---------------------------------------------------------------- handlers
 
@@ -80,11 +110,10 @@ class Evaluator:
         args: SolutionRevealedArgs = message.typed_args()
         if not self._confirmed(message):
             return
-        task = self.market.get_task(args.task_id)
-        if not task.seed_sealed:
-            return  # scored when the seed is set (seed.set reads every reveal from the chain)
-        digest = bytes.fromhex(args.agent_digest[2:])
-        self.attest_one(args.task_id, task, args.solution_id, args.agent_bytes(), digest)
+        # Reveals close before the seed can be sealed, so this matters only for a replay after
+        # the seal: seed.set reads every reveal from the chain.
+        if self.market.get_task(args.task_id).seed_sealed:
+            self.attest_task(args.task_id)
 
     def on_task_finalized(self, message: Message) -> None:
         """Fees are credited at finalize: take them home (the chain says if there are any)."""
@@ -115,22 +144,6 @@ class Evaluator:
             return False
         return True
 
-    def attest_task(self, task_id: int) -> int:
-        """Attest every revealed solution of the task not yet attested by us; how many we sent."""
-        task = self.market.get_task(task_id)
-        if (
-            not self._mine(task)
-            or not task.seed_sealed
-            or task.state != chain.OnChainTaskState.OPEN
-        ):
-            return 0
-        sent = 0
-        for logged in revealed_solutions(self.market, task_id, self.node.deployment.block_number):
-            ev = logged.event
-            assert isinstance(ev, chain.SolutionRevealed)
-            sent += self.attest_one(task_id, task, ev.solution_id, ev.agent, ev.agent_digest)
-        return sent
-
     def _mine(self, task: chain.TaskInfo) -> bool:
         return self.me.lower() in {e.lower() for e in task.evaluators}
 
@@ -147,51 +160,136 @@ class Evaluator:
         self._specs[task.spec_digest] = spec
         return spec
 
-    def attest_one(
-        self, task_id: int, task: chain.TaskInfo, solution_id: int, agent: bytes, digest: bytes
-    ) -> int:
-        if not self._mine(task) or task.state != chain.OnChainTaskState.OPEN:
+    def pending(self, task_id: int) -> list[Pending]:
+        """The task's revealed solutions not attested by us, best claim first. The chain, not
+        our memory, says what we attested: replays and restarts never attest twice."""
+        found: list[Pending] = []
+        for logged in revealed_solutions(self.market, task_id, self.node.deployment.block_number):
+            ev = logged.event
+            assert isinstance(ev, chain.SolutionRevealed)
+            if chain.agent_digest(ev.agent) != ev.agent_digest:
+                log.error(
+                    "agent bytes do not match the revealed digest; not attesting",
+                    extra={"task_id": task_id, "solution_id": ev.solution_id},
+                )
+                continue
+            found.append(Pending(ev.solution_id, ev.agent, ev.claimed_score))
+        if not found:
+            return []
+        attested = self.market.views(
+            [("hasAttested", (task_id, p.solution_id, self.me)) for p in found]
+        )
+        return sorted(
+            (p for p, (done,) in zip(found, attested, strict=True) if not done),
+            key=lambda p: p.rank,
+        )
+
+    def attest_task(self, task_id: int) -> int:
+        """Score and attest every revealed solution of the task we have not attested yet;
+        returns how many attestations we sent. Work not done when the evaluation window
+        closes is dropped (those solvers reclaim their bonds after finalize)."""
+        task = self.market.get_task(task_id)
+        if (
+            not self._mine(task)
+            or not task.seed_sealed
+            or task.state != chain.OnChainTaskState.OPEN
+        ):
             return 0
-        # The chain, not our memory, says whether we already attested: replays and restarts
-        # after a crash around the transaction never attest twice.
-        if self.market.has_attested(task_id, solution_id, self.me):
-            return 0
-        if self.node.chain_now() >= task.eval_deadline:
-            log.warning(
-                "evaluation window closed; not attesting",
-                extra={"task_id": task_id, "solution_id": solution_id},
-            )
-            return 0
-        on_chain = self.market.get_solution(task_id, solution_id)
-        if chain.agent_digest(agent) != digest or digest != on_chain.agent_digest:
-            log.error(
-                "agent bytes do not match the revealed digest; not attesting",
-                extra={"task_id": task_id, "solution_id": solution_id},
-            )
+        left = task.eval_deadline - self.node.chain_now() - self.margin
+        if left <= 0:
+            log.warning("evaluation window closed; not attesting", extra={"task_id": task_id})
             return 0
         spec = self.spec_of(task)
         if isinstance(spec, str):
-            verdict = Verdict(0, spec)
-        else:
-            verdict = self.score(agent, spec, task.eval_seed)
+            # Our tools refuse such a task at intake: it was created around them. Attesting
+            # nothing leaves every solver's bond reclaimable after finalize.
+            log.error("not evaluating the task", extra={"task_id": task_id, "reason": spec})
+            return 0
+        todo = self.pending(task_id)
+        if not todo:
+            return 0
+        claims = {p.solution_id: p.claimed_score for p in todo}
+        sent = 0
+        scored: set[int] = set()
+        results = self.pool.score(
+            self.score,
+            spec,
+            task.eval_seed,
+            [Job(p.solution_id, p.agent) for p in todo],
+            until=time.monotonic() + left,
+            stop=self.stop,
+        )
+        try:
+            for batch in results:
+                scored.update(sid for sid, _ in batch)
+                for sid, verdict in batch:
+                    self._log_verdict(task_id, sid, verdict, claims[sid])
+                n = self._attest(task_id, batch)
+                if n < 0:
+                    return sent  # the window closed or the task was finalized: nothing more
+                sent += n
+        finally:
+            results.close()  # kills what is still running
+        if self.stop.is_set():
+            raise Stopped
+        missed = [p.solution_id for p in todo if p.solution_id not in scored]
+        if missed:
+            log.warning(
+                "evaluation window closing: solutions left unscored, not attested",
+                extra={"task_id": task_id, "solution_ids": missed},
+            )
+        return sent
+
+    def _log_verdict(self, task_id: int, solution_id: int, verdict: Verdict, claim: int) -> None:
         fields: JsonObject = {
             "task_id": task_id,
             "solution_id": solution_id,
             "score": verdict.score,
-            "claimed_score": on_chain.claimed_score,
+            "claimed_score": claim,
         }
-        if verdict.reason:
+        if verdict.out_of_fuel:
+            fields["reason"] = verdict.reason
+            log.warning("agent ran out of fuel; attesting 0", extra=fields)
+        elif verdict.reason:
             fields["reason"] = verdict.reason
             log.warning("agent scored 0", extra=fields)
-        try:
-            self.market.attest_score(task_id, solution_id, verdict.score)
-        except chain.AlreadyAttested:
-            return 0
-        except chain.EvaluationClosed:
-            log.warning("evaluation window closed; not attested", extra=fields)
-            return 0
-        log.info("attested", extra=fields)
-        return 1
+
+    def _attest(self, task_id: int, scored: list[tuple[int, Verdict]]) -> int:
+        """attestScores in chunks of MAX_ATTEST_BATCH (attestScore for one); how many were
+        sent, or -1 when the task no longer takes attestations."""
+        sent = 0
+        for k in range(0, len(scored), chain.MAX_ATTEST_BATCH):
+            chunk = scored[k : k + chain.MAX_ATTEST_BATCH]
+            ids = [sid for sid, _ in chunk]
+            scores = [v.score for _, v in chunk]
+            try:
+                if len(chunk) == 1:
+                    self.market.attest_score(task_id, ids[0], scores[0])
+                else:
+                    self.market.attest_scores(task_id, ids, scores)
+            except chain.AlreadyAttested:
+                # Another process with our key got there first (a restart racing its old
+                # self): the batch is all or nothing, so send what is left of it.
+                done = self.market.views([("hasAttested", (task_id, i, self.me)) for i in ids])
+                rest = [(i, v) for (i, v), (was,) in zip(chunk, done, strict=True) if not was]
+                if rest and len(rest) < len(chunk):
+                    n = self._attest(task_id, rest)
+                    if n < 0:
+                        return n
+                    sent += n
+                continue
+            except (chain.EvaluationClosed, chain.TaskNotOpen) as exc:
+                log.warning(
+                    "task no longer takes attestations; stopping",
+                    extra={"task_id": task_id, "solution_ids": ids, "error": exc.name},
+                )
+                return -1
+            sent += len(chunk)
+            log.info(
+                "attested",
+                extra={"task_id": task_id, "solution_ids": ids, "scores": scores},
+            )
+        return sent
 
 
 def build(settings: Settings, score: ScoreFn = score_agent) -> Evaluator:
@@ -200,6 +298,7 @@ def build(settings: Settings, score: ScoreFn = score_agent) -> Evaluator:
         open_content_store(settings),
         confirmations=settings.confirmations,
         score=score,
+        workers=settings.evaluator_workers,
     )
 
 
@@ -215,19 +314,23 @@ def run(
     stop = stop_event(stop)
     evaluator = build(settings, score)
     evaluator.stop = stop
+    evaluator.pool.warm(score)
     log.info("evaluator up", extra={"evaluator": evaluator.me})
     handlers: dict[Kind, Callable[[Message], None]] = {
         Kind.SEED_SET: evaluator.on_seed_set,
         Kind.SOLUTION_REVEALED: evaluator.on_solution_revealed,
         Kind.TASK_FINALIZED: evaluator.on_task_finalized,
     }
-    consume(
-        redis.Redis.from_url(settings.redis_url),
-        settings.stream,
-        f"evaluator-{evaluator.me.lower()}",
-        # Stable across restarts, so a restarted evaluator first re-reads what it left pending.
-        socket.gethostname(),
-        handlers,
-        stop=stop,
-        transient=(*TRANSIENT, chain.RpcUnavailableError),
-    )
+    try:
+        consume(
+            redis.Redis.from_url(settings.redis_url),
+            settings.stream,
+            f"evaluator-{evaluator.me.lower()}",
+            # Stable across restarts, so a restarted evaluator first re-reads what it left pending.
+            socket.gethostname(),
+            handlers,
+            stop=stop,
+            transient=(*TRANSIENT, chain.RpcUnavailableError),
+        )
+    finally:
+        evaluator.close()

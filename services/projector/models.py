@@ -27,6 +27,24 @@ class SolutionStatus(StrEnum):
     VERIFIED = "verified"
 
 
+class BondState(StrEnum):
+    """Where a solution's commit bond is (contract v2 holds it until verified or finalize)."""
+
+    NONE = "none"  # the task's bond is 0
+    HELD = "held"  # in the contract
+    RETURNED = "returned"  # to the solver: verified above 0, or reclaimed after finalize
+    FORFEITED = "forfeited"  # verified at 0 (to its evaluators) or never revealed (to the creator)
+
+
+class CreditReason(StrEnum):
+    BOUNTY = "bounty"
+    REFUND = "refund"  # the creator's, at finalize
+    CANCEL = "cancel"
+    FEE = "fee"
+    BOND = "bond"  # a bond back to its solver
+    FORFEIT = "forfeit"  # an evaluator's share of a bond verified at 0
+
+
 def _big(primary_key: bool = False, index: bool = False, nullable: bool = False) -> Column[int]:
     return Column(
         BigInteger, primary_key=primary_key, index=index, nullable=nullable, autoincrement=False
@@ -107,6 +125,7 @@ class SolutionBase(SQLModel):
     verified_score: int | None = None
     best: bool = False  # the contract's best verified solution when it was verified
     attestation_count: int = 0
+    bond: str = Field(default=BondState.HELD.value, max_length=16)  # BondState
     committed_block: int = Field(sa_type=BigInteger)
     revealed_block: int | None = Field(default=None, sa_type=BigInteger)
     verified_block: int | None = Field(default=None, sa_type=BigInteger)
@@ -131,16 +150,18 @@ class Attestation(_Origin, table=True):
 
 
 class Credit(_Origin, table=True):
-    """Ether the contract credited at finalize (the bounty to the winner, or the refund to the
-    creator) or at cancel, as the events tell it. Evaluator fees and forfeited bonds are
-    credited too but carry no event of their own: ask the contract (`credits(account)`)."""
+    """Ether the contract credited, one row per crediting event (contract v2 has one for every
+    wei): the bounty to the winner (task.finalized), the creator's refund at finalize
+    (refund.credited: unrevealed bonds, unearned fees, an unwon bounty) or at cancel, an
+    evaluator's fee, a returned bond, an evaluator's share of a forfeited bond. The sum of an
+    account's credits minus its withdrawals is its `credits(account)` on chain."""
 
     block_hash: str = Field(primary_key=True, max_length=66)
     log_index: int = Field(primary_key=True)
     task_id: int = Field(sa_type=BigInteger, index=True)
     account: str = Field(index=True, max_length=42)
     amount: str = Field(max_length=78)
-    reason: str = Field(max_length=16)  # bounty | refund | cancel
+    reason: str = Field(max_length=16)  # CreditReason
 
 
 class Withdrawal(_Origin, table=True):

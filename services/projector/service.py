@@ -40,9 +40,11 @@ from services.common.settings import Settings
 from services.common.streams import Delivery, StreamConsumer
 from services.projector.models import (
     Attestation,
+    BondState,
     ChainEvent,
     Checkpoint,
     Credit,
+    CreditReason,
     Solution,
     SolutionStatus,
     Task,
@@ -181,12 +183,14 @@ def on_solution_committed(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     task = rows.task(ev)
     if task is not None:
         task.solution_count += 1
+    no_bond = task is not None and task.commit_bond == "0"
     rows.put_solution(
         Solution(
             task_id=int(a["task_id"]),
             solution_id=int(a["solution_id"]),
             solver=a["solver"],
             commitment=a["commitment"],
+            bond=(BondState.NONE if no_bond else BondState.HELD).value,
             committed_block=ev.block_number,
             **_origin(ev),
         )
@@ -259,16 +263,78 @@ def on_task_finalized(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     won = a["winner"] != NO_WINNER
     task.winner = a["winner"] if won else None
     task.payout = a["payout"]
+    if won:
+        _credit(rows, ev, a["winner"], a["payout"], CreditReason.BOUNTY)
+    # Nobody won: the bounty is part of the creator's refund.credited (contract v2).
+
+
+def _credit(rows: Rows, ev: ChainEvent, account: str, amount: str, reason: CreditReason) -> None:
+    assert ev.task_id is not None  # every crediting event names its task
     rows.s.add(
         Credit(
-            task_id=task.task_id,
-            account=a["winner"] if won else task.creator,
-            amount=a["payout"],
-            reason="bounty" if won else "refund",
+            task_id=ev.task_id,
+            account=account,
+            amount=amount,
+            reason=reason.value,
             block_number=ev.block_number,
             **_origin(ev),
         )
     )
+
+
+def on_fee_credited(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
+    rows.task(ev)
+    _credit(rows, ev, a["evaluator"], a["amount"], CreditReason.FEE)
+
+
+def on_bond_forfeited(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
+    """The shares follow as forfeit_share.credited; the solution's bond is gone."""
+    rows.task(ev)
+    sol = rows.solution(ev, int(a["solution_id"]))
+    if sol is not None:
+        sol.bond = BondState.FORFEITED.value
+
+
+def on_forfeit_share_credited(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
+    rows.task(ev)
+    _credit(rows, ev, a["evaluator"], a["amount"], CreditReason.FORFEIT)
+
+
+def on_bond_returned(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
+    """At verification above 0 (one solution's bond) or by reclaimBonds after finalize (every
+    revealed, never-verified solution of the solver): the event names the solver, not the
+    solution, so the bonds still held for that solver are marked returned."""
+    task = rows.task(ev)
+    _credit(rows, ev, a["solver"], a["amount"], CreditReason.BOND)
+    if task is None:
+        return
+    # Open: the verification just before it (one bond); finalized: reclaimBonds (the rest).
+    settled = (
+        SolutionStatus.VERIFIED if task.state == TaskPhase.OPEN.value else SolutionStatus.REVEALED
+    )
+    for (tid, _), sol in rows.solutions.items():
+        if (
+            tid == task.task_id
+            and sol.solver == a["solver"]
+            and sol.bond == BondState.HELD.value
+            and sol.status == settled.value
+        ):
+            sol.bond = BondState.RETURNED.value
+
+
+def on_refund_credited(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
+    """At finalize: unrevealed commits' bonds, unearned fees and an unwon bounty."""
+    task = rows.task(ev)
+    _credit(rows, ev, a["creator"], a["amount"], CreditReason.REFUND)
+    if task is None:
+        return
+    for (tid, _), sol in rows.solutions.items():
+        if (
+            tid == task.task_id
+            and sol.status == SolutionStatus.COMMITTED.value
+            and sol.bond == BondState.HELD.value
+        ):
+            sol.bond = BondState.FORFEITED.value
 
 
 def on_task_cancelled(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
@@ -308,6 +374,11 @@ HANDLERS: dict[str, Handler] = {
     Kind.TASK_FINALIZED: on_task_finalized,
     Kind.TASK_CANCELLED: on_task_cancelled,
     Kind.CREDIT_WITHDRAWN: on_credit_withdrawn,
+    Kind.FEE_CREDITED: on_fee_credited,
+    Kind.BOND_FORFEITED: on_bond_forfeited,
+    Kind.FORFEIT_SHARE_CREDITED: on_forfeit_share_credited,
+    Kind.BOND_RETURNED: on_bond_returned,
+    Kind.REFUND_CREDITED: on_refund_credited,
 }
 
 

@@ -1,5 +1,6 @@
 """The requester's library: store a spec and create its task (the CLI and the demo use it)."""
 
+from services.common.task_checks import TaskCheckError
 from services.requester.create import CreatedTask, create_task
 
-__all__ = ["CreatedTask", "create_task"]
+__all__ = ["CreatedTask", "TaskCheckError", "create_task"]

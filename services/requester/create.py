@@ -9,6 +9,7 @@ from services.common import chain
 from services.common.content import ContentStore, digest_of_cid
 from services.common.node import Node
 from services.common.spec import TaskSpec, parse_spec
+from services.common.task_checks import check_evaluators, check_retrievable, check_spec
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,30 @@ def create_task(
     min_score: int = 0,
     commit_bond: int = 0,
     evaluator_fee: int = 0,
+    services_store: ContentStore | None = None,
+    services_store_name: str = "the content store",
+    store_fix: str = "store the spec where the stack's services read it",
 ) -> CreatedTask:
     """Upload the spec (its CID names it on chain by digest) and escrow the bounty plus the
-    evaluators' fees. Deadlines count from the chain's clock. Quorum defaults to a bare majority."""
+    evaluators' fees. Deadlines count from the chain's clock. Quorum defaults to a bare majority.
+
+    Before anything is sent (TaskCheckError otherwise): the spec is valid for this core, the
+    evaluators are addresses, and the spec reads back from `services_store`, the store the
+    stack's services read (by default `content` itself)."""
     if isinstance(spec, bytes):
         spec = parse_spec(spec)
     if commit_seconds < 1 or reveal_seconds < 1:
         raise ValueError("commit_seconds and reveal_seconds must be at least 1")
+    check_spec(spec)
+    evaluators = check_evaluators(evaluators)
     spec_cid = content.put(spec.to_bytes())
     content.pin(spec_cid)
+    check_retrievable(
+        spec_cid,
+        services_store if services_store is not None else content,
+        where=services_store_name,
+        fix=store_fix,
+    )
     n = len(evaluators)
     now = node.chain_now()
     commit_deadline = now + commit_seconds

@@ -274,7 +274,10 @@ class Scheduler:
         for rec in self.store.tasks_in(SolverTaskState.COMMITTED):
             if not self.store.pending(rec.task_id):
                 self.store.set_task_state(rec.task_id, SolverTaskState.DONE, "reveals settled")
-        # Bonds come back at reveal and bounties at finalize, as credits: take them home.
+        # Bonds come back at verification, or after finalize when the evaluators never verified
+        # the solution (reclaimBonds); bounties at finalize; all as credits: take them home.
+        for rec in self.store.tasks_in(SolverTaskState.DONE):
+            self.keeper.settle_bonds(rec.task_id)
         self.keeper.withdraw()
 
     def work_step(self) -> None:

@@ -195,3 +195,51 @@ def test_unreachable_content_store_is_a_503_problem(tmp_path: Path, clean_env: N
     with TestClient(create_app(settings)) as c:
         body = _is_problem(c.post("/specs", json=SPEC), 503)
         assert "try again" in body["detail"]
+
+
+def test_unknown_scorer_is_refused_before_it_is_stored(client: TestClient, tmp_path: Path) -> None:
+    body = _is_problem(client.post("/specs", json={**SPEC, "scorer": "bisuna/1"}), 422)
+    assert "'bisuna/1'" in body["detail"] and "bisuna-core/1" in body["detail"]
+    content = tmp_path / "content"
+    assert not content.exists() or not any(p.is_file() for p in content.rglob("*"))
+
+
+def _create_request(chain: Chain, digest: str, **change: Any) -> dict[str, Any]:
+    now = chain.now()
+    return {
+        "spec_digest": digest,
+        "bounty_wei": str(10**18),
+        "commit_deadline": now + 600,
+        "reveal_deadline": now + 900,
+        "evaluators": [a.address for a in chain.accounts[8:11]],
+        "quorum": 2,
+        **change,
+    }
+
+
+def test_create_task_checks_what_task_create_checks(
+    chain_client: TestClient, chain: Chain, tmp_path: Path
+) -> None:
+    """The page's create flow refuses what the CLI refuses: a spec the stack's content store
+    does not hold, a spec its core cannot score, a malformed evaluator address."""
+    absent = "0x" + hashlib.sha256(b"never stored").hexdigest()
+    body = _is_problem(chain_client.post("/tx/create-task", json=_create_request(chain, absent)), 422)
+    assert body["type"].endswith("task-check-failed") and "POST /specs" in body["detail"]
+
+    # Stored behind the API's back (POST /specs would refuse it): an unknown scorer.
+    unknown = json.dumps({**SPEC, "scorer": "bisuna/1"}).encode()
+    LocalContentStore(tmp_path / "content").put(unknown)
+    digest = "0x" + hashlib.sha256(unknown).hexdigest()
+    body = _is_problem(chain_client.post("/tx/create-task", json=_create_request(chain, digest)), 422)
+    assert "'bisuna/1'" in body["detail"]
+
+    stored = chain_client.post("/specs", json=SPEC).json()
+    good = chain.accounts[8].address
+    k = next(i for i, c in enumerate(good) if i > 1 and c.isalpha())
+    typo = good[:k] + good[k].swapcase() + good[k + 1 :]  # one letter's case: a broken checksum
+    evaluators = [typo, chain.accounts[9].address, chain.accounts[10].address]
+    request = _create_request(chain, stored["digest"], evaluators=evaluators)
+    body = _is_problem(chain_client.post("/tx/create-task", json=request), 422)
+    assert "checksum" in body["detail"]
+    ok = chain_client.post("/tx/create-task", json=_create_request(chain, stored["digest"]))
+    assert ok.status_code == 200, ok.text

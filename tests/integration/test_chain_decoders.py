@@ -42,23 +42,29 @@ def _fast_json(value: Any) -> Any:
 
 
 def _sample_chain(chain: Chain, mp: Marketplace) -> None:
-    """Every event kind at least once: a won task, a cancelled one and one nobody won."""
+    """Every event kind at least once: a won task (with a junk solution verified at 0 and one
+    never verified), a cancelled one and one nobody won."""
     creator, solver, ev1, ev2 = chain.accounts[1:5]
     as_creator = mp.with_signer(creator)
     won = open_task(chain, as_creator, evaluators=[ev1.address, ev2.address], quorum=2)
     as_solver = mp.with_signer(solver)
     first = commit_agent(as_solver, won.task_id, os.urandom(300), 700_000)
     second = commit_agent(as_solver, won.task_id, os.urandom(200), 600_000)
+    junk = commit_agent(as_solver, won.task_id, os.urandom(100), 900_000)
+    split = commit_agent(as_solver, won.task_id, os.urandom(50), 5)
     chain.travel_to(won.commit_deadline)
-    reveal(as_solver, first)
-    reveal(as_solver, second)
+    for commit in (first, second, junk, split):
+        reveal(as_solver, commit)
     chain.travel_to(won.reveal_deadline)
     seal(chain, mp, won.task_id)
-    for evaluator in (ev1, ev2):
+    for k, evaluator in enumerate((ev1, ev2)):
         mp.with_signer(evaluator).attest_score(won.task_id, first.solution_id, 690_000)
-        mp.with_signer(evaluator).attest_score(won.task_id, second.solution_id, 600_000)
+        mp.with_signer(evaluator).attest_scores(
+            won.task_id, [second.solution_id, junk.solution_id, split.solution_id], [600_000, 0, k]
+        )
     chain.travel_to(won.eval_deadline)
     mp.finalize(won.task_id)
+    mp.reclaim_bonds(won.task_id, solver.address)
     as_solver.withdraw()
 
     cancelled = open_task(chain, as_creator, evaluators=[ev1.address], bounty=ETHER // 2)

@@ -10,6 +10,7 @@ from web3 import HTTPProvider, Web3
 
 from services.common.chain import (
     NO_SOLUTION,
+    BondReturned,
     EvaluationSeedSet,
     Marketplace,
     OnChainTaskState,
@@ -70,7 +71,9 @@ def test_happy_path_pays_the_best_verified_solution(chain: Chain, marketplace: M
     revealed = as_solver.reveal_solution(task_id, 0, agent, 750_000, salt).event(SolutionRevealed)
     assert revealed.agent == agent
     assert revealed.agent_digest == agent_digest(agent)
-    assert mp.credits(solver.address) == ETHER // 10  # bond back
+    # v2: the bond stays held until the solution is verified (or the task finalizes).
+    assert mp.credits(solver.address) == 0
+    assert mp.unverified_bonds(task_id, solver.address) == ETHER // 10
 
     chain.travel_to(now + 200)
     requested = mp.request_seed(task_id).event(SeedRequested)
@@ -86,6 +89,9 @@ def test_happy_path_pays_the_best_verified_solution(chain: Chain, marketplace: M
     second = mp.with_signer(ev2).attest_score(task_id, 0, 740_000)
     verified = second.event(SolutionVerified)
     assert (verified.solution_id, verified.score, verified.best) == (0, 740_000, True)
+    assert second.event(BondReturned) == BondReturned(task_id, solver.address, ETHER // 10)
+    assert mp.credits(solver.address) == ETHER // 10  # bond back at verification
+    assert mp.unverified_bonds(task_id, solver.address) == 0
     assert mp.attestation(task_id, 0, ev1.address) == 740_000
     assert mp.attestation(task_id, 0, ev3.address) is None
     assert mp.has_attested(task_id, 0, ev2.address)

@@ -187,7 +187,8 @@ def _run_task(chain: Chain, mp: Marketplace, ev: str, n: int) -> int:
     send_many(
         chain,
         mp,
-        [(ev, "attestScore", (task.task_id, i, (i * 7919) % 1_000_001), 0) for i in range(n)],
+        # Scores 1..1_000_000: a score of 0 is never best (v2).
+        [(ev, "attestScore", (task.task_id, i, 1 + (i * 7919) % 1_000_000), 0) for i in range(n)],
     )
     info = mp.get_task(task.task_id)
     assert info.revealed_count == n and mp.attestation_count(task.task_id, ev) == n

@@ -35,7 +35,8 @@ BOUNTIES = (0, 1, 10**18, 10**18)
 SCORES = (0, 400_000, 900_000)
 # Mostly "do what the phase calls for", sometimes anything at all.
 KINDS = ("auto",) * 16 + ("wait",) * 2 + (
-    "create", "commit", "reveal", "request", "seal", "attest", "finalize", "cancel", "withdraw", "force",
+    "create", "commit", "reveal", "request", "seal", "attest", "batch", "finalize", "cancel", "withdraw",
+    "force", "reclaim",
 )  # fmt: skip
 AGENTS = (b"", b"\x01", b"\x02" * 40, b"\x03" * 40)
 
@@ -47,6 +48,7 @@ class MSolution:
     claim: int
     salt: bytes
     revealed: bool = False
+    verified: bool = False
     attested: dict[str, int] = field(default_factory=dict)
 
 
@@ -69,13 +71,27 @@ class MTask:
     attest_count: Counter[str] = field(default_factory=Counter)
     seed_block: int = 0
     sealed: bool = False
-    best: tuple[int, int, int] | None = None  # (score, -size, -id): max wins
+    best: tuple[int, int, int] | None = None  # (score, -size, -id): max wins; score >= 1
+    reclaimed: set[str] = field(default_factory=set)  # solvers whose bonds reclaimBonds paid
+
+    def unverified(self, solver: str) -> int:
+        """Bonds held for `solver`'s revealed, never-verified solutions, until reclaimed."""
+        if solver in self.reclaimed:
+            return 0
+        return sum(
+            self.bond
+            for s in self.solutions
+            if s.solver == solver and s.revealed and not s.verified
+        )
 
     @property
     def escrow(self) -> int:
-        if self.state != "open":
+        if self.state == "cancelled":
             return 0
-        held = sum(self.bond for s in self.solutions if not s.revealed)
+        held = sum(self.unverified(who) for who in {s.solver for s in self.solutions})
+        if self.state != "open":
+            return held
+        held += sum(self.bond for s in self.solutions if not s.revealed)
         return self.bounty + self.fee * len(self.evaluators) + held
 
 
@@ -249,7 +265,7 @@ def make_machine(chain: Chain, marketplace: Marketplace) -> type[RuleBasedStateM
             live = [t for t in self.tasks if t.state == "open"]
             t = (live or self.tasks)[index % len(live or self.tasks)]
             if kind == "auto":
-                kind = self.next_kind(t) if live else "withdraw"
+                kind = self.next_kind(t) if live else ("withdraw", "reclaim")[index % 2]
             elif kind != "wait":
                 t = self.task(index)
             if kind == "commit":
@@ -262,6 +278,10 @@ def make_machine(chain: Chain, marketplace: Marketplace) -> type[RuleBasedStateM
                 self.seal_seed(t, who, wait=mistake != "wait")
             elif kind == "attest":
                 self.attest(t, sid, ev, score, stray=mistake != "none")
+            elif kind == "batch":
+                self.attest_batch(t, ev, stray=mistake != "none")
+            elif kind == "reclaim":
+                self.reclaim(t, solver if mistake != "none" else None, who)
             elif kind == "finalize":
                 self.finalize(t, who)
             elif kind == "cancel":
@@ -286,7 +306,7 @@ def make_machine(chain: Chain, marketplace: Marketplace) -> type[RuleBasedStateM
                 pending = any(
                     e not in x.attested for x in t.solutions if x.revealed for e in t.evaluators
                 )
-                return "attest" if pending else "wait"
+                return ("attest", "batch")[t.task_id % 2] if pending else "wait"
             return "finalize"
 
         def commit(
@@ -332,8 +352,7 @@ def make_machine(chain: Chain, marketplace: Marketplace) -> type[RuleBasedStateM
             )
             if result is None:
                 return
-            s.revealed = True
-            self.credits[s.solver] += t.bond
+            s.revealed = True  # v2: the bond stays held until verified or finalized
 
         def request_seed(self, t: MTask, who: str) -> None:
             next_block = chain.block_number() + 1
@@ -395,19 +414,88 @@ def make_machine(chain: Chain, marketplace: Marketplace) -> type[RuleBasedStateM
             result = self.expect(error, lambda: as_(who).attest_score(t.task_id, sid, score))
             if result is None:
                 return
+            verified = [e for e in result.events if isinstance(e, c.SolutionVerified)]
+            assert [(v.solution_id, v.score, v.best) for v in verified] == self.record(
+                t, sid, who, score
+            )
+
+        def record(self, t: MTask, sid: int, who: str, score: int) -> list[tuple[int, int, bool]]:
+            """Apply one successful attestation to the model; the SolutionVerified it implies."""
+            s = t.solutions[sid]
             s.attested[who] = score
             t.attest_count[who] += 1
-            agreeing = sum(1 for v in s.attested.values() if v == score)
-            verified = [e for e in result.events if isinstance(e, c.SolutionVerified)]
-            if agreeing != t.quorum:
-                assert not verified
-                return
+            agreeing = [e for e in t.evaluators if s.attested.get(e) == score]
+            if len(agreeing) != t.quorum:
+                return []
+            s.verified = True
             rank = (score, -len(s.agent), -sid)
-            best = t.best is None or rank > t.best
-            assert [(v.solution_id, v.score, v.best) for v in verified] == [(sid, score, best)]
+            best = score > 0 and (t.best is None or rank > t.best)
             OUTCOMES["SolutionVerified"] += 1
             if best:
                 t.best = rank
+            if score > 0:
+                self.credits[s.solver] += t.bond
+            else:
+                # Forfeited to the quorum that agreed; the remainder to the one reaching it.
+                OUTCOMES["bond forfeited"] += 1
+                share = t.bond // t.quorum
+                for e in agreeing:
+                    self.credits[e] += share
+                self.credits[who] += t.bond - share * t.quorum
+            return [(sid, score, best)]
+
+        def attest_batch(self, t: MTask, ev: int, *, stray: bool) -> None:
+            """attestScores with every solution this evaluator has not attested (honest scores),
+            or with a stray one (an evaluator of another task, or a repeated entry)."""
+            who = t.evaluators[ev % len(t.evaluators)]
+            ids = [i for i, x in enumerate(t.solutions) if x.revealed and who not in x.attested]
+            if stray or not ids:
+                who = evaluators[ev]
+                ids = [ev % len(t.solutions)] * 2 if t.solutions else []
+            scores = [t.solutions[i].claim for i in ids]
+            error: type[c.ContractError] | None = None if ids else c.BadBatchSize
+            if error is None:
+                error = self.open_error(t)
+            if error is None and not t.sealed:
+                error = c.SeedNotSealed
+            if error is None and self.k >= t.eval_end:
+                error = c.EvaluationClosed
+            if error is None and who not in t.evaluators:
+                error = c.NotEvaluator
+            seen: set[int] = set()
+            for i in ids:
+                if error is not None:
+                    break
+                if not t.solutions[i].revealed:
+                    error = c.NotRevealed
+                elif who in t.solutions[i].attested or i in seen:
+                    error = c.AlreadyAttested
+                seen.add(i)
+            result = self.expect(error, lambda: as_(who).attest_scores(t.task_id, ids, scores))
+            if result is None:
+                return
+            expected = [
+                v for i, sc in zip(ids, scores, strict=True) for v in self.record(t, i, who, sc)
+            ]
+            verified = [e for e in result.events if isinstance(e, c.SolutionVerified)]
+            assert [(v.solution_id, v.score, v.best) for v in verified] == expected
+            OUTCOMES["attestScores"] += 1
+
+        def reclaim(self, t: MTask, solver: str | None, who: str) -> None:
+            if solver is None:  # the solver with the most held, as a keeper would pick
+                solver = max(solvers, key=t.unverified)
+            error: type[c.ContractError] | None = None
+            if t.state != "finalized":
+                error = c.TaskNotFinalized
+            elif t.unverified(solver) == 0:
+                error = c.NoBondsHeld
+            result = self.expect(error, lambda: as_(who).reclaim_bonds(t.task_id, solver))
+            if result is None:
+                return
+            assert result.event(c.BondReturned).amount == t.unverified(solver)
+            self.credits[solver] += t.unverified(solver)
+            t.reclaimed.add(solver)
+            OUTCOMES["bonds reclaimed"] += 1
 
         def finalize(self, t: MTask, who: str) -> None:
             error = self.open_error(t)
@@ -518,7 +606,15 @@ def test_accounting_holds_over_random_histories(chain: Chain, marketplace: Marke
     reached = OUTCOMES - before
     print("\ncontract property outcomes:", dict(sorted(reached.items())))  # noqa: T201  (the run's coverage report, seen with -s)
     # The histories must go deep enough to exercise payouts, not only early reverts.
-    for outcome in ("SolutionRevealed", "SolutionVerified", "finalized with a winner", "Withdrawn"):
+    for outcome in (
+        "SolutionRevealed",
+        "SolutionVerified",
+        "finalized with a winner",
+        "Withdrawn",
+        "attestScores",
+        "bond forfeited",
+        "bonds reclaimed",
+    ):
         assert reached[outcome] > 0, f"no sequence reached {outcome}: {dict(reached)}"
 
 

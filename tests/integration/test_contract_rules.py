@@ -158,6 +158,9 @@ def test_fees_go_to_evaluators_that_attested_every_revealed_solution(
     assert fin_winner.has_best and fin_winner.best_solution_id == s0.solution_id
     assert mp.credits(creator.address) == 2 * FEE + BOND
     assert mp.credits(solvers[0].address) == BOND + ETHER
+    # s1 was never verified (one attestation, quorum 2): its bond waits for reclaimBonds.
+    assert mp.credits(solvers[1].address) == 0
+    mp.reclaim_bonds(task.task_id, solvers[1].address)
     assert mp.credits(solvers[1].address) == BOND
     assert mp.credits(solvers[2].address) == 0
     assert unrevealed.solution_id == 2

@@ -148,11 +148,14 @@ def test_every_kind_from_the_real_contract(
     solver = mp.with_signer(chain.accounts[2])
     task = open_task(chain, mp, evaluators=[chain.accounts[1].address])
     commit = commit_agent(solver, task.task_id, b"\x01agent-bytes" * 3, 700_000)
+    junk = commit_agent(solver, task.task_id, b"\x02junk", 900_000)  # verified 0: forfeited
+    commit_agent(solver, task.task_id, b"\x03never revealed", 1)  # its bond: a refund
     chain.travel_to(task.commit_deadline)
     reveal(solver, commit)
+    reveal(solver, junk)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
-    evaluator.attest_score(task.task_id, commit.solution_id, 650_000)
+    evaluator.attest_scores(task.task_id, [commit.solution_id, junk.solution_id], [650_000, 0])
     chain.travel_to(task.eval_deadline)
     mp.finalize(task.task_id)
     solver.withdraw()

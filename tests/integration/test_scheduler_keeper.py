@@ -47,10 +47,14 @@ def test_keeper_seeds_finalizes_and_withdraws(
     before = chain.balance(solver.address)
     solver_keeper = Keeper(solver_node)
     done = solver_keeper.step()
-    assert done[0] == f"finalize {task.task_id}"
-    assert done[1].startswith("withdraw ")
+    # No quorum (one attestation of two): never verified, so the solver's keeper reclaims its
+    # bond (v2 holds it until verification or finalize), then withdraws it; no winner.
+    assert done == [
+        f"finalize {task.task_id}",
+        f"reclaimBonds {task.task_id} {ETHER // 10}",
+        f"withdraw {ETHER // 10}",
+    ]
     assert marketplace.get_task(task.task_id).state == c.OnChainTaskState.FINALIZED
-    # No quorum (one attestation of two): no winner; the solver gets its bond back only.
     gained = chain.balance(solver.address) - before
     assert ETHER // 10 - ETHER // 100 < gained <= ETHER // 10
     assert keeper.step() == [] and solver_keeper.step() == []
@@ -66,3 +70,22 @@ def test_keeper_skips_a_task_with_no_reveal(
     assert keeper.step() == []  # no reveal: no seed needed
     chain.travel_to(task.eval_deadline)
     assert keeper.step() == [f"finalize {task.task_id}"]
+
+
+def test_settle_bonds_reclaims_a_solvers_never_verified_bond_once_finalized(
+    chain: Chain, marketplace: Marketplace, marketplace_deployment: Deployment
+) -> None:
+    """What the scheduler's settle loop calls for each task it is done with."""
+    requester, solver, e1 = chain.accounts[19], chain.accounts[20], chain.accounts[21]
+    task = open_task(chain, marketplace.with_signer(requester), evaluators=[e1.address])
+    solver_node = node_for(chain, marketplace_deployment, solver)
+    commit = commit_agent(solver_node.market, task.task_id, b"\x01agent", 5)
+    chain.travel_to(task.commit_deadline)
+    reveal(solver_node.market, commit)
+    keeper = Keeper(solver_node)
+    assert keeper.settle_bonds(task.task_id) == []  # open: nothing to reclaim yet
+    chain.travel_to(task.eval_deadline)  # the evaluator never attested
+    marketplace.with_signer(requester).finalize(task.task_id)
+    assert keeper.settle_bonds(task.task_id) == [f"reclaimBonds {task.task_id} {ETHER // 10}"]
+    assert marketplace.credits(solver.address) == ETHER // 10
+    assert keeper.settle_bonds(task.task_id) == []  # once

@@ -1,4 +1,4 @@
-"""Known answers: hand-built agents against values worked out step by step from BISUNA.md.
+"""Known answers: hand-built agents against values worked out step by step from docs/bisuna.md and docs/scorer.md.
 
 Reminders used throughout: a neuron's state is ~out & beta (beta 0xFFFF, 0x07FF, 0x003F for
 rates 1, 7, 49); a connection carries its source's state; an input's out is its observation,

@@ -67,3 +67,22 @@ def test_unusable_inputs_are_errors_not_scores() -> None:
         score_agent(agent(), spec, SEED)
     with pytest.raises(ValueError, match="32 bytes"):
         score_agent(agent(), parse_spec(json.dumps(SPEC)), b"short")
+
+
+def test_an_agent_out_of_fuel_scores_0_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evaluator logs and attests 0 for an agent the core stopped at its fuel ceiling
+    (scorer bisuna-core/2's ScoreDetail); until a core has score_detail, score() is used."""
+    spec = parse_spec(json.dumps(SPEC))
+    data = agent()
+    plain = score_agent(data, spec, SEED)
+    assert not plain.out_of_fuel
+
+    def detail(a: object, s: object, seed: bytes, scorer: str) -> tuple[int, int, bool]:
+        return (0, 4_096, True)
+
+    monkeypatch.setattr(bisuna, "score_detail", detail, raising=False)
+    verdict = score_agent(data, spec, SEED)
+    assert verdict.score == 0 and verdict.out_of_fuel and "out of fuel" in verdict.reason
+
+    monkeypatch.setattr(bisuna, "score_detail", lambda a, s, e, r: (plain.score, 10, False))
+    assert score_agent(data, spec, SEED) == plain

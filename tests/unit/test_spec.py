@@ -55,7 +55,6 @@ def test_defaults_filled() -> None:
     ("mutate", "message"),
     [
         (lambda d: d.pop("env"), "field `env` missing"),
-        (lambda d: d.pop("schema"), "field `schema` missing"),
         (lambda d: d.update(schema="edgemarket/task@2"), "`schema` is 'edgemarket/task@2'"),
         (lambda d: d.update(colour="red"), "unknown field `colour`"),
         (lambda d: d["env"].update(name="chess"), "`env.name`"),

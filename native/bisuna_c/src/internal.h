@@ -136,7 +136,7 @@ BSN_INTERNAL void bsn_net_prepare(bsn_net *net);
 BSN_INTERNAL void bsn_net_reset(bsn_net *net, uint64_t seed);
 /* One step. Sets net->step_fuel: neurons + connections of the network (the clean-up), plus
  * 1 + the number of incoming connections for every neuron execution that the step's
- * definition (BISUNA.md, phases 1-5, over the live neurons) makes, passes included, whether
+ * definition (docs/bisuna.md, phases 1-5, over the live neurons) makes, passes included, whether
  * or not this implementation repeats the work. */
 BSN_INTERNAL void bsn_net_step(bsn_net *net, const uint16_t *in, uint16_t *out);
 BSN_INTERNAL void bsn_net_init_io(bsn_net *net, uint32_t n_in, uint32_t n_out);

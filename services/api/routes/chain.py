@@ -159,13 +159,45 @@ def chain_info(state: State) -> ChainInfo:
     )
 
 
+def check_task_request(body: CreateTaskRequest, state: State) -> None:
+    """The checks `edgemarket task create` runs before it sends anything (services.requester
+    .checks): the spec is in the content store this stack's services read (the API's), it is
+    valid for this core, and the evaluators are addresses. 422 `task-check-failed` says why."""
+    from services.common.content import cid_of_digest
+    from services.common.task_checks import (
+        TaskCheckError,
+        check_evaluators,
+        check_retrievable,
+        check_spec,
+    )
+
+    if state.content is None:
+        raise ProblemError(
+            503, "no-content-store", "No content store", "the API has no content store configured"
+        )
+    cid = cid_of_digest(bytes.fromhex(body.spec_digest[2:]))
+    try:
+        check_evaluators(body.evaluators, hint="give the evaluators' 0x addresses")
+        spec = check_retrievable(
+            cid,
+            state.content,
+            where="the stack's content store",
+            fix="store the spec with POST /specs first and use the digest it returns",
+        )
+        check_spec(spec)
+    except TaskCheckError as exc:
+        raise ProblemError(422, "task-check-failed", "The task would not work", str(exc)) from exc
+
+
 @router.post("/tx/create-task", response_model=UnsignedTransaction, responses=_PROBLEMS)
 def prepare_create_task(body: CreateTaskRequest, state: State) -> UnsignedTransaction:
-    """Encode `createTask` for the caller's own wallet to sign. The server never holds a user key."""
+    """Check the task as `edgemarket task create` does, then encode `createTask` for the
+    caller's own wallet to sign. The server never holds a user key."""
     from web3 import Web3
 
     from services.common.chain import Marketplace
 
+    check_task_request(body, state)
     chain_id, deployment = _deployment(state)
     # Encoding needs no connection: the provider is never called here.
     market = Marketplace(Web3(Web3.HTTPProvider(state.settings.rpc_url)), deployment.address)

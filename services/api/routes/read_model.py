@@ -15,6 +15,7 @@ from services.projector.models import (
     Attestation,
     ChainEvent,
     Checkpoint,
+    Credit,
     Solution,
     SolutionBase,
     Task,
@@ -57,6 +58,16 @@ class SolutionRow:
     agent_digest: str | None
     agent_size: int | None
     attestations: list[tuple[str, int]] = field(default_factory=list)
+    bond: str = "held"  # held | returned | forfeited | none (services.projector.models.BondState)
+
+
+@dataclass(frozen=True)
+class CreditRow:
+    account: str
+    amount: int
+    reason: str  # services.projector.models.CreditReason
+    block_number: int
+    tx_hash: str
 
 
 def projected_head(db: Session) -> tuple[int, str] | None:
@@ -134,6 +145,7 @@ def _solution_row(s: Solution, attestations: list[tuple[str, int]]) -> SolutionR
         agent_digest=s.agent_digest,
         agent_size=s.agent_size,
         attestations=attestations,
+        bond=s.bond,
     )
 
 
@@ -189,6 +201,16 @@ def task_solutions(db: Session, task_id: int) -> list[SolutionRow]:
     solutions = _solutions(db, Solution.task_id == task_id)
     attestations = _attestations(db, task_id)
     return [_solution_row(s, attestations.get(s.solution_id, [])) for s in solutions]
+
+
+def task_credits(db: Session, task_id: int) -> list[CreditRow]:
+    """Every wei the task's events credited, in chain order."""
+    rows = db.exec(
+        select(Credit)
+        .where(Credit.task_id == task_id)
+        .order_by(col(Credit.block_number), col(Credit.log_index))
+    ).all()
+    return [CreditRow(c.account, int(c.amount), c.reason, c.block_number, c.tx_hash) for c in rows]
 
 
 def solutions_by_agent(db: Session, digest: str) -> list[SolutionRow]:

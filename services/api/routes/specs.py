@@ -184,7 +184,7 @@ def spec_schema() -> JsonObject:
 async def store_spec(request: Request, state: State) -> StoredSpec:
     """Store a task spec. The digest it returns is what `createTask` takes as `specDigest`."""
     from services.common.content import ContentError, cid_of
-    from services.common.spec import parse_spec
+    from services.common.spec import check_runnable, parse_spec
 
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in ("application/json", ""):
@@ -197,6 +197,7 @@ async def store_spec(request: Request, state: State) -> StoredSpec:
     body = await _read_capped(request)
     try:
         spec = parse_spec(body)
+        check_runnable(spec)  # an unknown scorer or limits the core refuses: nobody could score it
     except ValueError as exc:
         raise ProblemError(422, "invalid-spec", "Spec is not valid", str(exc)) from exc
     if state.content is None:

@@ -99,6 +99,10 @@ class SolutionOut(BaseModel):
     agent_cid: str | None
     agent_size: int | None
     attestations: list[AttestationOut]
+    bond: str = Field(
+        description="where its commit bond is: held, returned (to the solver), forfeited "
+        "(verified at 0: to its evaluators; never revealed: to the requester) or none"
+    )
 
 
 class SolverOut(BaseModel):
@@ -189,6 +193,7 @@ def solution_out(s: SolutionRow, rank: int | None) -> SolutionOut:
         agent_cid=cid_of_digest(bytes.fromhex(digest[2:])) if digest else None,
         agent_size=s.agent_size,
         attestations=[AttestationOut(evaluator=e, score=v) for e, v in s.attestations],
+        bond=s.bond,
     )
 
 
@@ -296,6 +301,49 @@ def list_tasks(
 @router.get("/tasks/{task_id}", response_model=TaskOut)
 def get_task(task_id: TaskId, db: DB, state: State) -> TaskOut:
     return task_out(state, task_or_404(db, task_id), read_model.chain_time())
+
+
+class CreditOut(BaseModel):
+    account: str
+    amount_wei: str
+    reason: str = Field(
+        description="bounty (to the winner), refund (to the requester at finalize: unrevealed "
+        "bonds, unearned fees, an unwon bounty), cancel, fee (an evaluator's), bond (back to its "
+        "solver), forfeit (an evaluator's share of a bond verified at 0)"
+    )
+    block: int
+    tx_hash: str
+
+
+class TaskCredits(BaseModel):
+    task_id: int
+    credits: list[CreditOut]
+    total_wei: dict[str, str] = Field(description="the credits summed per reason")
+
+
+@router.get("/tasks/{task_id}/credits", response_model=TaskCredits)
+def task_credits(task_id: TaskId, db: DB) -> TaskCredits:
+    """Every wei the task credited, one entry per contract event (contract v2 emits one for
+    each credit): bounty, refunds, fees, returned bonds, forfeited bonds' shares."""
+    task_or_404(db, task_id)
+    rows = read_model.task_credits(db, task_id)
+    totals: dict[str, int] = {}
+    for r in rows:
+        totals[r.reason] = totals.get(r.reason, 0) + r.amount
+    return TaskCredits(
+        task_id=task_id,
+        credits=[
+            CreditOut(
+                account=r.account,
+                amount_wei=str(r.amount),
+                reason=r.reason,
+                block=r.block_number,
+                tx_hash=r.tx_hash,
+            )
+            for r in rows
+        ],
+        total_wei={k: str(v) for k, v in sorted(totals.items())},
+    )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from services.common.chain.protocol import (
     MAX_AGENT_BYTES,
+    MAX_ATTEST_BATCH,
     MAX_COMMITS_PER_SOLVER,
     MAX_EVALUATORS,
     MAX_SCORE,
@@ -237,6 +238,22 @@ class NothingToWithdraw(ContractError):
 
 class TransferFailed(ContractError):
     help = "the recipient refused the ether"
+
+
+class BadBatchSize(ContractError):
+    help = f"attestScores takes 1 to {MAX_ATTEST_BATCH} attestations"
+
+
+class BatchLengthMismatch(ContractError):
+    help = "attestScores needs one score per solution id"
+
+
+class TaskNotFinalized(ContractError):
+    help = "bonds of never-verified solutions are reclaimable once the task is finalized"
+
+
+class NoBondsHeld(ContractError):
+    help = "the task holds no bond of a revealed, never-verified solution of this solver"
 
 
 ERROR_CLASSES: dict[str, type[ContractError]] = {

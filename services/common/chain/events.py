@@ -108,6 +108,48 @@ class Withdrawn:
     amount: int
 
 
+@dataclass(frozen=True)
+class FeeCredited:
+    name: ClassVar[str] = "FeeCredited"
+    task_id: int
+    evaluator: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class BondForfeited:
+    name: ClassVar[str] = "BondForfeited"
+    task_id: int
+    solution_id: int
+    solver: str
+    amount: int  # the whole bond; ForfeitShareCredited events say who got it
+
+
+@dataclass(frozen=True)
+class ForfeitShareCredited:
+    name: ClassVar[str] = "ForfeitShareCredited"
+    task_id: int
+    solution_id: int
+    evaluator: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class BondReturned:
+    name: ClassVar[str] = "BondReturned"
+    task_id: int
+    solver: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class RefundCredited:
+    name: ClassVar[str] = "RefundCredited"
+    task_id: int
+    creator: str
+    amount: int  # unrevealed bonds + unearned fees (+ the bounty when nobody won)
+
+
 Event = (
     TaskCreated
     | SolutionCommitted
@@ -119,6 +161,11 @@ Event = (
     | TaskFinalized
     | TaskCancelled
     | Withdrawn
+    | FeeCredited
+    | BondForfeited
+    | ForfeitShareCredited
+    | BondReturned
+    | RefundCredited
 )
 EVENT_CLASSES: tuple[type[Event], ...] = (
     TaskCreated,
@@ -131,6 +178,11 @@ EVENT_CLASSES: tuple[type[Event], ...] = (
     TaskFinalized,
     TaskCancelled,
     Withdrawn,
+    FeeCredited,
+    BondForfeited,
+    ForfeitShareCredited,
+    BondReturned,
+    RefundCredited,
 )
 E = TypeVar("E", bound=Event)
 

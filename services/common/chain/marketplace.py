@@ -24,7 +24,7 @@ from services.common.chain.abi import (
 from services.common.chain.deployment import Deployment, check_deployment
 from services.common.chain.errors import ChainError, DeploymentError, RpcError
 from services.common.chain.events import E, Event, EventDecoder, LoggedEvent
-from services.common.chain.protocol import agent_digest, commitment
+from services.common.chain.protocol import SETTLE_GAS_HEADROOM, agent_digest, commitment
 from services.common.chain.transport import Signer, contract_error, send_transaction, signer_address
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ class Marketplace:
     def _call_error(self, error: Mapping[str, Any]) -> Exception:
         return contract_error(RpcError("eth_call", error), self.errors)
 
-    def _transact(self, function: str, *args: Any, value: int = 0) -> TxResult:
+    def _transact(self, function: str, *args: Any, value: int = 0, headroom: int = 0) -> TxResult:
         if self.signer is None:
             raise ChainError("this Marketplace has no signer: use with_signer(account)")
         receipt = send_transaction(
@@ -209,6 +209,7 @@ class Marketplace:
             value=value,
             errors=self.errors,
             chain_id=self.chain_id,
+            headroom=headroom,
         )
         events: list[Event] = []
         for log in receipt["logs"]:
@@ -277,10 +278,28 @@ class Marketplace:
         return self._transact("sealSeed", task_id)
 
     def attest_score(self, task_id: int, solution_id: int, score: int) -> TxResult:
-        return self._transact("attestScore", task_id, solution_id, score)
+        return self._transact(
+            "attestScore", task_id, solution_id, score, headroom=SETTLE_GAS_HEADROOM
+        )
+
+    def attest_scores(
+        self, task_id: int, solution_ids: Sequence[int], scores: Sequence[int]
+    ) -> TxResult:
+        """attestScores: up to MAX_ATTEST_BATCH attestations in one transaction, all or none."""
+        return self._transact(
+            "attestScores",
+            task_id,
+            list(solution_ids),
+            list(scores),
+            headroom=SETTLE_GAS_HEADROOM * len(solution_ids),
+        )
 
     def finalize(self, task_id: int) -> TxResult:
         return self._transact("finalize", task_id)
+
+    def reclaim_bonds(self, task_id: int, solver: str) -> TxResult:
+        """After finalize: credit `solver` the bonds of its revealed, never-verified solutions."""
+        return self._transact("reclaimBonds", task_id, to_checksum_address(solver))
 
     def cancel_task(self, task_id: int) -> TxResult:
         return self._transact("cancelTask", task_id)
@@ -330,8 +349,13 @@ class Marketplace:
         return int(score) if attested else None
 
     def escrow_of(self, task_id: int) -> int:
-        """Ether held for an open task: bounty, evaluator fees and unrevealed bonds."""
+        """Ether held for a task: while open its bounty, fees and held bonds; once finalized the
+        bonds of never-verified solutions not yet reclaimed."""
         return int(self._call("escrowOf", task_id)[0])
+
+    def unverified_bonds(self, task_id: int, solver: str) -> int:
+        """Bonds held for `solver`'s revealed solutions not (yet) verified."""
+        return int(self._call("unverifiedBonds", task_id, to_checksum_address(solver))[0])
 
     def commitment_for(
         self, task_id: int, agent: bytes, claimed_score: int, salt: bytes, solver: str | None = None

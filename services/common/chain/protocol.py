@@ -14,11 +14,13 @@ from services.common.settings import ANVIL_CHAIN_ID
 __all__ = [
     "ANVIL_CHAIN_ID",
     "MAX_AGENT_BYTES",
+    "MAX_ATTEST_BATCH",
     "MAX_COMMITS_PER_SOLVER",
     "MAX_EVALUATORS",
     "MAX_SCORE",
     "MIN_EVAL_WINDOW",
     "NO_SOLUTION",
+    "SETTLE_GAS_HEADROOM",
     "agent_digest",
     "commitment",
     "evaluation_seed",
@@ -32,6 +34,10 @@ MAX_AGENT_BYTES = 24_576
 MAX_EVALUATORS = 5
 MAX_COMMITS_PER_SOLVER = 16
 MIN_EVAL_WINDOW = 60
+MAX_ATTEST_BATCH = 64  # most attestations one attestScores call takes
+# Gas headroom per attestation: another evaluator's attestation mined between our estimate and
+# ours can make ours the one that verifies and settles the bond (up to five forfeit shares).
+SETTLE_GAS_HEADROOM = 160_000
 NO_SOLUTION = 2**256 - 1  # TaskFinalized.solutionId when nobody won
 
 

@@ -89,10 +89,13 @@ def send_transaction(
     errors: ErrorDecoder,
     chain_id: int | None = None,
     gas: int | None = None,
+    headroom: int = 0,
 ) -> dict[str, Any]:
     """Estimate (reverts surface here, decoded), sign or have the node sign, send, wait.
 
-    Returns the raw receipt (hex quantities) of a transaction that succeeded.
+    `headroom` is gas added to the estimate for work the state may hand the call by the time it
+    is mined (an attestation can become the one that settles a bond). Returns the raw receipt
+    (hex quantities) of a transaction that succeeded.
     """
     sender = signer_address(signer)
     tx: dict[str, Any] = {"from": sender, "data": "0x" + data.hex(), "value": hex(value)}
@@ -100,7 +103,7 @@ def send_transaction(
         tx["to"] = to
     if gas is None:
         # Headroom over the estimate: state may move between estimate and inclusion.
-        gas = estimate_gas(w3, tx, errors) * 6 // 5 + 10_000
+        gas = estimate_gas(w3, tx, errors) * 6 // 5 + 10_000 + headroom
     tx["gas"] = hex(gas)
     if isinstance(signer, str):
         tx_hash = str(node_call(w3, "eth_sendTransaction", [tx]))
