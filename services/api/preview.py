@@ -77,13 +77,13 @@ def bit_agreement(a: NDArray[np.uint16], b: NDArray[np.uint16]) -> float:
 
 
 def render_png(agent: bisuna.Agent, *, seed: int, score: int | None = None) -> bytes:
-    """The preview PNG: original | encrypted | decrypted, with captions."""
+    """The preview PNG: original | Alice's own output (the ciphertext) | Bob's decryption."""
     orig, enc, dec = cipher_triptych(agent, seed=seed)
     size = SAMPLE_SIZE
     panels = [
         ("original", words_image(orig, size)),
-        ("encrypted", words_image(enc, size)),
-        (f"decrypted {100 * bit_agreement(orig, dec):.0f}%", words_image(dec, size)),
+        ("Alice's ciphertext", words_image(enc, size)),
+        (f"Bob decrypts {100 * bit_agreement(orig, dec):.0f}%", words_image(dec, size)),
     ]
     pw, ph = size[0] * SCALE, size[1] * SCALE
     gap = 8

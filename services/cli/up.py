@@ -288,6 +288,35 @@ def _start_anvil(
     return rpc, list(data["available_accounts"]), list(data["private_keys"])
 
 
+# Anvil account indexes: 0 the requester, 1 the first solver, 2-4 evaluators, 5 the keeper,
+# 6-9 more solvers.
+SOLVER_KEYS = (1, 6, 7, 8, 9)
+
+
+def _start_solver(supervisor: Supervisor, env: dict[str, str], k: int, workers: int) -> None:
+    """Solver k+1: its own key (in env), scheduler, worker queue and private store, and its
+    `workers` workers; each solver's portfolio starts at a different strategy, so the demo's
+    two solvers race the ES against BiSUNA's own generation."""
+    from services.scheduler.islands import DEFAULT_PORTFOLIO
+
+    suffix = "" if k == 0 else f"-{k + 1}"
+    env = dict(env)
+    if k:
+        env["EDGEMARKET_QUEUE"] = env.get("EDGEMARKET_QUEUE", "edgemarket.evolve") + suffix
+        env["EDGEMARKET_PRIVATE_PREFIX"] = (
+            env.get("EDGEMARKET_PRIVATE_PREFIX", "edgemarket:private") + suffix
+        )
+    known = list(DEFAULT_PORTFOLIO)
+    env["EDGEMARKET_STRATEGIES"] = json.dumps(known[k % len(known) :] + known[: k % len(known)])
+    env.setdefault("EDGEMARKET_ISLANDS", str(workers))
+    supervisor.start(f"scheduler{suffix}", _service_argv("run", "scheduler"), env)
+    worker_env = {key: v for key, v in env.items() if key != "EDGEMARKET_PRIVATE_KEY"}
+    for i in range(workers):
+        supervisor.start(
+            f"worker{suffix}-{i + 1}", _service_argv("worker", "--concurrency", "1"), worker_env
+        )
+
+
 def _service_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "services.cli.main", *args]
 
@@ -316,6 +345,7 @@ def running_stack(
     api_port: int,
     workers: int = 2,
     evaluators: int = 3,
+    solvers: int = 1,
     block_time: int = 1,
     quiet: bool = False,
     extra_env: dict[str, str] | None = None,
@@ -365,14 +395,13 @@ def running_stack(
         _deploy(with_key(0), supervisor)
         supervisor.start("indexer", _service_argv("run", "indexer"), base)
         supervisor.start("projector", _service_argv("run", "projector"), base)
-        supervisor.start("scheduler", _service_argv("run", "scheduler"), with_key(1))
+        for k in range(solvers):
+            _start_solver(supervisor, with_key(SOLVER_KEYS[k]), k, workers)
         supervisor.start("keeper", _service_argv("run", "keeper"), with_key(5))
         for i in range(evaluators):
             supervisor.start(
                 f"evaluator-{i + 1}", _service_argv("run", "evaluator"), with_key(2 + i)
             )
-        for i in range(workers):
-            supervisor.start(f"worker-{i + 1}", _service_argv("worker", "--concurrency", "1"), base)
         supervisor.start(
             "api", _service_argv("run", "api", "--host", "127.0.0.1", "--port", str(api_port)), base
         )
@@ -439,14 +468,20 @@ def serve_forever(stack: Stack) -> None:
 
 # ---------------------------------------------------------------- the demo task
 
+# The largest cipher payload (16-bit words) the search solves reliably inside the demo's
+# commit window, with mix none.
+DEMO_PAYLOAD_WORDS = 3
+
 DEMO_SPEC: JsonObject = {
     "schema": "edgemarket/task@1",
     "scorer": "bisuna-core/1",
-    "env": {"name": "cipher", "params": {"payload_words": 1, "mix": "xor"}},
+    # mix none: Alice sees the key and the plaintext apart, so a winner has learnt to encrypt
+    # (with mix xor the environment hands her K xor P and three wires make a perfect pad).
+    "env": {"name": "cipher", "params": {"payload_words": DEMO_PAYLOAD_WORDS, "mix": "none"}},
     "eval": {"samples": 512},
     "budget": {"population": 24, "generations": 60, "islands": 2, "epoch_generations": 20},
     "limits": {"max_neurons": 256, "max_connections": 2048, "max_agent_bytes": 24576},
-    "title": "Demo: learn a one-time pad",
+    "title": "Demo: learn to encrypt",
     "description": "Alice encrypts a 16-bit word with a shared key, Bob decrypts it, and three "
     "attackers who never see the key try to read it.",
 }
@@ -562,10 +597,16 @@ def print_leaderboard(stack: Stack, task: JsonObject) -> None:
 
 def up(
     api_port: Annotated[int, typer.Option(help="Port of the API and the web page.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Celery workers to start.")] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="Celery workers to start per solver.")] = 2,
     evaluators: Annotated[
         int, typer.Option(min=1, max=5, help="Independent evaluators to start.")
     ] = 3,
+    solvers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=len(SOLVER_KEYS), help="Competing solvers (key, scheduler, workers each)."
+        ),
+    ] = 1,
     run_dir: Annotated[
         Path, typer.Option(help="Where the local chain's data lives (wiped).")
     ] = Path(".edgemarket/up"),
@@ -576,7 +617,11 @@ def up(
             signals_stop(),
             contextlib.suppress(KeyboardInterrupt, Stopping),
             running_stack(
-                run_dir=run_dir, api_port=api_port, workers=workers, evaluators=evaluators
+                run_dir=run_dir,
+                api_port=api_port,
+                workers=workers,
+                evaluators=evaluators,
+                solvers=solvers,
             ) as stack,
         ):
             stack.print_usage()
@@ -604,6 +649,13 @@ def demo(
         typer.Option("--exit", envvar="DEMO_EXIT", help="Exit 0 after the payout (DEMO_EXIT=1)."),
     ] = False,
     quiet: Annotated[bool, typer.Option(help="Do not forward the services' logs.")] = False,
+    solvers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=len(SOLVER_KEYS), help="Competing solvers (key, scheduler, workers each)."
+        ),
+    ] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="Celery workers per solver.")] = 1,
     run_dir: Annotated[
         Path, typer.Option(help="Where the local chain's data lives (wiped).")
     ] = Path(".edgemarket/demo"),
@@ -616,6 +668,8 @@ def demo(
                 run_dir=run_dir,
                 api_port=api_port,
                 quiet=quiet,
+                solvers=solvers,
+                workers=workers,
                 extra_env={"EDGEMARKET_COMMIT_MARGIN": "8", "EDGEMARKET_KEEPER_INTERVAL": "1"},
             ) as stack:
                 stack.print_usage()

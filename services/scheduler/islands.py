@@ -1,4 +1,4 @@
-"""Island model: split a spec's budget into islands x epochs, seed them, migrate between them."""
+"""Island model: seeds of islands and epochs, epoch sizing, ranking, and when to commit."""
 
 from __future__ import annotations
 
@@ -9,36 +9,12 @@ from services.common.chain.protocol import rank_key
 
 
 @dataclass(frozen=True)
-class Plan:
-    """How a generation budget is cut: every island runs `epochs[e]` generations in epoch e."""
-
-    islands: int
-    epochs: tuple[int, ...]
-
-    @property
-    def generations(self) -> int:
-        return sum(self.epochs)
-
-
-@dataclass(frozen=True)
 class Candidate:
     """An agent an island produced, with the training fitness its population measured."""
 
     agent: bytes
     fitness: int
     island: int
-
-
-def plan(generations: int, islands: int, epoch_generations: int) -> Plan:
-    """Cut `generations` per island into epochs of `epoch_generations` (the last may be shorter)."""
-    if generations < 1 or islands < 1 or epoch_generations < 1:
-        raise ValueError(
-            f"budget must be positive: generations={generations}, islands={islands}, "
-            f"epoch_generations={epoch_generations}"
-        )
-    full, rest = divmod(generations, epoch_generations)
-    epochs = (epoch_generations,) * full + ((rest,) if rest else ())
-    return Plan(islands=islands, epochs=epochs)
 
 
 def island_seed(chain_id: int, contract: str, task_id: int, solver: str, island: int) -> bytes:
@@ -61,17 +37,44 @@ def ranked(candidates: list[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (*rank_key(c.fitness, len(c.agent), c.island), c.agent))
 
 
-def migrate(per_island: list[list[bytes]], elite: int, migrants: int) -> list[list[bytes]]:
-    """Inputs of the next epoch from each island's agents (best first): every island keeps its
-    `elite` best and receives the `migrants` best of its ring neighbour (island i-1), once each."""
-    n = len(per_island)
-    out: list[list[bytes]] = []
-    for i in range(n):
-        own = per_island[i][:elite]
-        incoming = per_island[(i - 1) % n][:migrants] if n > 1 else []
-        merged: list[bytes] = []
-        for agent in own + incoming:
-            if agent not in merged:
-                merged.append(agent)
-        out.append(merged)
-    return out
+def sized_epoch(
+    seconds_per_generation: float | None,
+    *,
+    target_seconds: float,
+    seconds_left: float,
+    time_limit: float,
+) -> int:
+    """Generations of an island's next epoch, sized from measured speed: about
+    `target_seconds` of work (at least one generation), but never past the solver's stop
+    (`seconds_left`) nor above half the workers' hard `time_limit`. Unmeasured (None), a
+    task's first epoch is one generation, which measures it. 0: no generation fits any more."""
+    if seconds_per_generation is None:
+        return 1 if seconds_left > 0 else 0
+    per = max(seconds_per_generation, 1e-6)
+    hard = int(min(seconds_left, time_limit / 2) / per)
+    return max(0, min(max(int(target_seconds / per), 1), hard, 1_000_000))
+
+
+def improves(candidate: Candidate, last: Candidate | None, margin: int, perfect: int) -> bool:
+    """Whether a validated candidate is worth a new commitment after `last` (our best one so
+    far): a positive score (a zero never wins) at least `margin` above it, or, once both are
+    perfect, a smaller agent (the contract prefers it on equal scores)."""
+    if candidate.fitness <= 0:
+        return False
+    if last is None:
+        return True
+    if candidate.fitness >= last.fitness + max(margin, 1):
+        return True
+    return candidate.fitness == last.fitness == perfect and len(candidate.agent) < len(last.agent)
+
+
+# The default portfolio: the (1 + lambda) ES built to solve on island 0, BiSUNA's own on island
+# 1 for diversity, and so on alternately.
+DEFAULT_PORTFOLIO = ("es", "suna")
+
+
+def core_strategies() -> list[str]:
+    """The search strategies this core offers (`suna`, BiSUNA's own, and those built to solve)."""
+    import bisuna
+
+    return list(bisuna.strategies())

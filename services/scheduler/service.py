@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +31,27 @@ from services.common.scoring import score_agent
 from services.common.settlement import Keeper
 from services.common.spec import SpecError, TaskSpec, parse_spec
 from services.common.streams import TRANSIENT, consume
+from services.scheduler.allocation import TaskOutlook, allocate
 from services.scheduler.config import SolverSettings
-from services.scheduler.islands import Candidate, epoch_seed, island_seed, migrate, plan, ranked
+from services.scheduler.islands import (
+    Candidate,
+    epoch_seed,
+    improves,
+    island_seed,
+    ranked,
+    sized_epoch,
+)
 from services.scheduler.private_store import PrivateAgents
 from services.scheduler.reveals import PendingReveal, RevealState, RevealStore, SolverTaskState
+from services.scheduler.shrink import shrink
 from services.scheduler.tasks import EVOLVE_EPOCH
 
 log = get_logger("edgemarket.scheduler")
 
 # Give up on an epoch that failed (not timed out) this many times: the island sits it out.
 EPOCH_ATTEMPTS = 3
+# Islands one task may have (running or idle, their populations in the private store).
+MAX_ISLANDS_PER_TASK = 1024
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,58 @@ def store_path(settings: SolverSettings, node: Node) -> Path:
     return settings.state_dir / name
 
 
+@dataclass
+class Island:
+    """One island of a task: its population lives in the private store between epochs."""
+
+    index: int
+    seed: bytes
+    strategy: str
+    epochs: int = 0  # epochs finished
+    population: list[str] = field(default_factory=list)  # digests, best first
+    champions: list[bytes] = field(default_factory=list)  # its last epoch's best agents
+    sent: list[AsyncResult] = field(default_factory=list)  # copies of the running epoch
+    args: list[Any] | None = None  # Any: the running epoch's Celery arguments
+    generations: int = 0
+    sent_at: float = 0.0
+    failures: int = 0
+    dead: bool = False
+
+
+@dataclass
+class LiveTask:
+    """A task the work loop is evolving now, as this solver sees it."""
+
+    task_id: int
+    spec_cid: str
+    spec: TaskSpec
+    commit_deadline: int
+    reveal_deadline: int
+    bounty: int
+    bond: int
+    last: Candidate | None  # our best commitment so far (its claimed score)
+    commits: int  # commitments made (the contract's count for us)
+    islands: list[Island] = field(default_factory=list)
+    seconds_per_generation: float | None = None
+    best: Candidate | None = None  # the best agent so far, by validation score
+    validated: dict[bytes, int] = field(default_factory=dict)
+    shrunk: set[bytes] = field(default_factory=set)  # perfect agents already pruned
+    commit_due: bool = False  # a new best to consider committing
+    rivals: int = 0
+    refreshed: float = 0.0
+
+    def idle_island(self, new: Callable[[LiveTask], Island]) -> Island | None:
+        """The lowest idle island (its population waits in the private store), else a new one."""
+        for island in self.islands:
+            if not island.sent and not island.dead:
+                return island
+        if len(self.islands) >= MAX_ISLANDS_PER_TASK:
+            return None
+        island = new(self)
+        self.islands.append(island)
+        return island
+
+
 class EpochDispatcher:
     """Sends one epoch of every island to the workers and gathers the results. An epoch whose
     result is late is sent again (epochs are deterministic, so whichever copy finishes first
@@ -77,8 +140,11 @@ class EpochDispatcher:
         self.queue = queue
         self.epoch_timeout = epoch_timeout
 
-    def _send(self, args: list[Any]) -> AsyncResult:  # Any: Celery task arguments (str, int, list), JSON-serialised
-        result: AsyncResult = self.celery.send_task(EVOLVE_EPOCH, args=args, queue=self.queue)
+    def send(self, args: list[Any], expires: float | None = None) -> AsyncResult:  # Any: Celery task arguments (str, int, list), JSON-serialised
+        """Queue one epoch; one not started within `expires` seconds is dropped by the worker."""
+        result: AsyncResult = self.celery.send_task(
+            EVOLVE_EPOCH, args=args, queue=self.queue, expires=expires
+        )
         return result
 
     def run(
@@ -95,7 +161,7 @@ class EpochDispatcher:
             [spec_cid, str(epoch_seed(seeds[i], epoch)), epoch, generations, digests[i], keep]
             for i in range(len(seeds))
         ]
-        sent: dict[int, list[AsyncResult]] = {i: [self._send(a)] for i, a in enumerate(args)}
+        sent: dict[int, list[AsyncResult]] = {i: [self.send(a)] for i, a in enumerate(args)}
         last_sent = dict.fromkeys(sent, time.monotonic())
         failures = dict.fromkeys(sent, 0)
         outcomes: list[EpochOutcome | None] = [None] * len(seeds)
@@ -120,7 +186,7 @@ class EpochDispatcher:
                         log.warning(
                             "epoch late, sending it again", extra={"island": i, "epoch": epoch}
                         )
-                    sent[i].append(self._send(args[i]))
+                    sent[i].append(self.send(args[i]))
                     last_sent[i] = time.monotonic()
             if sent:
                 self._wait(sent, last_sent)
@@ -188,6 +254,9 @@ class Scheduler:
         self.dispatcher = EpochDispatcher(
             celery, private, queue=settings.queue, epoch_timeout=settings.epoch_timeout
         )
+        # The work loop's tasks (its thread only), and commit bonds by task (wei).
+        self.live: dict[int, LiveTask] = {}
+        self.bonds: dict[int, int] = {}
 
     # ---------------------------------------------------------------- the stream side
 
@@ -280,129 +349,384 @@ class Scheduler:
             self.keeper.settle_bonds(rec.task_id)
         self.keeper.withdraw()
 
-    def work_step(self) -> None:
-        """Evolve and commit the oldest accepted task."""
-        accepted = self.store.tasks_in(SolverTaskState.ACCEPTED)
-        if accepted:
-            self.solve(accepted[0].task_id)
+    def work_step(self) -> float | None:
+        """One turn of the market loop over every live task at once: take new tasks on, gather
+        finished epochs (validate, commit an improvement), retire tasks whose window is closing,
+        share the islands out again and send the epochs that are due; then wait briefly for
+        the next result. Returns the pause before the next turn (None: the loop's interval)."""
+        self._take_on()
+        self._harvest()
+        now = self.node.chain_now()
+        self._refresh_and_retire(now)
+        self._dispatch(now)
+        # Commit after dispatching: a commit waits for its block, the workers should not.
+        for task in list(self.live.values()):
+            if task.commit_due:
+                task.commit_due = False
+                self._maybe_commit(task)
+        if not self.live:
+            return None
+        self._wait_for_a_result()
+        return 0.0
 
-    def solve(self, task_id: int) -> None:
-        """Evolve on the workers until the budget is spent or the deadline nears, then commit."""
-        rec = self.store.task(task_id)
-        if rec is None:
-            return
-        try:
-            task = self.market.get_task(task_id)
-        except chain.UnknownTask:
-            # Its creation was reorged away: nothing to work on.
-            self.store.set_task_state(
-                task_id, SolverTaskState.DONE, "task no longer on chain (reorg)"
-            )
-            return
-        if task.state != chain.OnChainTaskState.OPEN:
-            self.store.set_task_state(
-                task_id, SolverTaskState.DONE, f"task is {task.state.name.lower()}"
-            )
-            return
-        already = self.store.all_for(task_id)
-        if already:
-            # Committed before a restart: the reveal side takes it from here.
-            self.store.set_task_state(task_id, SolverTaskState.COMMITTED)
-            return
-        if self.node.chain_now() >= task.commit_deadline - self.settings.commit_margin:
-            self.store.set_task_state(
-                task_id, SolverTaskState.DONE, "commit deadline passed before any work"
-            )
-            log.warning("too late to work on task", extra={"task_id": task_id})
-            return
-        spec = parse_spec(self.content.get(rec.spec_cid), cid=rec.spec_cid)
-        best = self.evolve(task_id, rec.spec_cid, spec, task.commit_deadline)
-        if best is None:
-            self.store.set_task_state(
-                task_id,
-                SolverTaskState.DONE,
-                "no epoch finished (late or failing workers: see their logs)",
-            )
-            return
-        self.commit(task_id, best, task.commit_bond)
-        self.store.set_task_state(task_id, SolverTaskState.COMMITTED)
+    # -- taking tasks on and off
 
-    def evolve(
-        self, task_id: int, spec_cid: str, spec: TaskSpec, commit_deadline: int
-    ) -> Candidate | None:
-        budget = spec.budget
-        cut = plan(budget.generations, budget.islands, budget.epoch_generations)
-        seeds = [
-            island_seed(self.market.chain_id, self.market.address, task_id, self.me, i)
-            for i in range(cut.islands)
-        ]
-        keep = max(self.settings.elite, self.settings.migrants, 1)
-        inputs: list[list[bytes]] = [[] for _ in range(cut.islands)]
-        best: Candidate | None = None
-        finalists: list[Candidate] = []
-        slowest = 0.0
-        log.info(
-            "evolving",
-            extra={"task_id": task_id, "islands": cut.islands, "epochs": len(cut.epochs)},
-        )
-        for epoch, generations in enumerate(cut.epochs):
-            # Stop when another epoch (as slow as the slowest so far) would miss the deadline.
-            left = commit_deadline - self.settings.commit_margin - self.node.chain_now()
-            if best is not None and left < slowest * 1.5:
-                log.info(
-                    "deadline near, committing early", extra={"task_id": task_id, "epoch": epoch}
+    def _take_on(self) -> None:
+        for rec in self.store.tasks_in(SolverTaskState.ACCEPTED):
+            if rec.task_id in self.live:
+                continue
+            try:
+                task = self.market.get_task(rec.task_id)
+            except chain.UnknownTask:
+                # Its creation was reorged away: nothing to work on.
+                self.store.set_task_state(
+                    rec.task_id, SolverTaskState.DONE, "task no longer on chain (reorg)"
                 )
-                break
-            started = time.monotonic()
-            outcomes = self.dispatcher.run(spec_cid, seeds, epoch, generations, inputs, keep)
-            slowest = max(slowest, time.monotonic() - started)
-            for i, outcome in enumerate(outcomes):
-                if outcome is None:
-                    continue
-                inputs[i] = outcome.agents
-                if outcome.agents:
-                    cand = Candidate(outcome.agents[0], outcome.best_fitness, i)
-                    finalists.append(cand)
-                    best = ranked([cand] + ([best] if best else []))[0]
-            inputs = migrate(inputs, self.settings.elite, self.settings.migrants)
-            log.info(
-                "epoch done",
-                extra={
-                    "task_id": task_id,
-                    "epoch": epoch,
-                    "best_fitness": best.fitness if best else None,
-                },
+                continue
+            if task.state != chain.OnChainTaskState.OPEN:
+                self._finish(rec.task_id, f"task is {task.state.name.lower()}")
+                continue
+            ours = [p for p in self.store.all_for(rec.task_id) if p.state != RevealState.ABANDONED]
+            last = ranked([Candidate(p.agent, p.claimed_score, 0) for p in ours])
+            live = LiveTask(
+                task_id=rec.task_id,
+                spec_cid=rec.spec_cid,
+                spec=parse_spec(self.content.get(rec.spec_cid), cid=rec.spec_cid),
+                commit_deadline=task.commit_deadline,
+                reveal_deadline=task.reveal_deadline,
+                bounty=task.bounty,
+                bond=task.commit_bond,
+                last=last[0] if last else None,
+                commits=max(
+                    len(self.store.all_for(rec.task_id)),
+                    self.market.commit_count(rec.task_id, self.me),
+                ),
             )
-        return self.select(task_id, spec, finalists)
+            self.bonds[rec.task_id] = task.commit_bond
+            self.live[rec.task_id] = live
+            log.info(
+                "working on task",
+                extra={"task_id": rec.task_id, "commits_so_far": live.commits},
+            )
 
-    def select(self, task_id: int, spec: TaskSpec, finalists: list[Candidate]) -> Candidate | None:
+    def _stop_at(self, task: LiveTask) -> float:
+        return task.commit_deadline - self.settings.commit_margin
+
+    def _refresh_and_retire(self, now: int) -> None:
+        for task in list(self.live.values()):
+            if time.monotonic() - task.refreshed >= self.settings.keeper_interval:
+                try:
+                    info = self.market.get_task(task.task_id)
+                except chain.UnknownTask:
+                    self._retire(task, "task no longer on chain (reorg)")
+                    continue
+                task.refreshed = time.monotonic()
+                if info.state != chain.OnChainTaskState.OPEN:
+                    self._retire(task, f"task is {info.state.name.lower()}")
+                    continue
+                task.rivals = info.solution_count - self.market.commit_count(task.task_id, self.me)
+            if now >= self._stop_at(task):
+                self._retire(task, "commit window closing")
+
+    def _retire(self, task: LiveTask, why: str) -> None:
+        """Stop evolving a task: epochs still out are dropped (their results are not needed);
+        its commitments, if any, are the settle loop's to reveal."""
+        if task.commit_due and why == "commit window closing":
+            task.commit_due = False
+            self._maybe_commit(task)  # the last epochs' best, while the window is still open
+        for island in task.islands:
+            for r in island.sent:
+                r.forget()
+            island.sent.clear()
+        del self.live[task.task_id]
+        log.info(
+            "task retired",
+            extra={
+                "task_id": task.task_id,
+                "why": why,
+                "commits": task.commits,
+                "best_validation": task.best.fitness if task.best else None,
+                "epochs": sum(i.epochs for i in task.islands),
+            },
+        )
+        self._finish(task.task_id, why)
+
+    def _finish(self, task_id: int, why: str) -> None:
+        if any(p.state != RevealState.ABANDONED for p in self.store.all_for(task_id)):
+            self.store.set_task_state(task_id, SolverTaskState.COMMITTED, why)
+        else:
+            self.store.set_task_state(task_id, SolverTaskState.DONE, f"{why}; nothing committed")
+
+    # -- epochs out and back
+
+    def _outlooks(self, now: int) -> list[TaskOutlook]:
+        return [
+            TaskOutlook(
+                task_id=t.task_id,
+                bounty=t.bounty,
+                seconds_left=self._stop_at(t) - now,
+                best_score=t.best.fitness if t.best else 0,
+                rivals=t.rivals,
+            )
+            for t in self.live.values()
+        ]
+
+    def _dispatch(self, now: int) -> None:
+        """Fill the free slots: the task furthest below its share gets the next island."""
+        s = self.settings
+        slots = max(s.islands, len(self.live))
+        share = allocate(
+            self._outlooks(now),
+            slots,
+            rule=s.allocation,
+            horizon=s.value_horizon,
+            gap_floor=s.value_gap_floor,
+        )
+        running = {tid: sum(1 for i in t.islands if i.sent) for tid, t in self.live.items()}
+        free = slots - sum(running.values())
+        full: set[int] = set()
+        while free > 0:
+            wanting = [
+                tid for tid in self.live if tid not in full and share[tid] - running[tid] > 0
+            ]
+            if not wanting:
+                break
+            tid = max(wanting, key=lambda t: (share[t] - running[t], -t))
+            task = self.live[tid]
+            generations = sized_epoch(
+                task.seconds_per_generation,
+                target_seconds=s.epoch_seconds,
+                seconds_left=self._stop_at(task) - now,
+                time_limit=s.epoch_time_limit,
+            )
+            island = task.idle_island(self._new_island)
+            if generations < 1 or island is None:
+                full.add(tid)
+                continue
+            self._send_epoch(task, island, generations, self._stop_at(task) - now)
+            running[tid] += 1
+            free -= 1
+
+    def _new_island(self, task: LiveTask) -> Island:
+        index = len(task.islands)
+        strategies = self.settings.strategies
+        return Island(
+            index=index,
+            seed=island_seed(self.market.chain_id, self.market.address, task.task_id, self.me, index),
+            strategy=strategies[index % len(strategies)],
+        )
+
+    def _send_epoch(self, task: LiveTask, island: Island, generations: int, expires: float) -> None:
+        """One epoch of one island: the champions of its ring neighbour among the task's
+        islands, then its own carried population (the worker cuts what does not fit from the
+        tail), by digest through the private store."""
+        n = len(task.islands)
+        neighbour = task.islands[(island.index - 1) % n]
+        incoming = neighbour.champions[: self.settings.migrants] if neighbour is not island else []
+        carried = self.private.put_many(incoming) + island.population
+        inputs = list(dict.fromkeys(carried))[: task.spec.budget.population]
+        keep = max(self.settings.migrants, 1)
+        args = [
+            task.spec_cid,
+            str(epoch_seed(island.seed, island.epochs)),
+            island.epochs,
+            generations,
+            inputs,
+            keep,
+            island.strategy,
+            True,
+        ]
+        island.args = args
+        island.generations = generations
+        island.sent.append(self.dispatcher.send(args, expires=max(expires, 1.0)))
+        island.sent_at = time.monotonic()
+
+    def _harvest(self) -> None:
+        for task in list(self.live.values()):
+            for island in task.islands:
+                if not island.sent:
+                    continue
+                value = self._first_done(task, island)
+                if value is not None:
+                    self._epoch_done(task, island, value)
+                elif island.sent and time.monotonic() - island.sent_at > self.settings.epoch_timeout:
+                    log.warning(
+                        "epoch late, sending it again",
+                        extra={"task_id": task.task_id, "island": island.index},
+                    )
+                    assert island.args is not None
+                    island.sent.append(self.dispatcher.send(island.args))
+                    island.sent_at = time.monotonic()
+
+    def _first_done(self, task: LiveTask, island: Island) -> JsonObject | None:
+        for r in list(island.sent):
+            if not r.ready():
+                continue
+            if r.successful():
+                value: JsonObject = r.result
+                for other in island.sent:
+                    other.forget()
+                island.sent.clear()
+                island.failures = 0
+                return value
+            island.failures += 1
+            log.warning(
+                "epoch failed",
+                extra={"task_id": task.task_id, "island": island.index, "error": repr(r.result)},
+            )
+            island.sent.remove(r)
+            r.forget()
+            if island.failures >= EPOCH_ATTEMPTS:
+                log.error(
+                    "epoch keeps failing, island given up",
+                    extra={"task_id": task.task_id, "island": island.index},
+                )
+                island.dead = True
+                for other in island.sent:
+                    other.forget()
+                island.sent.clear()
+        return None
+
+    def _epoch_done(self, task: LiveTask, island: Island, value: JsonObject) -> None:
+        island.epochs += 1
+        island.population = [str(d) for d in value.get("population", [])]
+        island.champions = [bytes.fromhex(h) for h in value["best"]]
+        generations = max(int(value.get("generations", island.generations)), 1)
+        measured = float(value.get("compute_seconds", 0.0)) / generations
+        old = task.seconds_per_generation
+        # The slower of the last measure and a running mean: epochs are sized not to overrun.
+        task.seconds_per_generation = measured if old is None else max(measured, (old + measured) / 2)
+        if not island.champions:
+            return
+        champion = Candidate(island.champions[0], int(value["best_fitness"]), island.index)
+        task.best = self.select(
+            task.task_id, task.spec, [champion] + ([task.best] if task.best else []), task.validated
+        )
+        score = task.validated[champion.agent]
+        if task.best is not None and task.best.fitness == chain.MAX_SCORE:
+            self._shrink(task, island, task.best)
+        task.commit_due = True
+        log.info(
+            "epoch done",
+            extra={
+                "task_id": task.task_id,
+                "island": island.index,
+                "epoch": island.epochs,
+                "generations": generations,
+                "compute_seconds": round(float(value.get("compute_seconds", 0.0)), 3),
+                "training_fitness": int(value["best_fitness"]),
+                "validation_score": score,
+            },
+        )
+
+    def _shrink(self, task: LiveTask, island: Island, perfect: Candidate) -> None:
+        """Once a task has a perfect agent, look for a smaller one: prune it while it stays
+        perfect on the validation draw and a second private draw; the island's population goes
+        on from the smaller agent (and its neighbour gets it as a migrant)."""
+        if perfect.agent in task.shrunk:
+            return
+        task.shrunk.add(perfect.agent)
+        seeds = [self._validation_seed(task.task_id), self._validation_seed(task.task_id, 1)]
+
+        def still_perfect(agent: bytes) -> bool:
+            return all(
+                score_agent(agent, task.spec, seed).score == chain.MAX_SCORE for seed in seeds
+            )
+
+        smaller = shrink(perfect.agent, still_perfect, seconds=self.settings.shrink_seconds)
+        task.shrunk.add(smaller)
+        if len(smaller) >= len(perfect.agent):
+            return
+        task.validated[smaller] = chain.MAX_SCORE
+        task.best = Candidate(smaller, chain.MAX_SCORE, island.index)
+        island.champions.insert(0, smaller)
+        island.population = self.private.put_many([smaller]) + island.population
+        log.info(
+            "perfect agent made smaller",
+            extra={"task_id": task.task_id, "from_bytes": len(perfect.agent), "to_bytes": len(smaller)},
+        )
+
+    def _maybe_commit(self, task: LiveTask) -> None:
+        s = self.settings
+        best = task.best
+        if best is None or not improves(best, task.last, s.improvement_margin, chain.MAX_SCORE):
+            return
+        if task.commits >= self.commit_limit(task):
+            return
+        locked = self.bonds_locked()
+        if locked + task.bond > s.bond_budget:
+            log.info(
+                "improvement not committed: bond budget",
+                extra={"task_id": task.task_id, "locked": locked, "budget": s.bond_budget},
+            )
+            return
+        task.commits += 1
+        if self.commit(task.task_id, best, task.bond):
+            task.last = best
+
+    def commit_limit(self, task: LiveTask) -> int:
+        """Commitments worth making on a task: at most max_commits, and no more than its reveal
+        window can reveal at `seconds_per_reveal` each (an unrevealed commitment loses its bond)."""
+        window = task.reveal_deadline - task.commit_deadline
+        revealable = int(window / self.settings.seconds_per_reveal)
+        return max(0, min(self.settings.max_commits, revealable))
+
+    def bonds_locked(self) -> int:
+        """Bonds of our commitments on tasks not yet settled on our side (wei)."""
+        total = 0
+        for rec in self.store.tasks_in(SolverTaskState.ACCEPTED, SolverTaskState.COMMITTED):
+            n = sum(1 for p in self.store.all_for(rec.task_id) if p.state != RevealState.ABANDONED)
+            if n:
+                if rec.task_id not in self.bonds:
+                    self.bonds[rec.task_id] = self.market.get_task(rec.task_id).commit_bond
+                total += n * self.bonds[rec.task_id]
+        return total
+
+    def _wait_for_a_result(self) -> None:
+        """Block until the oldest running epoch finishes (the result backend pushes it), for at
+        most a quarter second, so new tasks and other islands' results are seen promptly."""
+        oldest = min(
+            (i for t in self.live.values() for i in t.islands if i.sent),
+            key=lambda i: i.sent_at,
+            default=None,
+        )
+        if oldest is None:
+            time.sleep(0.25)
+            return
+        with contextlib.suppress(CeleryTimeout):
+            oldest.sent[-1].get(timeout=0.25, propagate=False)
+
+    def _validation_seed(self, task_id: int, draw: int = 0) -> bytes:
+        """A private evaluation seed of ours for the task (draw 0 picks what to commit)."""
+        material = b"edgemarket/validation" + island_seed(
+            self.market.chain_id, self.market.address, task_id, self.me, -1
+        )
+        return hashlib.sha256(material + (f"/{draw}".encode() if draw else b"")).digest()
+
+    def select(
+        self,
+        task_id: int,
+        spec: TaskSpec,
+        finalists: list[Candidate],
+        scored: dict[bytes, int] | None = None,
+    ) -> Candidate | None:
         """The agent to commit. Each epoch's fitness was measured on that epoch's own training
         cases, so the islands' champions are re-scored on one private validation draw, exactly
-        as evaluators will score them (which also drops any that break the spec's limits)."""
-        seed = hashlib.sha256(
-            b"edgemarket/validation"
-            + island_seed(self.market.chain_id, self.market.address, task_id, self.me, -1)
-        ).digest()
-        unique = {c.agent: c for c in finalists}
-        scored = [
-            Candidate(agent, score_agent(agent, spec, seed).score, c.island)
-            for agent, c in unique.items()
-        ]
-        chosen = ranked(scored)[0] if scored else None
-        if chosen is not None:
-            log.info(
-                "selected",
-                extra={
-                    "task_id": task_id,
-                    "finalists": len(scored),
-                    "validation_score": chosen.fitness,
-                },
-            )
-        return chosen
+        as evaluators will score them (which also drops any that break the spec's limits);
+        `scored` keeps validation scores already known."""
+        seed = self._validation_seed(task_id)
+        scored = {} if scored is None else scored
+        for agent in dict.fromkeys(c.agent for c in finalists):
+            if agent not in scored:
+                scored[agent] = score_agent(agent, spec, seed).score
+        islands = {c.agent: c.island for c in finalists}
+        chosen = ranked([Candidate(a, scored[a], islands[a]) for a in islands])
+        return chosen[0] if chosen else None
 
     # ---------------------------------------------------------------- commit and reveal
 
-    def commit(self, task_id: int, best: Candidate, bond: int) -> None:
+    def commit(self, task_id: int, best: Candidate, bond: int) -> bool:
+        """Commit to `best` (its validation score claimed); False if the contract refused."""
         claimed = min(max(best.fitness, 0), chain.MAX_SCORE)
         salt = os.urandom(32)
         commitment = self.market.commitment_for(task_id, best.agent, claimed, salt)
@@ -416,7 +740,7 @@ class Scheduler:
             except (chain.CommitPhaseOver, chain.TaskNotOpen, chain.TooManyCommits) as exc:
                 self.store.mark(commitment, RevealState.ABANDONED)
                 log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
-                return
+                return False
             solution_id = tx.event(chain.SolutionCommitted).solution_id
             self.store.mark(commitment, RevealState.COMMITTED, solution_id)
         finally:
@@ -430,6 +754,7 @@ class Scheduler:
                 "agent_bytes": len(best.agent),
             },
         )
+        return True
 
     def _find_solution(self, pending: PendingReveal) -> int | None:
         """The solution id of a commitment whose transaction we may or may not have sent."""
@@ -544,7 +869,7 @@ LOOP_ERRORS = (
 )
 
 
-def _loop(name: str, step: Callable[[], None], stop: threading.Event, interval: float) -> None:
+def _loop(name: str, step: Callable[[], float | None], stop: threading.Event, interval: float) -> None:
     run_loop(f"{name} loop", step, stop, interval=interval, retry_on=LOOP_ERRORS, log=log)
 
 

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from celery import Task
@@ -18,7 +18,11 @@ from services.common.json_input import JsonObject
 from services.common.spec import TaskSpec, parse_spec
 from services.scheduler.celery_app import app
 from services.scheduler.config import get_solver_settings
+from services.scheduler.islands import core_strategies
 from services.scheduler.private_store import PrivateAgentError, PrivateAgents
+
+if TYPE_CHECKING:
+    import bisuna
 
 EVOLVE_EPOCH = "edgemarket.evolve_epoch"
 PROGRESS_EVERY_SECONDS = 1.0
@@ -83,6 +87,20 @@ def _private() -> PrivateAgents:
     )
 
 
+def new_population(spec: JsonObject, seed: int, strategy: str) -> bisuna.Population:
+    """A population of the core under a named search strategy, or a clear error naming the
+    ones this core has."""
+    import bisuna
+
+    known = core_strategies()
+    if strategy not in known:
+        raise ValueError(
+            f"search strategy {strategy!r} is not in this core (it has {', '.join(known)}): "
+            "fix EDGEMARKET_STRATEGIES"
+        )
+    return bisuna.Population(spec, seed, strategy=strategy)
+
+
 def run_epoch(
     spec: TaskSpec,
     seed: int,
@@ -90,27 +108,42 @@ def run_epoch(
     agents: list[bytes],
     keep: int,
     on_progress: Any = None,  # Any: Celery's bound update_state, or None
+    *,
+    strategy: str = "suna",
+    carry: PrivateAgents | None = None,
 ) -> JsonObject:
-    """One epoch: a population seeded with `seed`, joined by `agents` (own elite and migrants),
-    evolved `generations` generations; returns its `keep` best as hex and the fitness curve."""
+    """One epoch: a population seeded with `seed`, joined by `agents`, evolved `generations`
+    generations; returns its `keep` best as hex and the fitness curve.
+
+    Without `carry`, `agents` are migrants (they replace the lowest-ranked). With `carry`,
+    `agents` are the neighbour's champions followed by the island's own carried population,
+    best first: they become the population's members (as many as it holds; the tail of the
+    own population is what gets cut), and the evolved members go back to the private store,
+    their digests in `population`, for the island's next epoch."""
     import bisuna
 
     spec_dict = spec.to_dict()
     limits = spec_dict["limits"]
-    population = bisuna.Population(spec_dict, seed)
-    if agents:
-        population.import_migrants([bisuna.Agent.from_bytes(a, limits) for a in agents])
+    population = new_population(spec_dict, seed, strategy)
+    decoded = [bisuna.Agent.from_bytes(a, limits) for a in agents]
+    if decoded and carry is not None:
+        population.load(decoded[: len(population.export_population())])
+    elif decoded:
+        room = population.size - 1  # the core keeps at least one agent of its own
+        population.import_migrants(decoded[:room])
     started = time.perf_counter()
     population.evolve(generations, on_progress=on_progress)
     seconds = time.perf_counter() - started
-    best = population.export_best(keep)
-    return {
-        "best": [a.to_bytes().hex() for a in best],
+    result: JsonObject = {
+        "best": [a.to_bytes().hex() for a in population.export_best(keep)],
         "best_fitness": int(population.best_fitness),
         "history": [int(x) for x in population.history.best],
         "generations": generations,
         "compute_seconds": seconds,
     }
+    if carry is not None:
+        result["population"] = carry.put_many(list(population.export_population()))
+    return result
 
 
 @app.task(  # type: ignore[untyped-decorator]  # Celery ships no types
@@ -131,9 +164,12 @@ def evolve_epoch(
     generations: int,
     agents: list[str],
     keep: int,
+    strategy: str = "suna",
+    carry: bool = False,
 ) -> JsonObject:
     """Args are small: the spec's CID, the epoch's 64-bit seed (decimal string, JSON-safe),
-    and the digests of the agents to import, read from the solver's private store."""
+    and the digests of the agents to import, read from the solver's private store; with
+    `carry` the whole evolved population goes back there, and only its digests come back."""
     spec = _spec(spec_cid)
     agent_bytes = [_private().get(d) for d in agents]
     last = [0.0]
@@ -157,7 +193,16 @@ def evolve_epoch(
             )
 
     try:
-        result = run_epoch(spec, int(seed), generations, agent_bytes, keep, progress)
+        result = run_epoch(
+            spec,
+            int(seed),
+            generations,
+            agent_bytes,
+            keep,
+            progress,
+            strategy=strategy,
+            carry=_private() if carry else None,
+        )
     finally:
         reporter.close()
     result["epoch"] = epoch

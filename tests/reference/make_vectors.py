@@ -24,6 +24,7 @@ from tests.reference import scorer as ref
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "docs" / "scorer-vectors.json"
 FORMAT = "edgemarket/scorer-vectors@1"
+MAX_LIMITS = {"max_neurons": 4096, "max_connections": 65535, "max_agent_bytes": 1 << 24}
 HIDDEN_KINDS = ("identity", "activation", "threshold", "random", "control", "roll")
 
 
@@ -34,6 +35,7 @@ class CoreNet:
         self.agent, self.k = agent, k
         net = agent.network(k)
         self.n_in, self.n_out = net.inputs, net.outputs
+        self.last_fuel = 0  # not counted here: the core's fuel comes from bisuna.score_detail
 
     def reset(self, seed: int, t: int) -> None:
         _b.agent_reset(self.agent._cdata, self.k, seed, t)
@@ -181,6 +183,7 @@ def build(seed: int = 12) -> dict[str, Any]:
             pop.evolve(EVOLVE["generations"])
             for agent in pop.export_best(n_evolved):
                 add(label, "evolved", spec, agent)
+    cases += fuel_cases(cases, random.Random(seed + 2))
     return {
         "format": FORMAT,
         "description": (
@@ -188,11 +191,160 @@ def build(seed: int = 12) -> dict[str, Any]:
             "under `scorer` on `spec` (env, eval, limits of an edgemarket/task@1 spec) with the "
             "32-byte evaluation seed `eval_seed` (hex). `score` is the expected score; per "
             "network, `steps` counts its steps and `outputs_sha256` is the sha256 of every "
-            "output word it produced, in order, as u16 little-endian (docs/scorer.md, section 9)."
+            "output word it produced, in order, as u16 little-endian (docs/scorer.md, section 9). "
+            "`bisuna-core/2` cases also give `fuel` (the complete evaluation's fuel), "
+            "`fuel_ceiling` and `out_of_fuel` (fuel > fuel_ceiling: score 0), section 11."
         ),
         "generator": "tests/reference/make_vectors.py",
         "cases": cases,
     }
+
+
+# ---- bisuna-core/2 (docs/scorer.md, section 11) ---------------------------------------------
+
+SCORER_2 = "bisuna-core/2"
+SMALL_LIMITS = {"max_neurons": 64, "max_connections": 160, "max_agent_bytes": 24576}
+# (label, env, samples) of the hostile agents' specs, every environment
+HOSTILE_SETTINGS: list[tuple[str, dict[str, Any], int | None]] = [
+    ("cipher-xor-1", {"name": "cipher", "params": {"payload_words": 1, "mix": "xor"}}, 8),
+    ("cipher-none-2", {"name": "cipher", "params": {"payload_words": 2, "mix": "none"}}, 16),
+    ("multiplexer-6", {"name": "multiplexer-6", "params": {}}, None),
+    ("multiplexer-11", {"name": "multiplexer-11", "params": {}}, None),
+    ("parity-3", {"name": "parity-n", "params": {"n": 3}}, None),
+    ("mountain-car-30", {"name": "mountain-car", "params": {"max_steps": 30}}, 2),
+]
+# (label, env, samples) of the specs whose ceiling lands one above, on and one below an
+# agent's fuel
+CEILING_SETTINGS: list[tuple[str, dict[str, Any], int | None]] = [
+    ("mountain-car-1", {"name": "mountain-car", "params": {"max_steps": 1}}, 1),
+    ("mountain-car-3", {"name": "mountain-car", "params": {"max_steps": 3}}, 2),
+    ("parity-2", {"name": "parity-n", "params": {"n": 2}}, None),
+    ("multiplexer-6", {"name": "multiplexer-6", "params": {}}, None),
+    ("cipher-xor-1", {"name": "cipher", "params": {"payload_words": 1, "mix": "xor"}}, 8),
+]
+
+
+def chain_network(n_in: int, n_out: int, length: int, hang: int, dead: int) -> bisuna.Network:
+    """Built to burn fuel (bench/hostile.py's threshold chain): input 0 -> a random neuron -> a
+    chain of `length` threshold neurons, each firing one pass after the one before, -> every
+    output; `hang` threshold neurons listen to input 0 and the chain's end, never fire and so
+    execute in every pass; `dead` unconnected identity neurons cost only their share of N."""
+    r, t0 = n_in + n_out, n_in + n_out + 1
+    h0 = t0 + length
+    C = bisuna.Connection
+    conns = [C(0, r), C(r, t0)]
+    conns += [C(t0 + k - 1, t0 + k) for k in range(1, length)]
+    conns += [C(t0 + length - 1, o) for o in range(n_in, n_in + n_out)]
+    for h in range(h0, h0 + hang):
+        conns += [C(0, h, 1), C(t0 + length - 1, h, 1), C(h, n_in, 1)]
+    hidden = (("random", 1),) + (("threshold", 1),) * (length + hang) + (("identity", 1),) * dead
+    return bisuna.Network(n_in, n_out, hidden, tuple(conns))
+
+
+def chain_agent(env: bisuna.Environment, length: int, hang: int, dead: int) -> bisuna.Agent:
+    return bisuna.Agent.from_networks(
+        chain_network(env.inputs[k], env.outputs[k], length, hang, dead)
+        for k in range(env.networks)
+    )
+
+
+def fuel_case(
+    case_id: str, origin: str, spec: dict[str, Any], agent: bytes, eval_seed: bytes
+) -> dict[str, Any]:
+    """A `bisuna-core/2` case: the /2 verdict, with the complete evaluation's fuel (the /1
+    count, which never stops) and output hashes."""
+    two = bisuna.score_detail(agent, spec, eval_seed, SCORER_2)
+    one = bisuna.score_detail(agent, spec, eval_seed, "bisuna-core/1")
+    ceiling = bisuna.fuel_ceiling(spec)
+    if two.out_of_fuel != (one.fuel > ceiling) or (not two.out_of_fuel and two != one):
+        raise AssertionError(f"{case_id}: /2 {two} disagrees with /1 {one}, ceiling {ceiling}")
+    traced = core_result(agent, spec, eval_seed)
+    return {
+        "id": case_id,
+        "scorer": SCORER_2,
+        "spec": spec,
+        "eval_seed": eval_seed.hex(),
+        "agent": agent.hex(),
+        "origin": origin,
+        "score": two.score,
+        "steps": traced.steps,
+        "outputs_sha256": traced.outputs_sha256,
+        "fuel": one.fuel,
+        "fuel_ceiling": ceiling,
+        "out_of_fuel": two.out_of_fuel,
+    }
+
+
+def fuel_cases(cases: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
+    """The /2 cases: every third /1 case again (same agent, spec and seed), hostile agents
+    that run out and that do not in every environment, and agents whose fuel is one below,
+    equal to and one above their spec's ceiling."""
+    out: list[dict[str, Any]] = []
+
+    def next_id(label: str, origin: str) -> str:
+        return f"{label}/{origin}/{len(cases) + len(out):03d}"
+
+    for case in cases[::3]:
+        label = case["id"].split("/")[0]
+        out.append(
+            fuel_case(
+                next_id(label, case["origin"]),
+                case["origin"],
+                case["spec"],
+                bytes.fromhex(case["agent"]),
+                bytes.fromhex(case["eval_seed"]),
+            )
+        )
+    for label, env_spec, samples in HOSTILE_SETTINGS:
+        spec = spec_of(env_spec["name"], env_spec["params"], samples, SMALL_LIMITS)
+        env = bisuna.Environment(spec)
+        for length, hang in ((20, 30), (12, 36), (3, 2), (6, 4)):
+            agent = chain_agent(env, length, hang, 0).to_bytes()
+            seed = rng.getrandbits(256).to_bytes(32, "big")
+            out.append(fuel_case(next_id(label, "hostile"), "hostile", spec, agent, seed))
+    for label, env_spec, samples in CEILING_SETTINGS:
+        for case in ceiling_cases(label, env_spec, samples, rng):
+            case["id"] = next_id(label, "ceiling")
+            out.append(case)
+    return out
+
+
+def ceiling_cases(
+    label: str, env_spec: dict[str, Any], samples: int | None, rng: random.Random
+) -> list[dict[str, Any]]:
+    """Up to three agents' cases: the spec's ceiling one above the agent's fuel, equal to it
+    (neither runs out) and one below (out of fuel). The limits put the ceiling there (it is a multiple
+    of 4 x network steps); the search varies the chain, the hanging neurons and dead padding
+    until the fuel has the residue each needs."""
+    big = spec_of(env_spec["name"], env_spec["params"], samples, MAX_LIMITS)
+    env = bisuna.Environment(big)
+    seed = rng.getrandbits(256).to_bytes(32, "big")
+    per = bisuna.fuel_ceiling(big) // (MAX_LIMITS["max_neurons"] + MAX_LIMITS["max_connections"])
+    found: dict[int, dict[str, Any]] = {}
+    for length in range(4, 16):
+        for hang in range(2, 12):
+            for dead in range(0, 8):
+                agent = chain_agent(env, length, hang, dead)
+                fuel = bisuna.score_detail(agent, big, seed, "bisuna-core/1").fuel
+                nets = [agent.network(k) for k in range(env.networks)]
+                n = max(len(net.hidden) + net.inputs + net.outputs for net in nets)
+                c = max(len(net.connections) for net in nets)
+                for offset in (1, 0, -1):
+                    if offset in found or (fuel + offset) % per:
+                        continue
+                    max_c = (fuel + offset) // per - n
+                    if not c <= max_c <= 65535:
+                        continue
+                    limits = {"max_neurons": n, "max_connections": max_c, "max_agent_bytes": 24576}
+                    spec = spec_of(env_spec["name"], env_spec["params"], samples, limits)
+                    found[offset] = fuel_case(label, "ceiling", spec, agent.to_bytes(), seed)
+                if len(found) == 3:
+                    return [found[1], found[0], found[-1]]
+    if 0 not in found:
+        raise AssertionError(f"{label}: no agent lands on its ceiling")
+    # where every network step of the evaluation costs the same, the fuel is a multiple of
+    # the network steps and only "exactly at the ceiling" exists
+    return [found[k] for k in (1, 0, -1) if k in found]
 
 
 def coverage(cases: list[dict[str, Any]]) -> dict[str, int]:
@@ -246,7 +398,7 @@ def main() -> None:
     if missing or len(doc["cases"]) < 300:
         raise SystemExit(f"vectors incomplete: {len(doc['cases'])} cases, missing {missing}")
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
-    print(json.dumps({"cases": len(doc["cases"]), "coverage": seen}, sort_keys=True))
+    print(json.dumps({"cases": len(doc["cases"]), "coverage": seen}, sort_keys=True))  # noqa: T201
 
 
 if __name__ == "__main__":

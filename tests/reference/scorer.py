@@ -1,9 +1,10 @@
-"""A pure-Python scorer `bisuna-core/1`, written from docs/scorer.md alone (section numbers
-below are the document's). Slow and plain on purpose: it exists to show the document is
+"""A pure-Python scorer of `bisuna-core/1` and `bisuna-core/2`, written from docs/scorer.md
+alone (section numbers below are the document's). Slow and plain on purpose: it exists to show the document is
 enough to re-derive every score, and to check the C core against it.
 
-`score(agent_bytes, spec, eval_seed)` returns a `Result`: the score and, per network, how
-many steps it ran and the sha256 of its output words (section 9). The environments drive
+`score(agent_bytes, spec, eval_seed, scorer=...)` returns a `Result`: the score, per network
+how many steps it ran and the sha256 of its output words (section 9), and the evaluation's
+fuel (section 11; counted under both scorers, only `/2` stops at the ceiling). The environments drive
 their networks through a `Stepper` (reset + step); `PyNet` is this module's own step, and
 tests/reference/make_vectors.py plugs in the C core's step through the same interface."""
 
@@ -166,6 +167,7 @@ def decode(data: bytes) -> list[Net]:
 class Stepper(Protocol):
     n_in: int
     n_out: int
+    last_fuel: int  # the fuel of the last step (section 11.1); 0 where it is not counted
 
     def reset(self, seed: int, t: int) -> None: ...
 
@@ -186,6 +188,22 @@ class PyNet:
         for i, (f, _, _, _) in enumerate(net.conns):
             if net.kind[f] == CONTROL:
                 self.control_out[f].append(i)
+        # live (5.6, 11.1): what an output depends on, backwards over the sources and
+        # modulators of incoming connections (control connections included)
+        self.live = [False] * n
+        stack = list(range(net.inputs, net.inputs + net.outputs))
+        for i in stack:
+            self.live[i] = True
+        while stack:
+            y = stack.pop()
+            for c in self.incoming[y]:
+                f, _, m, _ = net.conns[c]
+                for j in (f, m):
+                    if j != NONE and not self.live[j]:
+                        self.live[j] = True
+                        stack.append(j)
+        self.cost = [1 + len(self.incoming[i]) for i in range(n)]
+        self.last_fuel = 0
         fed_by_control = {to for f, to, _, _ in net.conns if net.kind[f] == CONTROL}
         controls = [i for i in range(n) if net.kind[i] == CONTROL]
         self.primers = [i for i in controls if i not in fed_by_control]
@@ -207,6 +225,8 @@ class PyNet:
         fired = [False] * n
         ff = [0] * len(conns)
         prev, pff = self.prev, self.pff
+        live, cost = self.live, self.cost
+        fuel = n + len(conns)  # 11.1: N + C, then each counted execution 1 + |incoming|
 
         def mod_word(m: int) -> int:
             if exc[m] >= INHIBITED:
@@ -253,11 +273,13 @@ class PyNet:
         # 1. inputs
         for i in range(self.n_in):
             execute(i, inputs[i])
+            fuel += cost[i]
         for i in range(self.n_in):
             fired[i] = True
         # 2. primers
         for i in self.primers:
             execute(i, 0)
+            fuel += cost[i] if live[i] else 0
         for i in self.primers:
             fired[i] = True
         for i in self.primers:
@@ -269,14 +291,19 @@ class PyNet:
                 break
             for i in ready:
                 execute(i, 0)
+                fuel += cost[i] if live[i] else 0
             for i in ready:
                 fired[i] = True
             for i in ready:
                 apply_control(i)
         # 4. hidden and output neurons, in passes
+        # fuel counts the passes the live neurons make: up to and including the first pass in
+        # which no live neuron fires (dead neurons firing later do not prolong them)
         work = [i for i in self.others if exc[i] < INHIBITED]
+        counting = True
         while work:
             firing = []
+            pass_fuel, live_fired = 0, False
             for i in work:
                 if not any(
                     conns[c][2] == NONE and fired[conns[c][0]] and kind[conns[c][0]] != CONTROL
@@ -284,8 +311,14 @@ class PyNet:
                 ):
                     continue
                 execute(i, 0)
+                if live[i]:
+                    pass_fuel += cost[i]
                 if out[i] >= FIRE_MIN:
                     firing.append(i)
+                    live_fired = live_fired or live[i]
+            if counting:
+                fuel += pass_fuel
+                counting = live_fired
             if not firing:
                 break
             for i in firing:
@@ -296,10 +329,12 @@ class PyNet:
         for i in range(self.n_in, self.n_in + self.n_out):
             if not fired[i]:
                 execute(i, 0)
+                fuel += cost[i]
             result.append(out[i])
         # 6. what the next step sees
         self.prev, self.pff = state, ff
         self.t += 1
+        self.last_fuel = fuel
         return result
 
 
@@ -348,6 +383,7 @@ class Recorder:
         self.n_in, self.n_out = inner.n_in, inner.n_out
         self.hash = hashlib.sha256()
         self.steps = 0
+        self.last_fuel = 0
 
     def reset(self, seed: int, t: int) -> None:
         self.inner.reset(seed, t)
@@ -356,13 +392,52 @@ class Recorder:
         out = self.inner.step(inputs)
         self.hash.update(struct.pack(f"<{len(out)}H", *out))
         self.steps += 1
+        self.last_fuel = self.inner.last_fuel
         return out
+
+
+# ---- section 11: fuel ---------------------------------------------------------------------------
+
+FUEL_PER_STEP = 4
+FUEL_BOUND = 1 << 28
+
+
+def network_steps(p: Params) -> int:
+    if p.env == "cipher":
+        return 2 * p.samples
+    if p.env == "mountain-car":
+        return p.samples * p.max_steps
+    return 1 << shape(p)[0][0]
+
+
+def fuel_ceiling(p: Params) -> int:
+    """11.2 and 11.3: the ceiling; ValueError for a spec above the bound."""
+    ceiling = (
+        FUEL_PER_STEP * network_steps(p) * (p.limits["max_neurons"] + p.limits["max_connections"])
+    )
+    if ceiling > FUEL_BOUND:
+        raise ValueError(f"bisuna-core/2: fuel ceiling {ceiling} exceeds the bound {FUEL_BOUND}")
+    return ceiling
+
+
+class Fuel:
+    """An evaluation's running total (11.1); `limit` None: counted, never enforced (`/1`)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit, self.total = limit, 0
+
+    def add(self, amount: int) -> bool:
+        """Adds; True when the total now exceeds the ceiling (the evaluation stops)."""
+        self.total += amount
+        return self.limit is not None and self.total > self.limit
 
 
 # ---- section 7: the environments ----------------------------------------------------------------
 
 
-def cipher(p: Params, nets: list[Stepper], seeds: list[int], train: bool = False) -> int:
+def cipher(
+    p: Params, nets: list[Stepper], seeds: list[int], fuel: Fuel, train: bool = False
+) -> int:
     S, N = p.samples, p.payload_words
     rng = Rng(seeds[0])
     P, K = [], []
@@ -380,6 +455,8 @@ def cipher(p: Params, nets: list[Stepper], seeds: list[int], train: bool = False
         b_in = [k[i] ^ c[i] for i in range(N)] if p.mix == "xor" else c + k
         C.append(c)
         Q.append(bob.step(b_in))
+        if fuel.add(alice.last_fuel + bob.last_fuel):
+            return 0
     bits = S * 16 * N
     right = sum(16 - popcount(Q[s][i] ^ P[s][i]) for s in range(S) for i in range(N))
     corr = tdiv((2 * right - bits) * MILLION, bits)
@@ -447,7 +524,7 @@ def advantage(P: list[list[int]], C: list[list[int]], N: int) -> int:
     return min(adv, MILLION)
 
 
-def boolean(p: Params, nets: list[Stepper], seeds: list[int]) -> int:
+def boolean(p: Params, nets: list[Stepper], seeds: list[int], fuel: Fuel) -> int:
     net = nets[0]
     nb = net.n_in
     correct = 0
@@ -461,6 +538,8 @@ def boolean(p: Params, nets: list[Stepper], seeds: list[int]) -> int:
         else:
             want = popcount(c) & 1
         correct += (out[0] >> 15) == want
+        if fuel.add(net.last_fuel):
+            return 0
     return correct * MILLION // (1 << nb)
 
 
@@ -491,7 +570,7 @@ def obs_word(value: int, scale: int) -> int:
     return max(0, min(65535, x))
 
 
-def mountain_car(p: Params, nets: list[Stepper], seeds: list[int]) -> int:
+def mountain_car(p: Params, nets: list[Stepper], seeds: list[int], fuel: Fuel) -> int:
     net = nets[0]
     rng = Rng(seeds[0])
     total = 0
@@ -501,6 +580,8 @@ def mountain_car(p: Params, nets: list[Stepper], seeds: list[int]) -> int:
         t = 0
         while t < p.max_steps:
             out = net.step([obs_word(x + 300_000, 900_000), obs_word(v, 70_000)])
+            if fuel.add(net.last_fuel):
+                return 0
             push = 1000 if out[0] >> 15 else -1000
             v = max(-70_000, min(70_000, v + push - tdiv(2500 * icos(3 * x), MILLION)))
             x = max(-1_200_000, min(600_000, x + v))
@@ -521,6 +602,8 @@ class Result:
     score: int
     steps: list[int]
     outputs_sha256: list[str]
+    fuel: int = 0  # the evaluation's fuel; under `/2` up to where it stopped
+    out_of_fuel: bool = False
 
 
 PURPOSES = {"cipher": ["alice", "bob"]}
@@ -531,10 +614,14 @@ def score(
     spec: Mapping[str, Any],
     eval_seed: bytes,
     stepper: Callable[[bytes, int], Stepper] | None = None,
+    scorer: str = "bisuna-core/1",
 ) -> Result:
-    """The score of `agent` bytes on `spec` for `eval_seed` (32 bytes). `stepper(agent, k)`
-    gives network k's stepper (default: this module's PyNet)."""
+    """The score of `agent` bytes on `spec` for `eval_seed` (32 bytes) under `scorer`.
+    `stepper(agent, k)` gives network k's stepper (default: this module's PyNet)."""
+    if scorer not in ("bisuna-core/1", "bisuna-core/2"):
+        raise ValueError(f"unknown scorer {scorer!r}")
     p = params(spec)
+    fuel = Fuel(fuel_ceiling(p) if scorer == "bisuna-core/2" else None)
     decoded = decode(agent)
     lim = p.limits
     if len(agent) > lim["max_agent_bytes"] or any(
@@ -547,7 +634,14 @@ def score(
     seeds = [derive_seed(eval_seed, "cases")] + [derive_seed(eval_seed, x) for x in purposes]
     make = stepper or (lambda _a, k: PyNet(decoded[k]))
     nets = [Recorder(make(agent, k)) for k in range(len(decoded))]
-    run: Callable[[Params, list[Stepper], list[int]], int]
+    run: Callable[[Params, list[Stepper], list[int], Fuel], int]
     run = {"cipher": cipher, "mountain-car": mountain_car}.get(p.env, boolean)
-    value = max(0, min(MILLION, run(p, list(nets), seeds)))
-    return Result(value, [r.steps for r in nets], [r.hash.hexdigest() for r in nets])
+    value = max(0, min(MILLION, run(p, list(nets), seeds, fuel)))
+    out = fuel.limit is not None and fuel.total > fuel.limit
+    return Result(
+        0 if out else value,
+        [r.steps for r in nets],
+        [r.hash.hexdigest() for r in nets],
+        fuel.total,
+        out,
+    )

@@ -37,3 +37,13 @@ def test_epoch_task_is_registered_by_explicit_name() -> None:
 def test_visibility_timeout_must_outlast_an_epoch() -> None:
     with pytest.raises(ValidationError, match="at least twice"):
         SolverSettings(visibility_timeout=100, epoch_time_limit=600)
+
+
+def test_a_portfolio_names_strategies_of_this_core() -> None:
+    from services.scheduler.islands import core_strategies
+
+    assert SolverSettings(strategies=core_strategies()).strategies == core_strategies()
+    with pytest.raises(ValidationError, match="'annealing' not a search strategy of this core"):
+        SolverSettings(strategies=["suna", "annealing"])
+    with pytest.raises(ValidationError, match="at least 1"):
+        SolverSettings(strategies=[])

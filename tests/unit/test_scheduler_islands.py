@@ -1,25 +1,18 @@
-"""Island planning, seeding and migration."""
+"""Island seeding, epoch sizing, ranking and the commit rule."""
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.scheduler.islands import Candidate, epoch_seed, island_seed, migrate, plan, ranked
-
-
-@given(st.integers(1, 5000), st.integers(1, 8), st.integers(1, 500))
-def test_plan_spends_exactly_the_budget(gens: int, islands: int, per_epoch: int) -> None:
-    p = plan(gens, islands, per_epoch)
-    assert p.generations == gens
-    assert all(0 < e <= per_epoch for e in p.epochs)
-    assert p.islands == islands
-
-
-def test_plan_refuses_empty_budget() -> None:
-    with pytest.raises(ValueError, match="budget must be positive"):
-        plan(0, 2, 10)
+from services.scheduler.islands import (
+    Candidate,
+    epoch_seed,
+    improves,
+    island_seed,
+    ranked,
+    sized_epoch,
+)
 
 
 def test_seeds_are_distinct_per_island_solver_and_epoch() -> None:
@@ -43,14 +36,36 @@ def test_ranking_breaks_ties_like_the_contract() -> None:
     assert ranked([big, small, best]) == [best, small, big]
 
 
-def test_migration_is_a_ring_without_duplicates() -> None:
-    isl = [[b"a1", b"a2"], [b"b1", b"b2"], [b"c1", b"a1"]]
-    assert migrate(isl, elite=1, migrants=1) == [[b"a1", b"c1"], [b"b1", b"a1"], [b"c1", b"b1"]]
-    assert migrate(isl, elite=2, migrants=1) == [
-        [b"a1", b"a2", b"c1"],
-        [b"b1", b"b2", b"a1"],
-        [b"c1", b"a1", b"b1"],
-    ]
-    # a duplicate is sent once; one island migrates to nobody
-    assert migrate([[b"a"], [b"a"]], elite=2, migrants=2) == [[b"a"], [b"a"]]
-    assert migrate([[b"s"]], elite=2, migrants=2) == [[b"s"]]
+def test_epochs_are_sized_from_measured_speed() -> None:
+    kw = {"target_seconds": 10.0, "time_limit": 600.0}
+    assert sized_epoch(None, seconds_left=100, **kw) == 1  # unmeasured: one generation probes
+    assert sized_epoch(None, seconds_left=0, **kw) == 0
+    assert sized_epoch(0.01, seconds_left=100, **kw) == 1000
+    assert sized_epoch(0.01, seconds_left=2.5, **kw) == 250  # never past the stop
+    assert sized_epoch(20.0, seconds_left=100, **kw) == 1  # slow: one generation, not none
+    assert sized_epoch(20.0, seconds_left=19, **kw) == 0  # not even one fits before the stop
+    assert sized_epoch(20.0, seconds_left=100, target_seconds=60, time_limit=600) == 3
+    # never more than half the workers' hard time limit
+    assert sized_epoch(1.0, seconds_left=1e6, target_seconds=1e6, time_limit=600) == 300
+
+
+@given(st.floats(1e-4, 100), st.floats(0, 5000), st.floats(0.1, 600), st.floats(1, 3600))
+def test_an_epoch_never_outlives_its_limits(
+    per: float, left: float, target: float, limit: float
+) -> None:
+    g = sized_epoch(per, seconds_left=left, target_seconds=target, time_limit=limit)
+    assert g * per <= min(left, limit / 2) + 1e-9
+    assert g * per <= max(target, per) + 1e-9
+
+
+def test_a_commitment_needs_a_real_improvement() -> None:
+    def c(score: int, size: int) -> Candidate:
+        return Candidate(b"a" * size, score, 0)
+
+    assert not improves(c(0, 5), None, 100, 1000)  # a zero never wins: not worth a bond
+    assert improves(c(1, 5), None, 100, 1000)
+    assert not improves(c(599, 5), c(500, 5), 100, 1000)
+    assert improves(c(600, 5), c(500, 5), 100, 1000)
+    assert not improves(c(900, 4), c(900, 5), 100, 1000)  # smaller only counts once perfect
+    assert improves(c(1000, 4), c(1000, 5), 100, 1000)
+    assert not improves(c(1000, 5), c(1000, 5), 100, 1000)

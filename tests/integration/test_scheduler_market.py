@@ -1,0 +1,315 @@
+"""The scheduler in a live market (issue 14): every accepted task at once on real Celery
+workers and a real anvil, islands shared out within one epoch of a task's arrival, successive
+commitments that strictly improve within the per-task limit and the bond budget, all revealed."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from eth_account.signers.local import LocalAccount
+
+import bisuna
+from services.common import chain as c
+from services.common.chain import Deployment, Marketplace
+from services.common.content import LocalContentStore
+from services.common.messages import Kind, Message
+from services.common.node import Node
+from services.common.spec import parse_spec
+from services.requester import create_task
+from services.scheduler.celery_app import make_app
+from services.scheduler.config import SolverSettings
+from services.scheduler.islands import Candidate
+from services.scheduler.private_store import PrivateAgents
+from services.scheduler.reveals import RevealState, RevealStore, SolverTaskState
+from services.scheduler.service import Scheduler
+from tests.fixtures.chain import ETHER, Chain
+from tests.integration.test_market_e2e import Procs, wait_until
+
+QUICK = {  # solved in a few epochs (the environment hands Alice K xor P)
+    "schema": "edgemarket/task@1",
+    "scorer": "bisuna-core/1",
+    "env": {"name": "cipher", "params": {"payload_words": 1, "mix": "xor"}},
+    "eval": {"samples": 64},
+    "budget": {"population": 16},
+}
+SLOW = {  # improves over many epochs
+    "schema": "edgemarket/task@1",
+    "scorer": "bisuna-core/1",
+    "env": {"name": "multiplexer-6"},
+    "eval": {"samples": 64},
+    "budget": {"population": 24},
+}
+
+
+@dataclass
+class Market:
+    chain: Chain
+    deployment: Deployment
+    procs: Procs
+    settings: SolverSettings
+    content: LocalContentStore
+    tmp: Path
+
+    def node(self, account: LocalAccount) -> Node:
+        return Node(
+            Marketplace.from_deployment(self.chain.w3, self.deployment, account),
+            self.deployment,
+            account,
+        )
+
+    def scheduler(self, solver: LocalAccount, **overrides: Any) -> Scheduler:  # Any: setting values
+        settings = self.settings.model_copy(update=overrides)
+        private = PrivateAgents(
+            redis.Redis.from_url(settings.redis_url), settings.private_prefix, 600
+        )
+        return Scheduler(
+            settings,
+            self.node(solver),
+            RevealStore(self.tmp / f"{solver.address}.sqlite"),
+            self.content,
+            make_app(settings),
+            private,
+        )
+
+    def create(
+        self,
+        requester: LocalAccount,
+        evaluator: str,
+        spec: dict[str, Any],
+        commit_seconds: int,
+        reveal_seconds: int = 600,
+    ) -> int:
+        created = create_task(
+            self.node(requester),
+            self.content,
+            parse_spec(json.dumps(spec)),
+            bounty=ETHER,
+            evaluators=[evaluator],
+            commit_seconds=commit_seconds,
+            reveal_seconds=reveal_seconds,
+            eval_window=600,
+            commit_bond=ETHER // 10,
+        )
+        return created.task_id
+
+
+def announce(scheduler: Scheduler, task_id: int) -> None:
+    """What the indexer's stream would hand the scheduler for this task."""
+    t = scheduler.market.get_task(task_id)
+    scheduler.on_task_created(
+        Message(
+            kind=Kind.TASK_CREATED,
+            chain_id=31337,
+            contract=scheduler.market.address.lower(),
+            block_number=1,
+            block_hash="0x" + "11" * 32,
+            tx_hash="0x" + "22" * 32,
+            log_index=task_id,
+            args={
+                "task_id": str(task_id),
+                "creator": t.creator.lower(),
+                "spec_digest": "0x" + t.spec_digest.hex(),
+                "bounty": str(t.bounty),
+                "commit_deadline": str(t.commit_deadline),
+                "reveal_deadline": str(t.reveal_deadline),
+                "eval_window": str(t.eval_window),
+                "evaluators": [e.lower() for e in t.evaluators],
+                "quorum": str(t.quorum),
+                "min_score": str(t.min_score),
+                "commit_bond": str(t.commit_bond),
+                "evaluator_fee": str(t.evaluator_fee),
+            },
+        )
+    )
+
+
+@pytest.fixture
+def market(
+    chain: Chain,
+    marketplace_deployment: Deployment,
+    private_redis: Callable[[], Any],
+    tmp_path: Path,
+) -> Iterator[Market]:
+    server = private_redis()
+    (tmp_path / "logs").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")}
+    env.update(
+        {
+            "EDGEMARKET_REDIS_URL": server.url,
+            "EDGEMARKET_CONTENT_STORE": f"file:{tmp_path / 'content'}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    settings = SolverSettings(
+        redis_url=server.url,
+        content_store=f"file:{tmp_path / 'content'}",
+        islands=2,
+        epoch_seconds=0.3,
+        commit_margin=2,
+        improvement_margin=1,
+        keeper_interval=0.2,
+        max_commits=16,
+    )
+    procs = Procs(tmp_path / "logs", env)
+    procs.start("worker", "worker", "--concurrency", "2", "--loglevel", "WARNING")
+    m = Market(
+        chain, marketplace_deployment, procs, settings, LocalContentStore(tmp_path / "content"),
+        tmp_path,
+    )  # fmt: skip
+    app = make_app(settings)
+    wait_until("the worker", lambda: app.control.ping(timeout=0.5), procs, 60)
+    try:
+        yield m
+    finally:
+        procs.stop_all()
+
+
+def _turn(s: Scheduler, procs: Procs) -> None:
+    s.work_step()
+    procs.check_alive()
+
+
+def test_two_tasks_at_once_both_get_islands_and_both_are_committed_and_revealed(
+    market: Market,
+) -> None:
+    requester, solver, evaluator = market.chain.accounts[20:23]
+    s = market.scheduler(solver)
+    t1 = market.create(requester, evaluator.address, QUICK, 3600)
+    t2 = market.create(requester, evaluator.address, SLOW, 3600)
+    announce(s, t1)
+    announce(s, t2)
+    _turn(s, market.procs)
+    # Both are worked on from the first turn: two slots, one island each.
+    assert {tid: sum(1 for i in t.islands if i.sent) for tid, t in s.live.items()} == {t1: 1, t2: 1}
+
+    def both_committed() -> bool:
+        _turn(s, market.procs)
+        return all(s.market.commit_count(t, solver.address) >= 1 for t in (t1, t2))
+
+    wait_until("commitments on both tasks", both_committed, market.procs, 120)
+    assert all(s.live[t].islands[0].epochs >= 1 for t in (t1, t2))
+    # Commits stay secret until the commit phase ends; then the settle side reveals them all.
+    deadline = max(s.market.get_task(t).commit_deadline for t in (t1, t2))
+    market.chain.travel_to(deadline)
+    _turn(s, market.procs)
+    assert s.live == {}
+    assert {s.store.task(t).state for t in (t1, t2)} == {SolverTaskState.COMMITTED}  # type: ignore[union-attr]
+    s.settle_step()
+    for t in (t1, t2):
+        n = s.market.solution_count(t)
+        assert n >= 1 and all(s.market.get_solution(t, i).revealed for i in range(n))
+    s.settle_step()
+    assert {s.store.task(t).state for t in (t1, t2)} == {SolverTaskState.DONE}  # type: ignore[union-attr]
+
+
+def test_a_task_created_mid_run_gets_an_island_within_one_epoch(market: Market) -> None:
+    requester, solver, evaluator = market.chain.accounts[23:26]
+    s = market.scheduler(solver)
+    t1 = market.create(requester, evaluator.address, SLOW, 3600)
+    announce(s, t1)
+
+    def both_islands_done_an_epoch() -> bool:
+        _turn(s, market.procs)
+        return sum(1 for i in s.live[t1].islands if i.epochs) >= 2
+
+    wait_until("both islands on the first task", both_islands_done_an_epoch, market.procs, 120)
+    t2 = market.create(requester, evaluator.address, SLOW, 3600)
+    announce(s, t2)
+    before = [i.epochs for i in s.live[t1].islands]
+
+    def new_task_has_an_island() -> bool:
+        _turn(s, market.procs)
+        return t2 in s.live and any(i.sent for i in s.live[t2].islands)
+
+    wait_until("an island on the new task", new_task_has_an_island, market.procs, 60)
+    after = [i.epochs for i in s.live[t1].islands]
+    # The first task's islands finished at most one epoch each in the meantime.
+    assert all(b - a <= 1 for a, b in zip(before, after, strict=False))
+
+
+def test_commitments_improve_strictly_within_the_limit_and_the_bond_budget(
+    market: Market,
+) -> None:
+    requester, solver, thrifty, evaluator = market.chain.accounts[26:30]
+    spec = parse_spec(json.dumps(SLOW))
+    pop = bisuna.Population(spec.to_dict(), 11)
+    pop.evolve(3)
+    agents = [a.to_bytes() for a in pop.export_best(20)]
+    tid = market.create(requester, evaluator.address, SLOW, 3600)
+    s = market.scheduler(solver, islands=1)
+    announce(s, tid)
+    s._take_on()  # the work loop's intake, without running epochs
+    task = s.live[tid]
+    # Twenty ever better champions, as islands would report them: at most 16 commitments.
+    for k, agent in enumerate(agents):
+        task.best = Candidate(agent, 1000 * (k + 1), 0)
+        s._maybe_commit(task)
+        task.best = Candidate(agent, 1000 * (k + 1) - 1, 0)  # no better: nothing to commit
+        s._maybe_commit(task)
+    rows = s.store.all_for(tid)
+    assert len(rows) == 16 == s.market.commit_count(tid, solver.address)  # the 17th never sent
+    claimed = [r.claimed_score for r in rows]
+    assert claimed == sorted(claimed) and len(set(claimed)) == 16
+    assert all(r.state is RevealState.COMMITTED for r in rows)
+
+    # A bond budget of three bonds: three commitments, whatever improves afterwards.
+    other = market.create(requester, evaluator.address, SLOW, 3600)
+    t2 = market.scheduler(thrifty, islands=1, bond_budget=3 * ETHER // 10)
+    announce(t2, other)
+    t2._take_on()
+    for k, agent in enumerate(agents[:6]):
+        t2.live[other].best = Candidate(agent, 1000 * (k + 1), 0)
+        t2._maybe_commit(t2.live[other])
+    assert t2.market.commit_count(other, thrifty.address) == 3
+    assert t2.bonds_locked() == 3 * ETHER // 10
+
+    # A 10 s reveal window reveals three commitments at 3 s each: no more are made.
+    short = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=10)
+    announce(s, short)
+    s._take_on()
+    for k, agent in enumerate(agents[:6]):
+        s.live[short].best = Candidate(agent, 1000 * (k + 1), 0)
+        s._maybe_commit(s.live[short])
+    assert s.market.commit_count(short, solver.address) == 3 == s.commit_limit(s.live[short])
+
+    # Every commitment is revealed; every bond comes back.
+    market.chain.travel_to(max(s.market.get_task(t).commit_deadline for t in (tid, other, short)))
+    for sched in (s, t2):
+        _turn(sched, market.procs)
+        sched.settle_step()
+    assert all(s.market.get_solution(tid, i).revealed for i in range(16))
+    assert all(s.market.get_solution(short, i).revealed for i in range(3))
+    assert all(t2.market.get_solution(other, i).revealed for i in range(3))
+    withdrawn = [
+        (e.event.account, e.event.amount)
+        for e in s.market.get_events(market.deployment.block_number)
+        if isinstance(e.event, c.Withdrawn)
+    ]
+    assert (solver.address, 19 * ETHER // 10) in withdrawn  # the settle loop took them home
+    assert (thrifty.address, 3 * ETHER // 10) in withdrawn
+    assert t2.store.tasks_in(SolverTaskState.COMMITTED) == [] and t2.bonds_locked() == 0
+
+
+def test_an_island_carries_its_whole_population(redis_url: str, redis_prefix: str) -> None:
+    from services.scheduler.tasks import run_epoch
+
+    store = PrivateAgents(redis.Redis.from_url(redis_url), redis_prefix + "p", 60)
+    spec = parse_spec(json.dumps(SLOW))
+    first = run_epoch(spec, 1, 3, [], 2, carry=store)
+    population = [store.get(d) for d in first["population"]]
+    assert len(population) == spec.budget.population  # everyone, not only elites
+    assert bytes.fromhex(first["best"][0]) == population[0]  # best first
+    # The next epoch starts from them: after one generation most of them are still there
+    # (survivors), where a fresh population of the same seed shares none.
+    again = run_epoch(spec, 2, 1, population, 2, carry=store)
+    fresh = run_epoch(spec, 2, 1, [], 2, carry=store)
+    back = {store.get(d) for d in again["population"]}
+    assert len(back & set(population)) > len(population) // 2
+    assert not {store.get(d) for d in fresh["population"]} & set(population)
