@@ -75,6 +75,7 @@ def page() -> Iterator[Any]:
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.logged_errors = errors  # type: ignore[attr-defined]  # a test provoking one takes it out
         yield page
         browser.close()
         assert errors == [], f"the page logged errors: {errors}"
@@ -153,6 +154,47 @@ def test_create_task_page_prepares_a_transaction_without_a_wallet(
     assert "private key" not in page.locator("#create-form").inner_text().lower()
 
 
+def test_create_form_renders_every_environments_parameters(
+    site: tuple[str, Scenario], page: Any
+) -> None:
+    """The form comes from GET /specs/schema: each environment shows its own parameters with
+    the schema's defaults and bounds, and nothing else."""
+    import httpx
+
+    base, _ = site
+    schema = httpx.get(f"{base}/specs/schema").json()
+    page.goto(f"{base}/#/create")
+    page.locator("#create-form").wait_for()
+    offered = page.eval_on_selector_all("#env-name option", "os => os.map(o => o.value)")
+    variants = {v["properties"]["name"]["const"]: v for v in schema["properties"]["env"]["oneOf"]}
+    assert offered == list(variants)
+    for name, variant in variants.items():
+        page.select_option("#env-name", name)
+        shown = page.eval_on_selector_all(
+            "#env-params [name]", "els => els.map(e => [e.name, e.value, e.min || null, e.max || null])"
+        )
+        expected = []
+        for key, prop in variant["properties"]["params"]["properties"].items():
+            if "enum" in prop:
+                expected.append([f"env.params.{key}", prop["default"], None, None])
+            else:
+                expected.append(
+                    [f"env.params.{key}", str(prop["default"]), str(prop["minimum"]), str(prop["maximum"])]
+                )
+        samples = variant["x-eval-samples"]
+        if samples:
+            expected.append(
+                ["eval.samples", str(samples["default"]), str(samples["minimum"]), str(samples["maximum"])]
+            )
+        assert shown == expected, name
+    # The minimum score takes the CLI's unit (a fraction, 6 decimals): 0.1234567 is refused.
+    page.select_option("#env-name", "parity-n")
+    page.fill("[name=min_score]", "0.1234567")
+    page.fill("textarea[name=evaluators]", "0x" + "e1" * 20)
+    page.click("#submit")
+    page.locator("#create-out .error", has_text="at most 6 decimals").wait_for()
+
+
 # A stand-in for the user's injected wallet (MetaMask cannot run here): it answers EIP-1193
 # requests by forwarding them to the test chain, where anvil signs for the impersonated
 # account (--auto-impersonate). The page sees only the provider object, as with a real wallet.
@@ -203,8 +245,17 @@ def test_create_task_goes_through_the_users_own_wallet(
         )
         page.goto(f"{base}/#/create")
         page.locator("#create-form").wait_for()
-        page.fill("textarea[name=evaluators]", "\n".join(evaluators))
+        page.fill("[name=title]", "Learn a one-time pad")
         page.fill("input[name=bounty]", "2.5")
+        # The API's checks refuse first: a bad evaluator address sends nothing.
+        page.fill("textarea[name=evaluators]", "\n".join([*evaluators[:2], "0x1234"]))
+        page.click("#submit")
+        page.locator("#create-out .error", has_text="evaluators").wait_for(timeout=30_000)
+        assert not [c for c in page.evaluate("window.walletCalls") if c["method"] == "eth_sendTransaction"]
+        refused = [e for e in page.logged_errors if "status of 422" in e]
+        assert len(refused) == 1  # the browser logs the refused request; nothing else went wrong
+        page.logged_errors.remove(refused[0])
+        page.fill("textarea[name=evaluators]", "\n".join(evaluators))
         page.click("#submit")
         page.locator("#create-out", has_text="Sent: 0x").wait_for(timeout=30_000)
         calls = page.evaluate("window.walletCalls")

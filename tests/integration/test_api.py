@@ -727,3 +727,62 @@ def test_a_garbage_agent_is_shown_not_decoded(
             and board["entries"][0]["status"] == "revealed"
         )
     app.state.api.engine.dispose()
+
+
+def test_leaderboard_shows_the_solvers_racing(client: TestClient) -> None:
+    board = client.get("/tasks/1/leaderboard").json()
+    racing = board["solvers"]
+    # One solution each in the scenario: the solvers rank as their solutions do.
+    assert [(r["rank"], r["solver"]) for r in racing] == [
+        (1, solver(1)), (2, solver(2)), (3, solver(0)), (4, solver(3)), (5, solver(4)), (6, solver(5)),
+    ]
+    by_solver = {r["solver"]: r for r in racing}
+    assert by_solver[solver(1)] == {
+        "solver": solver(1), "rank": 1, "commitments": 1, "reveals": 1, "verified": 1,
+        "best_verified_score": 1_000_000, "best_claimed_score": 1_000_000,
+    }
+    assert by_solver[solver(3)]["best_verified_score"] == 400_000
+    assert by_solver[solver(3)]["best_claimed_score"] == 900_000
+    assert by_solver[solver(4)]["reveals"] == 1 and by_solver[solver(4)]["verified"] == 0
+    assert by_solver[solver(5)]["reveals"] == 0 and by_solver[solver(5)]["best_claimed_score"] is None
+    assert client.get("/tasks/2/leaderboard").json()["solvers"] == []
+
+
+def test_solvers_racing_counts_each_solvers_commitments() -> None:
+    from services.api.routes.read_model import SolutionRow
+    from services.api.routes.tasks import ranked, solvers_racing
+
+    def row(sid: int, who: int, status: str, verified: int | None, size: int = 100) -> SolutionRow:
+        claimed = None if status == "committed" else (verified or 0) + 1
+        return SolutionRow(1, sid, solver(who), "0x", status, claimed, verified, None, size)
+
+    rows = [
+        row(0, 1, "verified", 500_000),
+        row(1, 2, "verified", 700_000),
+        row(2, 1, "verified", 800_000),  # solver 1 improves past solver 2
+        row(3, 2, "committed", None),
+        row(4, 3, "revealed", None),
+        row(5, 4, "committed", None),
+    ]
+    racing = solvers_racing(ranked(rows))
+    assert [(r.solver, r.commitments, r.reveals, r.verified, r.best_verified_score) for r in racing] == [
+        (solver(1), 2, 2, 2, 800_000),
+        (solver(2), 2, 1, 1, 700_000),
+        (solver(3), 1, 1, 0, None),  # revealed beats only committed
+        (solver(4), 1, 0, 0, None),
+    ]
+    assert [r.rank for r in racing] == [1, 2, 3, 4]
+
+
+def test_agent_explains_its_score_in_the_environments_terms(
+    client: TestClient, read_world: Scenario
+) -> None:
+    small = client.get("/agents/0x" + read_world.agents["small"].digest.hex()).json()
+    # SPEC: cipher, 3 payload words, 256 samples -> 12288 plaintext bits; small is perfect.
+    assert small["score_explained"].startswith("Bob recovers all 12288 plaintext bits")
+    weak = client.get("/agents/0x" + read_world.agents["weak"].digest.hex()).json()
+    assert weak["score"] == 400_000 and weak["score_explained"].startswith(
+        "Bob recovers at least 8602 of 12288 plaintext bits"
+    )
+    unverified = client.get("/agents/0x" + read_world.agents["unverified"].digest.hex()).json()
+    assert unverified["score_explained"] is None

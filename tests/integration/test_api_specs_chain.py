@@ -24,6 +24,7 @@ def _settings(tmp_path: Path, **extra: Any) -> Settings:
     return Settings(
         database_url=f"sqlite:///{tmp_path / 'api.db'}",
         content_store=f"file:{tmp_path / 'content'}",
+        state_dir=tmp_path / "state",  # no stack.json from a real run dir leaks in
         **extra,
     )
 
@@ -141,6 +142,8 @@ def test_chain_info_names_the_deployment(
         "chain_id": 31337,
         "contract": marketplace_deployment.address,
         "deploy_block": marketplace_deployment.block_number,
+        "evaluators": [],  # no stack.json, no task yet: the page asks for addresses
+        "evaluators_source": None,
     }
 
 

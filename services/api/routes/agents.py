@@ -72,6 +72,10 @@ class AgentOut(BaseModel):
     env: str | None
     spec: JsonObject | None
     score: int | None
+    score_explained: str | None = Field(
+        default=None,
+        description="the best verified score in the environment's terms (cases right, steps to the goal, bits recovered)",
+    )
     solutions: list[AgentSolutionOut]
     decodes: bool = Field(description="false: not a valid agent (evaluators attest it 0)")
     error: str | None = Field(default=None, description="why it does not decode")
@@ -163,6 +167,14 @@ def get_agent(digest: Digest, request: Request, response: Response, db: DB, stat
     solutions = read_model.solutions_by_agent(db, digest)
     spec, _ = _task_spec(state, db, digest, None)
     verified = [s.verified_score for s in solutions if s.verified_score is not None]
+    best = max(verified) if verified else None
+    from services.api.explain import explain_score
+
+    # Explain the best score against the spec of the task that verified it.
+    best_spec = spec
+    if best is not None:
+        best_task = next(s.task_id for s in solutions if s.verified_score == best)
+        best_spec, _ = _task_spec(state, db, digest, best_task)
     from services.common.content import cid_of_digest
 
     body = AgentOut(
@@ -174,7 +186,8 @@ def get_agent(digest: Digest, request: Request, response: Response, db: DB, stat
         connections=agent.connection_count if agent is not None else 0,
         env=(spec or {}).get("env", {}).get("name") if spec else None,
         spec=spec,
-        score=max(verified) if verified else None,
+        score=best,
+        score_explained=explain_score(best, best_spec) if best is not None else None,
         solutions=[
             AgentSolutionOut(
                 task_id=s.task_id,

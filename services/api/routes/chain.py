@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -31,6 +33,13 @@ class ChainInfo(BaseModel):
     chain_id: int
     contract: str
     deploy_block: int
+    evaluators: list[str] = Field(
+        default_factory=list,
+        description="evaluators this stack runs (its stack.json), else those of the newest task",
+    )
+    evaluators_source: str | None = Field(
+        default=None, description="`stack` (running now), `last-task` (seen on chain) or null"
+    )
 
 
 class CreateTaskRequest(BaseModel):
@@ -110,12 +119,49 @@ def _deployment(state: State) -> tuple[int, Any]:  # Any: the Deployment, import
         ) from exc
 
 
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def known_evaluators(state: State) -> tuple[list[str], str | None]:
+    """The evaluators a requester can name: those `edgemarket up` started (the stack.json in the
+    API's state dir), else those of the newest task in the read model; ([], None) if neither."""
+    stack_file = state.settings.state_dir / "stack.json"
+    try:
+        doc = json.loads(stack_file.read_text())
+    except (OSError, ValueError):
+        doc = None
+    if isinstance(doc, dict):
+        listed = doc.get("evaluators")
+        if isinstance(listed, list) and listed and all(
+            isinstance(a, str) and _ADDRESS.match(a) for a in listed
+        ):
+            return [str(a) for a in listed], "stack"
+    from sqlmodel import Session
+
+    from services.api.routes import read_model
+
+    try:
+        with Session(state.engine) as db:
+            newest, _ = read_model.list_tasks(db, state=None, limit=1, offset=0)
+    except Exception:  # no read model yet: nothing learned, not an error for /chain
+        return [], None
+    if newest:
+        return list(newest[0].evaluators), "last-task"
+    return [], None
+
+
 @router.get("/chain", response_model=ChainInfo, responses=_PROBLEMS)
 def chain_info(state: State) -> ChainInfo:
-    """The chain and contract this API projects, for the page's wallet."""
+    """The chain and contract this API projects, for the page's wallet, and the evaluators a
+    new task can name."""
     chain_id, deployment = _deployment(state)
+    evaluators, source = known_evaluators(state)
     return ChainInfo(
-        chain_id=chain_id, contract=deployment.address, deploy_block=deployment.block_number
+        chain_id=chain_id,
+        contract=deployment.address,
+        deploy_block=deployment.block_number,
+        evaluators=evaluators,
+        evaluators_source=source,
     )
 
 

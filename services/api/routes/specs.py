@@ -50,6 +50,86 @@ def _spec_schema() -> JsonObject:
     return inlined
 
 
+# Each environment's parameters, as the core takes them (docs/scorer.md, the spec table;
+# bisuna.bindings.ENV_PARAMS names the keys and the C parser checks them again).
+_ENV_PARAMS: dict[str, JsonObject] = {
+    "cipher": {
+        "payload_words": {
+            "type": "integer", "minimum": 1, "maximum": 16, "default": 3,
+            "title": "Payload words", "description": "16-bit words per message",
+        },
+        "mix": {
+            "type": "string", "enum": ["xor", "none"], "default": "xor", "title": "Mix",
+            "description": "xor: Alice reads K xor P (BiSUNA's protocol); none: P and K apart (harder)",
+        },
+    },
+    "multiplexer-6": {},
+    "multiplexer-11": {},
+    "parity-n": {
+        "n": {"type": "integer", "minimum": 2, "maximum": 16, "default": 3, "title": "Input bits"},
+    },
+    "mountain-car": {
+        "max_steps": {
+            "type": "integer", "minimum": 1, "maximum": 100_000, "default": 1000,
+            "title": "Steps per episode", "description": "an episode that misses the goal scores 0",
+        },
+    },
+}
+# What `eval.samples` means per environment; None: it does not apply.
+_ENV_SAMPLES: dict[str, JsonObject | None] = {
+    "cipher": {"minimum": 8, "maximum": 1_048_576, "default": 4096, "title": "Messages (P, K pairs)"},
+    "multiplexer-6": None,
+    "multiplexer-11": None,
+    "parity-n": None,
+    "mountain-car": {"minimum": 1, "maximum": 4096, "default": 16, "title": "Episodes"},
+}
+_ENV_TITLES = {
+    "cipher": "cipher: learn a one-time-pad-like encryption",
+    "multiplexer-6": "multiplexer-6: 2 address bits select one of 4 data bits",
+    "multiplexer-11": "multiplexer-11: 3 address bits select one of 8 data bits",
+    "parity-n": "parity-n: the parity of n input bits",
+    "mountain-car": "mountain-car: drive an underpowered car up a hill",
+}
+
+
+def spec_form_schema() -> JsonObject:
+    """The spec's JSON Schema with what a form needs to post every environment: `env` as one
+    variant per environment (its name a const, its params typed with bounds and defaults,
+    `x-eval-samples` saying what eval.samples counts there) and `scorer` as the core's list."""
+    import bisuna
+
+    schema = _spec_schema()
+    props = dict(schema.get("properties", {}))
+    scorer = dict(props.get("scorer", {}))
+    scorer["enum"] = list(bisuna.SCORERS)
+    scorer["default"] = bisuna.SCORERS[-1]
+    props["scorer"] = scorer
+    props["env"] = {
+        "title": "Environment",
+        "oneOf": [
+            {
+                "title": _ENV_TITLES[name],
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {
+                    "name": {"const": name},
+                    "params": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": params,
+                    },
+                },
+                "x-eval-samples": _ENV_SAMPLES[name],
+            }
+            for name, params in _ENV_PARAMS.items()
+        ],
+    }
+    schema["properties"] = props
+    schema["$id"] = "https://edgemarket.dev/schemas/task@1.form.json"
+    return schema
+
+
 def _openapi_extra() -> JsonObject:
     try:
         schema: JsonObject = _spec_schema()
@@ -83,6 +163,13 @@ def _too_large(size: int) -> ProblemError:
         "Spec too large",
         f"a task spec is at most {MAX_SPEC_BYTES} bytes; this one has at least {size}",
     )
+
+
+@router.get("/specs/schema", response_model=None)
+def spec_schema() -> JsonObject:
+    """The JSON Schema of edgemarket/task@1 as the page's create form reads it: every
+    environment with its parameters, bounds and defaults, and the scorers this core knows."""
+    return spec_form_schema()
 
 
 @router.post(

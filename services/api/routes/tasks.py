@@ -109,10 +109,25 @@ class SolutionOut(BaseModel):
     )
 
 
+class SolverOut(BaseModel):
+    """One solver in the race for a task."""
+
+    solver: str
+    rank: int = Field(description="1 = leading: best verified score, then as the contract ranks")
+    commitments: int
+    reveals: int = Field(description="commitments revealed (verified ones included)")
+    verified: int
+    best_verified_score: int | None
+    best_claimed_score: int | None = Field(description="the best claim among its revealed solutions")
+
+
 class Leaderboard(BaseModel):
     task_id: int
     block: int | None = Field(description="the last block the projection has seen")
     entries: list[SolutionOut]
+    solvers: list[SolverOut] = Field(
+        default_factory=list, description="per solver: commitments, reveals, best verified score"
+    )
 
 
 def leaderboard_key(s: SolutionRow) -> tuple[int, int, int, int]:
@@ -132,6 +147,37 @@ def ranked(solutions: list[SolutionRow]) -> list[tuple[int | None, SolutionRow]]
         else:
             out.append((None, s))
     return out
+
+
+def solvers_racing(ranked_rows: list[tuple[int | None, SolutionRow]]) -> list[SolverOut]:
+    """Each solver's commitments, reveals and best verified score, the leader first.
+
+    A solver ranks by its best verified solution's place on the leaderboard; solvers with
+    nothing verified follow, the one with more reveals then more commitments first.
+    """
+    by_solver: dict[str, list[tuple[int | None, SolutionRow]]] = {}
+    for rank, row in ranked_rows:
+        by_solver.setdefault(row.solver, []).append((rank, row))
+    summaries: list[tuple[tuple[int, int, int, int], SolverOut]] = []
+    for solver, rows in by_solver.items():
+        ranks = [r for r, _ in rows if r is not None]
+        verified = [row.verified_score for _, row in rows if row.verified_score is not None]
+        claimed = [row.claimed_score for _, row in rows if row.claimed_score is not None]
+        reveals = sum(1 for _, row in rows if row.status != "committed")
+        out = SolverOut(
+            solver=solver,
+            rank=0,
+            commitments=len(rows),
+            reveals=reveals,
+            verified=len(verified),
+            best_verified_score=max(verified) if verified else None,
+            best_claimed_score=max(claimed) if claimed else None,
+        )
+        first_id = min(row.solution_id for _, row in rows)
+        key = (min(ranks), 0, 0, first_id) if ranks else (2**63, -reveals, -len(rows), first_id)
+        summaries.append((key, out))
+    summaries.sort(key=lambda pair: pair[0])
+    return [out.model_copy(update={"rank": i + 1}) for i, (_, out) in enumerate(summaries)]
 
 
 def solution_out(s: SolutionRow, rank: int | None) -> SolutionOut:
@@ -326,10 +372,12 @@ def build_leaderboard(state: ApiState, task_id: int, version: str) -> CachedBoar
             return None
         rows = read_model.task_solutions(db, task_id)
         head = read_model.projected_head(db)
+    order = ranked(rows)
     board = Leaderboard(
         task_id=task_id,
         block=head[0] if head else None,
-        entries=[solution_out(s, r) for r, s in ranked(rows)],
+        entries=[solution_out(s, r) for r, s in order],
+        solvers=solvers_racing(order),
     )
     body = board.model_dump_json().encode()
     return CachedBoard(board, etag_of("leaderboard", str(task_id), version), body)

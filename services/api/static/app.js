@@ -80,12 +80,14 @@ async function tasksView(params) {
 
   const rows = page.items.map((t) => el("tr", { "data-task": t.id },
     el("td", {}, el("a", { href: `#/tasks/${t.id}` }, `#${t.id}`)),
-    el("td", {}, t.title || el("span", { class: "muted" }, t.env || "task")),
+    el("td", {}, t.title || el("span", { class: "muted" }, "untitled")),
+    el("td", { class: "env" }, t.env || el("span", { class: "muted" }, "spec not found")),
     el("td", {}, badge(t.state)),
     el("td", {}, t.phase || ""),
     el("td", { class: "num" }, tfuel(t.bounty_wei)),
     el("td", { class: "num" }, t.solutions),
     el("td", { class: "num" }, score(t.best_score)),
+    el("td", { class: "mono winner" }, t.winner ? short(t.winner) : "—"),
     el("td", {}, when(t.reveal_deadline)),
   ));
   const pager = el("div", { class: "toolbar" },
@@ -102,8 +104,8 @@ async function tasksView(params) {
     el("h1", {}, "Tasks"),
     el("div", { class: "toolbar" }, el("label", {}, "State ", filter)),
     el("table", { id: "tasks" },
-      el("thead", {}, el("tr", {}, ["Task", "Title", "State", "Phase", "Bounty (TFUEL)", "Solutions", "Best verified", "Reveals close"].map((h, i) => el("th", { class: i === 4 || i === 5 || i === 6 ? "num" : "" }, h)))),
-      el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 8, class: "muted" }, "No tasks yet."))),
+      el("thead", {}, el("tr", {}, ["Task", "Title", "Environment", "State", "Phase", "Bounty (TFUEL)", "Solutions", "Best verified", "Winner", "Reveals close"].map((h, i) => el("th", { class: [5, 6, 7].includes(i) ? "num" : "" }, h)))),
+      el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No tasks yet."))),
     ),
     pager,
   );
@@ -115,11 +117,12 @@ async function taskView(id) {
   const board = await api(`/tasks/${id}/leaderboard`);
   const live = el("span", { class: "live off", id: "live" }, "○ connecting");
   const tbody = el("tbody");
+  const racing = el("tbody");
   const preview = el("div", { class: "preview", id: "preview" });
   const details = el("div", { class: "grid", id: "task-details" });
   function renderDetails(task) {
     details.replaceChildren(
-      field("State", badge(task.state)), field("Phase", task.phase || "—"),
+      field("Environment", task.env || "—"), field("State", badge(task.state)), field("Phase", task.phase || "—"),
       field("Bounty", `${tfuel(task.bounty_wei)} TFUEL`), field("Creator", el("span", { class: "mono" }, short(task.creator))),
       field("Commits close", when(task.commit_deadline)), field("Reveals close", when(task.reveal_deadline)),
       field("Evaluators", `${task.evaluators.length}, quorum ${task.quorum}`), field("Minimum score", score(task.min_score)),
@@ -134,6 +137,16 @@ async function taskView(id) {
   let shownPreview = null;
 
   function render(lb) {
+    const solvers = lb.solvers || [];
+    racing.replaceChildren(...(solvers.length ? solvers.map((r) => el("tr", { class: r.rank === 1 && r.best_verified_score !== null ? "best" : "", "data-solver": r.solver },
+      el("td", { class: "num" }, r.rank),
+      el("td", { class: "mono" }, short(r.solver)),
+      el("td", { class: "num" }, r.commitments),
+      el("td", { class: "num" }, r.reveals),
+      el("td", { class: "num" }, r.verified),
+      el("td", { class: "num" }, score(r.best_verified_score)),
+      el("td", { class: "num" }, score(r.best_claimed_score)),
+    )) : [el("tr", {}, el("td", { colspan: 7, class: "muted" }, "No solver has committed yet."))]));
     tbody.replaceChildren(...(lb.entries.length ? lb.entries.map((e) => el("tr", { class: e.rank === 1 ? "best" : "", "data-solution": e.solution_id },
       el("td", { class: "num" }, e.rank ?? "—"),
       el("td", { class: "num" }, e.solution_id),
@@ -169,7 +182,12 @@ async function taskView(id) {
     el("h1", {}, `Task #${task.id}`, task.title ? ` — ${task.title}` : ""),
     task.description ? el("p", { class: "muted" }, task.description) : "",
     details,
-    el("h2", {}, "Leaderboard ", live),
+    el("h2", {}, "Solvers racing ", live),
+    el("table", { id: "solvers" },
+      el("thead", {}, el("tr", {}, ["Place", "Solver", "Commitments", "Reveals", "Verified", "Best verified", "Best claimed"].map((h, i) => el("th", { class: i === 1 ? "" : "num" }, h)))),
+      racing,
+    ),
+    el("h2", {}, "Leaderboard"),
     el("p", { class: "muted" }, "Ranked as the contract ranks: verified score, then the smaller agent, then the lower solution id."),
     el("table", { id: "leaderboard" },
       el("thead", {}, el("tr", {}, ["Rank", "Solution", "Solver", "Status", "Verified", "Claimed", "Attested", "Agent bytes", "Agent"].map((h, i) => el("th", { class: [0, 1, 4, 5, 6, 7].includes(i) ? "num" : "" }, h)))),
@@ -212,7 +230,7 @@ async function agentView(digest) {
       field("CID", el("span", { class: "mono" }, agent.cid)),
       field("Size", `${agent.size} bytes`),
       field("Neurons", agent.neurons), field("Connections", agent.connections),
-      field("Best verified score", score(agent.score)),
+      field("Best verified score", el("span", { id: "agent-score" }, score(agent.score), agent.score_explained ? el("span", { class: "explained", id: "score-explained" }, ` — ${agent.score_explained}`) : "")),
       field("Tasks", agent.solutions.map((s) => el("a", { href: `#/tasks/${s.task_id}` }, `#${s.task_id}/${s.solution_id} `))),
     ),
     agent.decodes ? "" : el("p", { class: "error" }, `These bytes are not a valid agent (${agent.error}); evaluators attest it 0.`),
@@ -226,36 +244,82 @@ async function agentView(digest) {
 }
 
 // ---- create a task through the user's wallet ----
+// The form is built from the spec's JSON Schema (GET /specs/schema): every environment, its
+// parameters with their bounds and defaults, the budget and the limits. Nothing about an
+// environment is written into this page.
 async function createView() {
-  const chain = await api("/chain").catch(() => null);
+  const [schema, chain] = await Promise.all([api("/specs/schema"), api("/chain").catch(() => null)]);
   const out = el("pre", { class: "out", id: "create-out" }, "");
-  const input = (name, label, value, type = "text", extra = {}) =>
-    el("label", { class: extra.wide ? "wide" : "" }, label, el(type === "textarea" ? "textarea" : "input", { name, value, type: type === "textarea" ? undefined : type, ...extra.attrs }, type === "textarea" ? value : null));
+  const props = schema.properties;
+  const envs = props.env.oneOf;
+  const envName = (variant) => variant.properties.name.const;
+
+  // One input for one schema property; `name` is the spec path it fills (a.b.c).
+  const fieldFor = (name, prop, required = false) => {
+    const label = prop.title || name.split(".").pop().replaceAll("_", " ");
+    const hint = [prop.minimum !== undefined ? `${prop.minimum}–${prop.maximum ?? "…"}` : "", prop.description || ""].filter(Boolean).join(" · ");
+    let control;
+    if (Array.isArray(prop.enum)) {
+      control = el("select", { name, "data-kind": "string" }, prop.enum.map((v) => el("option", { value: v, selected: v === prop.default }, v)));
+    } else if (prop.type === "integer") {
+      control = el("input", { name, type: "number", step: 1, min: prop.minimum, max: prop.maximum, value: prop.default, required, "data-kind": "integer" });
+    } else {
+      control = el("input", { name, type: "text", maxlength: prop.maxLength, value: prop.default ?? "", required, "data-kind": "string" });
+    }
+    return el("label", { class: prop.type === "string" && !prop.enum ? "wide" : "" }, label, control, hint ? el("small", { class: "muted" }, hint) : null);
+  };
+  const section = (key) => {
+    const group = props[key];
+    return Object.entries(group.properties || {}).map(([k, p]) => fieldFor(`${key}.${k}`, p));
+  };
+
+  const envSelect = el("select", { name: "env.name", id: "env-name" }, envs.map((v) => el("option", { value: envName(v) }, v.title || envName(v))));
+  const envFields = el("div", { class: "wide subgrid", id: "env-params" });
+  function renderEnv() {
+    const variant = envs.find((v) => envName(v) === envSelect.value);
+    const params = variant.properties.params.properties || {};
+    const samples = variant["x-eval-samples"];
+    const fields = Object.entries(params).map(([k, p]) => fieldFor(`env.params.${k}`, p));
+    if (samples) fields.push(fieldFor("eval.samples", { ...props.eval.properties.samples, ...samples, type: "integer" }));
+    envFields.replaceChildren(...(fields.length ? fields : [el("p", { class: "muted" }, "This environment has no parameters: every case is scored.")]));
+  }
+  envSelect.addEventListener("change", renderEnv);
+  renderEnv();
+
+  const known = chain && chain.evaluators ? chain.evaluators : [];
+  const evaluatorNote = known.length
+    ? `${chain.evaluators_source === "stack" ? "The evaluators this stack runs" : "The evaluators of the newest task"} are filled in; you choose whom solvers must trust.`
+    : "One address a line; you choose whom solvers must trust.";
+  const majority = known.length ? Math.floor(known.length / 2) + 1 : 2;
+
   const form = el("form", { class: "create", id: "create-form" },
-    input("title", "Title", "Learn a one-time pad", "text", { wide: true }),
-    input("description", "Description", "Alice and Bob share a key; Eve must learn nothing.", "text", { wide: true }),
-    el("label", {}, "Payload words", el("input", { name: "payload_words", type: "number", min: 1, max: 8, value: 3 })),
-    el("label", {}, "Mix", el("select", { name: "mix" }, el("option", { value: "xor" }, "xor"), el("option", { value: "none" }, "none"))),
-    el("label", {}, "Evaluation samples", el("input", { name: "samples", type: "number", min: 64, value: 4096 })),
-    el("label", {}, "Population", el("input", { name: "population", type: "number", min: 4, value: 100 })),
-    el("label", {}, "Generations", el("input", { name: "generations", type: "number", min: 1, value: 2000 })),
-    el("label", {}, "Islands", el("input", { name: "islands", type: "number", min: 1, value: 4 })),
+    el("h2", { class: "wide" }, "The spec"),
+    fieldFor("title", { ...props.title, title: "Title", default: "" }),
+    fieldFor("description", { ...props.description, title: "Description", default: "" }),
+    el("label", {}, "Environment", envSelect),
+    fieldFor("scorer", { ...props.scorer, title: "Scorer" }),
+    envFields,
+    el("h3", { class: "wide" }, "Budget (a hint to solvers)"),
+    ...section("budget"),
+    el("h3", { class: "wide" }, "Limits on the agent"),
+    ...section("limits"),
+    el("h2", { class: "wide" }, "The task on chain"),
     el("label", {}, "Bounty (TFUEL)", el("input", { name: "bounty", value: "1" })),
     el("label", {}, "Commit bond (TFUEL)", el("input", { name: "bond", value: "0.01" })),
     el("label", {}, "Fee per evaluator (TFUEL)", el("input", { name: "fee", value: "0.01" })),
-    el("label", {}, "Commits close in (minutes)", el("input", { name: "commit_minutes", type: "number", min: 1, value: 60 })),
-    el("label", {}, "Reveals close after (minutes)", el("input", { name: "reveal_minutes", type: "number", min: 1, value: 30 })),
+    el("label", {}, "Commits close in (minutes)", el("input", { name: "commit_minutes", type: "number", min: 0.25, step: "any", value: 60 })),
+    el("label", {}, "Reveals close after (minutes)", el("input", { name: "reveal_minutes", type: "number", min: 0.25, step: "any", value: 30 })),
     el("label", {}, "Evaluation window (seconds, ≥ 60)", el("input", { name: "eval_window", type: "number", min: 60, value: 600 })),
-    el("label", {}, "Minimum score (0–1)", el("input", { name: "min_score", value: "0.1" })),
-    el("label", {}, "Quorum", el("input", { name: "quorum", type: "number", min: 1, max: 5, value: 2 })),
-    input("evaluators", "Evaluators (one address a line; you choose whom solvers must trust)", "", "textarea", { wide: true, attrs: { rows: 3 } }),
+    el("label", {}, "Minimum score (0–1, as task create --min-score)", el("input", { name: "min_score", value: "0.1" })),
+    el("label", {}, "Quorum", el("input", { name: "quorum", type: "number", min: 1, max: 5, value: majority })),
+    el("label", { class: "wide" }, "Evaluators", el("textarea", { name: "evaluators", rows: 3, id: "evaluators" }, known.join("\n")), el("small", { class: "muted", id: "evaluator-note" }, evaluatorNote)),
     el("div", { class: "wide toolbar" },
       el("button", { type: "button", class: "secondary", id: "connect", onclick: connect }, "Connect wallet"),
       el("button", { type: "submit", id: "submit" }, "Create task"),
       el("span", { class: "muted", id: "account" }, window.ethereum ? "" : "No injected wallet found: the prepared transaction will be shown for any wallet."),
     ),
   );
-  form.addEventListener("submit", (e) => { e.preventDefault(); submit(form, chain, out); });
+  form.addEventListener("submit", (e) => { e.preventDefault(); submit(form, out); });
   view.replaceChildren(
     el("h1", {}, "Create a task"),
     el("p", { class: "muted" }, chain ? `Contract ${chain.contract} on chain ${chain.chain_id}.` : "The API does not know the contract deployment."),
@@ -273,42 +337,66 @@ async function connect() {
   return account;
 }
 
-function toWei(text) {
+function toWei(text, what) {
   const [whole, frac = ""] = String(text).trim().split(".");
-  if (!/^\d+$/.test(whole || "0") || !/^\d*$/.test(frac) || frac.length > 18) throw new Error(`not an amount: ${text}`);
+  if (!/^\d+$/.test(whole || "0") || !/^\d*$/.test(frac) || frac.length > 18) throw new Error(`${what}: not an amount in TFUEL: ${text}`);
   return (BigInt(whole || "0") * 10n ** 18n + BigInt((frac + "0".repeat(18)).slice(0, 18))).toString();
 }
 
-async function submit(form, chain, out) {
+// The minimum score as the CLI takes it: a fraction 0..1 with at most 6 decimals.
+function toScoreUnits(text) {
+  const t = String(text).trim();
+  const m = /^(0|1)?(?:\.(\d{0,6}))?$/.exec(t);
+  if (!t || !m || (m[1] === "1" && /[1-9]/.test(m[2] || ""))) throw new Error(`minimum score: a fraction 0..1 with at most 6 decimals (e.g. 0.95), got ${text}`);
+  return Number(m[1] || 0) * 1e6 + Number(((m[2] || "") + "000000").slice(0, 6));
+}
+
+// The spec from the form: every named control, at its path; integers as numbers.
+function specFrom(form) {
+  const spec = { schema: "edgemarket/task@1" };
+  for (const control of form.querySelectorAll("[data-kind], select[name='env.name']")) {
+    const path = control.name.split(".");
+    if (!["title", "description", "scorer", "env", "eval", "budget", "limits"].includes(path[0])) continue;
+    let value = control.value;
+    if (control.dataset.kind === "integer") {
+      if (!/^\d+$/.test(value.trim())) throw new Error(`${control.name}: a whole number, got ${JSON.stringify(value)}`);
+      value = Number(value);
+    }
+    let node = spec;
+    for (const key of path.slice(0, -1)) node = node[key] ??= {};
+    node[path[path.length - 1]] = value;
+  }
+  spec.env.params ??= {};
+  return spec;
+}
+
+async function submit(form, out) {
   const f = Object.fromEntries(new FormData(form).entries());
+  const post = (path, body) => api(path, { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify(body) });
   try {
-    const spec = {
-      schema: "edgemarket/task@1", scorer: "bisuna-core/1",
-      env: { name: "cipher", params: { payload_words: Number(f.payload_words), mix: f.mix } },
-      eval: { samples: Number(f.samples) },
-      budget: { population: Number(f.population), generations: Number(f.generations), islands: Number(f.islands), epoch_generations: 50 },
-      limits: { max_neurons: 256, max_connections: 2048, max_agent_bytes: 24576 },
-      title: f.title, description: f.description,
-    };
-    out.textContent = "Storing the spec…";
-    const stored = await api("/specs", { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify(spec) });
+    const spec = specFrom(form);
     const now = Math.floor(Date.now() / 1000);
-    const commitDeadline = now + 60 * Number(f.commit_minutes);
-    const request = {
-      spec_digest: stored.digest,
-      bounty_wei: toWei(f.bounty),
+    const commitDeadline = now + Math.round(60 * Number(f.commit_minutes));
+    const terms = {
+      bounty_wei: toWei(f.bounty, "bounty"),
       commit_deadline: commitDeadline,
-      reveal_deadline: commitDeadline + 60 * Number(f.reveal_minutes),
+      reveal_deadline: commitDeadline + Math.round(60 * Number(f.reveal_minutes)),
       eval_window: Number(f.eval_window),
       evaluators: f.evaluators.split(/\s+/).filter(Boolean),
       quorum: Number(f.quorum),
-      min_score: Math.round(Number(f.min_score) * 1e6),
-      commit_bond_wei: toWei(f.bond),
-      evaluator_fee_wei: toWei(f.fee),
+      min_score: toScoreUnits(f.min_score),
+      commit_bond_wei: toWei(f.bond, "commit bond"),
+      evaluator_fee_wei: toWei(f.fee, "fee per evaluator"),
     };
-    const tx = await api("/tx/create-task", { method: "POST", headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify(request) });
+    out.textContent = "Storing the spec…";
+    const stored = await post("/specs", spec);
+    // The pre-flight: the API runs the checks `edgemarket task create` runs (the spec is in the
+    // stack's content store, valid, with a known scorer and limits the core accepts; the
+    // evaluators are addresses) and only then encodes the transaction. Nothing is sent otherwise.
+    out.textContent = "Checking the task…";
+    const tx = await post("/tx/create-task", { spec_digest: stored.digest, ...terms });
     if (!window.ethereum) {
-      out.textContent = `Spec ${stored.cid} stored. Sign and send this transaction with your wallet:\n${JSON.stringify(tx, null, 2)}`;
+      out.textContent = `Spec ${stored.cid} stored and checked. Sign and send this transaction with your wallet:\n${JSON.stringify(tx, null, 2)}`;
       return;
     }
     const from = account || (await connect());
@@ -316,7 +404,7 @@ async function submit(form, chain, out) {
     if (BigInt(walletChain) !== BigInt(tx.chain_id)) {
       await window.ethereum.request({ method: "wallet_switchEthereumChain", params: [{ chainId: "0x" + BigInt(tx.chain_id).toString(16) }] });
     }
-    out.textContent = "Waiting for your wallet to sign…";
+    out.textContent = "Checked. Waiting for your wallet to sign…";
     const hash = await window.ethereum.request({ method: "eth_sendTransaction", params: [{ from, to: tx.to, data: tx.data, value: tx.value }] });
     out.textContent = `Sent: ${hash}\nThe task appears in the list once the indexer sees the block.`;
   } catch (error) {
