@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,7 +101,8 @@ def test_a_spec_the_stack_cannot_read_sends_nothing(
     )
     assert out.returncode == 0, out.stderr
     assert f"task {tasks_before + 1} created" in out.stdout and "1 TFUEL escrowed" in out.stdout
-    assert "Z (in 10m 00s)" in out.stdout or "Z (in 9m" in out.stdout
+    # an ISO date and the time left (how much is left depends on how fast this machine is)
+    assert re.search(r"commits close \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(in \d+m \d\ds\)", out.stdout)
     assert market.task_count() == tasks_before + 1
     assert chain.balance(info.requester) < balance - 10**18
 
