@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 NATIVE_SRC := $(wildcard native/bisuna_c/src/*.c native/bisuna_c/src/*.h native/bisuna_c/include/*.h) native/bisuna_c/build_ffi.py
 
-.PHONY: install ensure-redis demo test test-c test-py bench fuzz soak lint contracts clean
+.PHONY: install ensure-redis demo test test-deps test-c test-py bench fuzz soak lint contracts clean
 
 install: $(VENV)/.installed node_modules/.installed bisuna/.built
 
@@ -37,12 +37,17 @@ ensure-redis: install
 demo: install ensure-redis
 	$(VENV)/bin/edgemarket demo
 
-test: install test-c test-py
+test: install test-deps test-c test-py
+
+# Debian packages the tests need (clang, chromium, redis-server, PostgreSQL, RabbitMQ): installed when
+# missing, or make test stops and says which. No test is skipped for a missing tool.
+test-deps:
+	bash scripts/test-deps.sh
 
 test-c:
 	$(MAKE) -C native/bisuna_c test
 
-test-py: install
+test-py: install test-deps
 	$(PY) -m pytest -q tests
 
 # bench/api.py drives its load with wrk (Debian's package).

@@ -25,6 +25,7 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from services.common.chain import load_artifact  # noqa: E402
 from services.common.messages import EVENT_KINDS, MESSAGE_SCHEMA, canonical_json  # noqa: E402
 from services.indexer.devchain import (  # noqa: E402
     EMITTER_ADDRESS,
@@ -36,7 +37,6 @@ from services.indexer.devchain import (  # noqa: E402
     sample_values,
     send_logs,
 )
-from services.indexer.service import load_abi  # noqa: E402
 
 EVENTS = 20_000
 
@@ -58,7 +58,9 @@ def web3_loop(url: str, client: redis.Redis, start: int) -> tuple[int, float]:
     from web3 import Web3
 
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 60}))
-    contract = w3.eth.contract(address=Web3.to_checksum_address(EMITTER_ADDRESS), abi=load_abi())
+    contract = w3.eth.contract(
+        address=Web3.to_checksum_address(EMITTER_ADDRESS), abi=list(load_artifact().abi)
+    )
     by_topic = {}
     for ev in marketplace_events():
         sig = f"{ev['name']}({','.join(i['type'] for i in ev['inputs'])})"

@@ -14,6 +14,7 @@ from bisuna.errors import (
     ShapeError,
     SpecError,
 )
+from bisuna.fuel import ScoreDetail, fuel_ceiling, score_detail, score_many_detail
 from bisuna.population import (
     Environment,
     History,
@@ -41,12 +42,16 @@ __all__ = [
     "Network",
     "OutOfMemory",
     "Population",
+    "ScoreDetail",
     "ScorerError",
     "ShapeError",
     "SpecError",
     "cipher_preview",
     "derive_seed",
+    "fuel_ceiling",
     "score",
+    "score_detail",
     "score_many",
+    "score_many_detail",
     "strategies",
 ]

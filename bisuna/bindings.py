@@ -22,13 +22,19 @@ from bisuna.errors import (
 )
 
 VERSION: str = ffi.string(lib.bsn_version()).decode()
-SCORERS: tuple[str, ...] = ("bisuna-core/1",)
-_SCORER_IDS: dict[str, int] = {"bisuna-core/1": int(lib.BSN_SCORER_CORE_1)}
+SCORERS: tuple[str, ...] = ("bisuna-core/1", "bisuna-core/2")
+_SCORER_IDS: dict[str, int] = {
+    "bisuna-core/1": int(lib.BSN_SCORER_CORE_1),
+    "bisuna-core/2": int(lib.BSN_SCORER_CORE_2),
+}
 MAX_NETWORKS: int = int(lib.BSN_MAX_NETWORKS)
 KIND_COUNT: int = int(lib.BSN_KIND_COUNT)
 SCORE_MAX: int = int(lib.BSN_SCORE_MAX)
 FORMAT_VERSION: int = int(lib.BSN_FORMAT_VERSION)
 E_LIMIT: int = int(lib.BSN_E_LIMIT)
+E_SPEC: int = int(lib.BSN_E_SPEC)
+FUEL_PER_STEP: int = int(lib.BSN_FUEL_PER_STEP)
+FUEL_BOUND: int = int(lib.BSN_FUEL_BOUND)
 
 _FORMAT_CODES = {
     lib.BSN_E_TRUNCATED: "truncated",
@@ -278,6 +284,20 @@ def agent_run(
     return outputs
 
 
+def agent_reset(ptr: Any, net: int, seed: int, t: int) -> None:
+    """Network `net` to a fresh state: random neurons seeded with `seed`, step index `t`."""
+    ensure(lib.bsn_agent_reset(ptr, net, seed, t), "reset")
+
+
+def agent_step(ptr: Any, net: int, inputs: list[int], n_out: int) -> list[int]:
+    """One step of network `net` from its current state: its n_out output words."""
+    src = ffi.new("uint16_t[]", inputs)
+    out = ffi.new("uint16_t[]", n_out)
+    rc = lib.bsn_agent_step(ptr, net, src, len(inputs), out, n_out)
+    ensure(rc, f"step (network {net} takes its own number of inputs and outputs)")
+    return list(out)
+
+
 def agent_random(params: Any, seed: int, structural: int) -> Any:
     out = ffi.new("bsn_agent **")
     ensure(lib.bsn_agent_random(params, seed, structural, ffi.NULL, out), "random agent")
@@ -307,6 +327,34 @@ def score_batch(ptrs: list[Any], params: Any, scorer: int, seeds: list[int]) -> 
     rc = lib.bsn_score_batch(arr, len(ptrs), params, scorer, seed_arr, len(seeds), out, failed)
     ensure(rc, f"score (agent {failed[0]})")
     return [int(out[i]) for i in range(len(ptrs))]
+
+
+def fuel_ceiling(params: Any) -> int | None:
+    """The params' fuel ceiling, or None when it exceeds the core's bound."""
+    out = ffi.new("uint64_t *")
+    rc = lib.bsn_fuel_ceiling(params, out)
+    if rc == lib.BSN_E_SPEC:
+        return None
+    ensure(rc, "fuel ceiling")
+    return int(out[0])
+
+
+def score_batch_detail(
+    ptrs: list[Any], params: Any, scorer: int, seeds: list[int]
+) -> list[tuple[int, int, bool]]:
+    """(score, fuel, out_of_fuel) of each agent."""
+    n = max(1, len(ptrs))
+    arr = ffi.new("bsn_agent *[]", ptrs)
+    seed_arr = ffi.new("uint64_t[]", seeds)
+    out = ffi.new("uint32_t[]", n)
+    fuel = ffi.new("uint64_t[]", n)
+    oof = ffi.new("uint8_t[]", n)
+    failed = ffi.new("size_t *")
+    rc = lib.bsn_score_batch_detail(
+        arr, len(ptrs), params, scorer, seed_arr, len(seeds), out, fuel, oof, failed
+    )
+    ensure(rc, f"score (agent {failed[0]})")
+    return [(int(out[i]), int(fuel[i]), bool(oof[i])) for i in range(len(ptrs))]
 
 
 def cipher_preview(

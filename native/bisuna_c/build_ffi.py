@@ -27,6 +27,9 @@ CDEF = """
 #define BSN_MAX_NETWORKS 16
 #define BSN_KIND_COUNT 8
 #define BSN_SCORER_CORE_1 1
+#define BSN_SCORER_CORE_2 2
+#define BSN_FUEL_PER_STEP ...
+#define BSN_FUEL_BOUND ...
 #define BSN_SCORE_MAX 1000000
 #define BSN_FORMAT_VERSION 1
 
@@ -63,6 +66,9 @@ int bsn_agent_dot(const bsn_agent *a, char *buf, size_t cap, size_t *needed);
 uint64_t bsn_agent_spectrum(const bsn_agent *a);
 int bsn_agent_run(bsn_agent *a, uint32_t net, const uint16_t *inputs, uint32_t steps,
                   uint16_t *outputs, uint64_t seed);
+int bsn_agent_reset(bsn_agent *a, uint32_t net, uint64_t seed, uint32_t t);
+int bsn_agent_step(bsn_agent *a, uint32_t net, const uint16_t *inputs, size_t n_inputs,
+                   uint16_t *outputs, size_t n_outputs);
 int bsn_agent_random(const bsn_params *p, uint64_t seed, uint32_t structural,
                      const bsn_allocator *alloc, bsn_agent **out);
 int bsn_agent_mutate(const bsn_agent *parent, const bsn_limits *limits, uint64_t seed,
@@ -72,6 +78,13 @@ int bsn_score(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t
               size_t n_seeds, uint32_t *score);
 int bsn_score_batch(bsn_agent *const *agents, size_t n, const bsn_params *p, uint32_t scorer,
                     const uint64_t *seeds, size_t n_seeds, uint32_t *scores, size_t *failed);
+int bsn_fuel_ceiling(const bsn_params *p, uint64_t *ceiling);
+int bsn_score_detail(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t *seeds,
+                     size_t n_seeds, uint32_t *score, uint64_t *fuel, uint32_t *out_of_fuel);
+int bsn_score_batch_detail(bsn_agent *const *agents, size_t n, const bsn_params *p,
+                           uint32_t scorer, const uint64_t *seeds, size_t n_seeds,
+                           uint32_t *scores, uint64_t *fuel, uint8_t *out_of_fuel,
+                           size_t *failed);
 int bsn_cipher_preview(bsn_agent *a, const uint16_t *words, size_t n, uint64_t seed,
                        uint16_t *enc, uint16_t *dec);
 

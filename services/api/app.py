@@ -57,7 +57,7 @@ def create_app(
         summary="Tasks, solutions, verified leaderboards and agents of the BiSUNA compute marketplace.",
         docs_url="/docs",
         redoc_url=None,
-        telemetry=None if settings.api_telemetry else NO_TELEMETRY,
+        telemetry=None if _telemetry_on(settings) else NO_TELEMETRY,
     )
     app.state.api = state
     install_problem_handlers(app)
@@ -79,8 +79,15 @@ def create_app(
     return app
 
 
+def _telemetry_on(settings: Settings) -> bool:
+    """Only `ApiSettings` can turn it on; plain `Settings` (tests, embedding) leave it off."""
+    from services.common.settings import ApiSettings
+
+    return isinstance(settings, ApiSettings) and settings.api_telemetry
+
+
 def make_engine(database_url: str) -> Engine:
     """The projector's engine recipe (SQLite: WAL and a busy timeout, so reads wait out writes)."""
-    from services.api.projector import make_engine as projector_engine
+    from services.common.database import make_engine as engine_of
 
-    return projector_engine(database_url)
+    return engine_of(database_url)

@@ -12,6 +12,8 @@ from fastapi import Depends, Request, Response
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from services.common.json_input import JsonObject
+
 if TYPE_CHECKING:
     from services.common.content import ContentStore
     from services.common.settings import Settings
@@ -25,12 +27,12 @@ class ApiState:
     engine: Engine
     content: ContentStore | None
     # Leaderboards are cached per (task, projected block): a block is the unit of change.
-    leaderboard_cache: dict[tuple[int, str], Any] = field(default_factory=dict)
+    leaderboard_cache: dict[tuple[int, str], Any] = field(default_factory=dict)  # Any: routes.tasks owns the value type; deps must not import the routes
     # The builds under way, per cache key: concurrent misses share one build (see
     # routes.tasks.leaderboard_or_404) instead of each running its own.
-    leaderboard_builds: dict[tuple[int, str], asyncio.Future[Any]] = field(default_factory=dict)
+    leaderboard_builds: dict[tuple[int, str], asyncio.Future[Any]] = field(default_factory=dict)  # Any: as above
     # Specs and previews are immutable: keyed by digest.
-    spec_summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    spec_summaries: dict[str, JsonObject] = field(default_factory=dict)
     previews: dict[tuple[str, str], bytes] = field(default_factory=dict)
     sse_poll_seconds: float = 0.5
     # The projection's version (see read_model.projection_version), refreshed by

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.common.json_input import JsonObject
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://edgemarket.dev/problems/"
 
@@ -25,7 +27,7 @@ class Problem(BaseModel):
     status: int = Field(description="the HTTP status code")
     detail: str | None = Field(default=None, description="what went wrong here and how to fix it")
     instance: str | None = Field(default=None, description="the request path")
-    errors: list[dict[str, Any]] | None = Field(
+    errors: list[JsonObject] | None = Field(
         default=None, description="for validation problems: each invalid field and why"
     )
 
@@ -40,7 +42,7 @@ class ProblemError(Exception):
         title: str,
         detail: str | None = None,
         *,
-        errors: list[dict[str, Any]] | None = None,
+        errors: list[JsonObject] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail or title)
@@ -58,12 +60,12 @@ def not_found(what: str, detail: str) -> ProblemError:
     )
 
 
-def invalid(detail: str, *, errors: list[dict[str, Any]] | None = None) -> ProblemError:
+def invalid(detail: str, *, errors: list[JsonObject] | None = None) -> ProblemError:
     return ProblemError(422, "invalid-request", "Request is not valid", detail, errors=errors)
 
 
 # The problem responses every route may return, for the OpenAPI document.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+PROBLEM_RESPONSES: dict[int | str, JsonObject] = {
     404: {"model": Problem, "description": "Not found", "content": {PROBLEM_MEDIA_TYPE: {}}},
     422: {"model": Problem, "description": "Invalid request", "content": {PROBLEM_MEDIA_TYPE: {}}},
 }
@@ -127,7 +129,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, problem, dict(exc.headers) if exc.headers else None)
 
 
-def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:  # Any: pydantic/FastAPI error locations mix names and indexes
     return ".".join(str(part) for part in loc)
 
 

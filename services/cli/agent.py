@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from services.cli.inputs import load_agent_arg
+from services.common.json_input import JsonObject
 
 app = typer.Typer(help="Inspect agents.", no_args_is_help=True)
 
@@ -35,7 +36,7 @@ def show(
         f"agent sha256 0x{hashlib.sha256(data).hexdigest()}  {len(data)} bytes  "
         f"{decoded.networks} network(s)"
     )
-    description: dict[str, Any] = decoded.describe()
+    description: JsonObject = decoded.describe()
     table = Table("network", "inputs", "outputs", "hidden", "connections", "hidden by kind")
     for i, net in enumerate(description["networks"]):
         kinds = net["neurons_by_kind"]

@@ -30,8 +30,8 @@ def audit(
     from services.common import chain
     from services.common.audit import audit_task
     from services.common.content import open_content_store
+    from services.common.node import connect
     from services.common.settings import Settings, get_settings
-    from services.scheduler.node import connect
 
     overrides = {k: v for k, v in {"rpc_url": rpc_url, "content_store": content_store}.items() if v}
     base = get_settings()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -13,18 +12,25 @@ if TYPE_CHECKING:
     from services.common.settings import Settings
     from services.scheduler.config import SolverSettings
 
+S = TypeVar("S", bound="Settings")
+
 app = typer.Typer(
     help="Run one service in the foreground (JSON logs on stderr).", no_args_is_help=True
 )
 
 
 def _settings() -> Settings:
-    from pydantic import ValidationError
-
     from services.common.settings import Settings
 
+    return _settings_of(Settings)
+
+
+def _settings_of(kind: type[S]) -> S:
+    """The settings of one service read from the environment; bad ones exit 2 saying why."""
+    from pydantic import ValidationError
+
     try:
-        return Settings()
+        return kind()
     except ValidationError as e:
         typer.echo(f"edgemarket: bad settings: {e}", err=True)
         raise typer.Exit(2) from None
@@ -38,19 +44,19 @@ def indexer() -> None:
     try:
         run(_settings())
     except IndexerError as e:
-        print(f"edgemarket indexer: {e}", file=sys.stderr)
+        typer.echo(f"edgemarket indexer: {e}", err=True)
         raise typer.Exit(1) from None
 
 
 @app.command()
 def projector() -> None:
     """Every stream message → the read model (EDGEMARKET_DATABASE_URL)."""
-    from services.api.projector import ProjectorError, run
+    from services.projector.service import ProjectorError, run
 
     try:
         run(_settings())
     except ProjectorError as e:
-        print(f"edgemarket projector: {e}", file=sys.stderr)
+        typer.echo(f"edgemarket projector: {e}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -61,20 +67,15 @@ def api(
 ) -> None:
     """The REST API and the web page over the read model (EDGEMARKET_DATABASE_URL)."""
     from services.api.service import run
+    from services.common.settings import ApiSettings
 
-    run(_settings(), host=host, port=port)
+    run(_settings_of(ApiSettings), host=host, port=port)
 
 
 def _solver_settings() -> SolverSettings:
-    from pydantic import ValidationError
-
     from services.scheduler.config import SolverSettings
 
-    try:
-        return SolverSettings()
-    except ValidationError as e:
-        typer.echo(f"edgemarket: bad settings: {e}", err=True)
-        raise typer.Exit(2) from None
+    return _settings_of(SolverSettings)
 
 
 def _run_signed(name: str, start: Callable[[], None]) -> None:
@@ -85,7 +86,7 @@ def _run_signed(name: str, start: Callable[[], None]) -> None:
     try:
         start()
     except (KeystoreError, ChainError) as e:
-        print(f"edgemarket {name}: {e}", file=sys.stderr)
+        typer.echo(f"edgemarket {name}: {e}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass
@@ -103,9 +104,10 @@ def scheduler() -> None:
 @app.command()
 def keeper() -> None:
     """requestSeed, sealSeed and finalize for every task, then withdraw this key's credits."""
-    from services.scheduler.keeper import run
+    from services.common.settings import KeeperSettings
+    from services.keeper.service import run
 
-    settings = _solver_settings()
+    settings = _settings_of(KeeperSettings)
     _run_signed("keeper", lambda: run(settings))
 
 

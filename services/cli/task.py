@@ -13,7 +13,7 @@ from rich.table import Table
 from services.cli.inputs import load_spec_file
 
 if TYPE_CHECKING:
-    from services.scheduler.node import Node
+    from services.common.node import Node
 
 app = typer.Typer(help="Tasks: create, show, finalize.", no_args_is_help=True)
 
@@ -41,8 +41,8 @@ def parse_amount(value: str, what: str) -> int:
 
 
 def _node(signed: bool) -> Node:
+    from services.common.node import connect
     from services.common.settings import get_settings
-    from services.scheduler.node import connect
 
     return connect(get_settings(), signed=signed)
 
@@ -70,7 +70,7 @@ def create(
     from services.common import chain
     from services.common.content import open_content_store
     from services.common.settings import get_settings
-    from services.scheduler.requester import create_task
+    from services.requester import create_task
 
     task_spec = load_spec_file(spec)
     node = _node(signed=True)

@@ -22,6 +22,10 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from services.common.json_input import JsonObject
+from services.common.process import free_port
+from services.common.settings import ANVIL_CHAIN_ID
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ANVIL = PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
 COLOURS = (36, 33, 32, 35, 34, 91, 92, 93, 94, 95, 96)
@@ -153,13 +157,6 @@ def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(process.pid, sig)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.3)
@@ -167,8 +164,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def wait_until(
-    what: str, ready: Any, supervisor: Supervisor, timeout: float = 60.0, period: float = 0.2
-) -> Any:
+    what: str,
+    ready: Any,  # Any: a callable returning a falsy value until ready, then the result
+    supervisor: Supervisor,
+    timeout: float = 60.0,
+    period: float = 0.2,
+) -> Any:  # Any: what `ready` returned
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         supervisor.check()
@@ -330,7 +331,7 @@ def running_stack(
         base.update(
             {
                 "EDGEMARKET_RPC_URL": rpc_url,
-                "EDGEMARKET_CHAIN_ID": "31337",
+                "EDGEMARKET_CHAIN_ID": str(ANVIL_CHAIN_ID),
                 "EDGEMARKET_REDIS_URL": redis_url,
                 "EDGEMARKET_DATABASE_URL": f"sqlite:///{run_dir / 'edgemarket.db'}",
                 "EDGEMARKET_CONTENT_STORE": f"file:{run_dir / 'content'}",
@@ -377,7 +378,7 @@ def running_stack(
             rpc_url=rpc_url,
             redis_url=redis_url,
             api_url=api_url,
-            chain_id=31337,
+            chain_id=ANVIL_CHAIN_ID,
             env=base,
             accounts=accounts,
             keys=keys,
@@ -410,7 +411,7 @@ def serve_forever(stack: Stack) -> None:
 
 # ---------------------------------------------------------------- the demo task
 
-DEMO_SPEC: dict[str, Any] = {
+DEMO_SPEC: JsonObject = {
     "schema": "edgemarket/task@1",
     "scorer": "bisuna-core/1",
     "env": {"name": "cipher", "params": {"payload_words": 1, "mix": "xor"}},
@@ -426,40 +427,44 @@ DEMO_SPEC: dict[str, Any] = {
 def create_demo_task(
     stack: Stack, *, commit_seconds: int, reveal_seconds: int, eval_window: int, evaluators: int = 3
 ) -> int:
-    """Store the demo spec through the API, then create the task on chain as the requester."""
+    """Create the demo task as the requester, through the requester's library (as `edgemarket
+    task create` does): the spec goes to the stack's content store, the task on chain."""
     from eth_account import Account
     from web3 import Web3
 
-    from services.common.chain import Deployment, Marketplace, TaskCreated
+    from services.common.chain import Deployment, Marketplace
+    from services.common.content import LocalContentStore
+    from services.common.node import Node
+    from services.common.spec import parse_spec
+    from services.requester import create_task
 
-    stored = httpx.post(f"{stack.api_url}/specs", json=DEMO_SPEC, timeout=10)
-    stored.raise_for_status()
     w3 = Web3(Web3.HTTPProvider(stack.rpc_url, request_kwargs={"timeout": 30}))
     deployment = Deployment.load(stack.run_dir / "deployment.json")
     requester = Account.from_key(stack.keys[0])
-    market = Marketplace.from_deployment(w3, deployment, requester)
-    now = int(w3.eth.get_block("latest")["timestamp"])
-    result = market.create_task(
-        spec_digest=bytes.fromhex(stored.json()["digest"][2:]),
-        commit_deadline=now + commit_seconds,
-        reveal_deadline=now + commit_seconds + reveal_seconds,
-        eval_window=eval_window,
+    node = Node(Marketplace.from_deployment(w3, deployment, requester), deployment, requester)
+    created = create_task(
+        node,
+        LocalContentStore(stack.run_dir / "content"),
+        parse_spec(DEMO_SPEC),
+        bounty=10**18,
         evaluators=stack.accounts[2 : 2 + evaluators],
         quorum=evaluators // 2 + 1,
+        commit_seconds=commit_seconds,
+        reveal_seconds=reveal_seconds,
+        eval_window=eval_window,
         min_score=0,
         commit_bond=10**16,
         evaluator_fee=10**15,
-        bounty=10**18,
     )
-    return int(result.event(TaskCreated).task_id)
+    return created.task_id
 
 
-def wait_for_payout(stack: Stack, task_id: int, timeout: float) -> dict[str, Any]:
-    def finalized() -> dict[str, Any] | None:
-        task: dict[str, Any] = httpx.get(f"{stack.api_url}/tasks/{task_id}", timeout=5).json()
+def wait_for_payout(stack: Stack, task_id: int, timeout: float) -> JsonObject:
+    def finalized() -> JsonObject | None:
+        task: JsonObject = httpx.get(f"{stack.api_url}/tasks/{task_id}", timeout=5).json()
         return task if task.get("state") == "finalized" else None
 
-    task: dict[str, Any] = wait_until(
+    task: JsonObject = wait_until(
         f"task {task_id} to be paid", finalized, stack.supervisor, timeout, period=1.0
     )
     return task
@@ -497,7 +502,7 @@ def wait_for_withdrawal(stack: Stack, winner: str, timeout: float = 90) -> int:
     return sum(amount for _, amount in withdrawals)
 
 
-def print_leaderboard(stack: Stack, task: dict[str, Any]) -> None:
+def print_leaderboard(stack: Stack, task: JsonObject) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -83,7 +83,7 @@ def _task_logs(market: chain.Marketplace, task_id: int, from_block: int) -> list
 
 def _salt_of_reveal(market: chain.Marketplace, tx_hash: bytes) -> bytes | None:
     """The salt argument of a direct revealSolution transaction (None if sent via a contract)."""
-    tx: Any = market.w3.eth.get_transaction(HexBytes(tx_hash))
+    tx: Any = market.w3.eth.get_transaction(HexBytes(tx_hash))  # Any: web3's TxData is a loose TypedDict
     data = bytes(HexBytes(tx["input"]))
     selector = market.calldata("revealSolution", 0, 0, b"", 0, b"\x00" * 32)[:4]
     if data[:4] != selector:
@@ -102,7 +102,7 @@ def _best(
     scored = [(score, r) for r in rows if (score := score_of(r)) is not None]
     if not scored:
         return None
-    score, row = max(scored, key=lambda p: (p[0], -p[1].agent_size, -p[1].solution_id))
+    score, row = min(scored, key=lambda p: chain.rank_key(p[0], p[1].agent_size, p[1].solution_id))
     return (row.solver, row.solution_id, score) if score >= min_score else None
 
 
@@ -145,7 +145,7 @@ def audit_task(
         report.problems.append("the XOR of the revealed salts differs from the contract's saltXor")
     seed: bytes | None = None
     if task.seed_sealed:
-        block: Any = market.w3.eth.get_block(task.seed_block)
+        block: Any = market.w3.eth.get_block(task.seed_block)  # Any: web3's BlockData, as above
         seed = chain.evaluation_seed(bytes(block["hash"]), task_id, salt_xor)
         report.eval_seed_recomputed = seed
         if seed != task.eval_seed:
@@ -246,6 +246,6 @@ def audit_task(
                 )
         if f.payout != task.bounty:
             report.problems.append(f"payout {f.payout} differs from the bounty {task.bounty}")
-    elif task.state == chain.TaskState.OPEN:
+    elif task.state == chain.OnChainTaskState.OPEN:
         report.notes.append("not finalized yet")
     return report

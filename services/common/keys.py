@@ -6,14 +6,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from services.common.json_input import JsonObject
 from services.common.settings import ANVIL_CHAIN_ID, is_anvil_dev_key
-
-DEV_CHAIN_ID = ANVIL_CHAIN_ID
 
 
 class KeystoreError(ValueError):
@@ -40,10 +38,10 @@ def is_dev_key(account: LocalAccount) -> bool:
 
 def check_chain(account: LocalAccount, chain_id: int | None) -> None:
     """Refuse anvil's public dev keys anywhere but chain id 31337."""
-    if chain_id != DEV_CHAIN_ID and is_dev_key(account):
+    if chain_id != ANVIL_CHAIN_ID and is_dev_key(account):
         raise DevKeyRefused(
             f"{account.address} is one of anvil's public dev accounts: its key is published, "
-            f"so it is accepted only on chain id {DEV_CHAIN_ID} (this is chain id {chain_id}). "
+            f"so it is accepted only on chain id {ANVIL_CHAIN_ID} (this is chain id {chain_id}). "
             "Create a key with `edgemarket keys new` and fund it."
         )
 
@@ -62,14 +60,14 @@ def account_from_private_key(private_key: str) -> LocalAccount:
     return acct
 
 
-def encrypt(account: LocalAccount, password: str) -> dict[str, Any]:
+def encrypt(account: LocalAccount, password: str) -> JsonObject:
     if len(password) < 8:
         raise KeystoreError("the keystore password must have at least 8 characters")
-    keystore: dict[str, Any] = Account.encrypt(account.key, password, kdf="scrypt")
+    keystore: JsonObject = Account.encrypt(account.key, password, kdf="scrypt")
     return keystore
 
 
-def write_keystore(path: Path, keystore: dict[str, Any], *, overwrite: bool = False) -> None:
+def write_keystore(path: Path, keystore: JsonObject, *, overwrite: bool = False) -> None:
     """Write a keystore readable by its owner only; never silently replace an existing key."""
     if path.exists() and not overwrite:
         raise KeystoreError(f"{path} already exists; choose another path or remove it first")

@@ -7,7 +7,8 @@ import logging
 import re
 import sys
 import time
-from typing import Any
+
+from services.common.json_input import JsonObject
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
@@ -23,7 +24,7 @@ class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON line: ts, level, logger, msg and every extra field."""
 
     def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
+        doc: JsonObject = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),

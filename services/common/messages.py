@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.common.json_input import JsonObject
+
 MESSAGE_SCHEMA = 1
 
 
@@ -177,7 +179,7 @@ class Message(BaseModel):
     block_hash: Bytes32
     tx_hash: Bytes32 | None = None
     log_index: Annotated[int, Field(ge=0)] | None = None
-    args: dict[str, Any]
+    args: JsonObject
 
     @property
     def identity(self) -> tuple[str, int | None]:
@@ -198,7 +200,7 @@ class Message(BaseModel):
         return canonical_json(self.model_dump(by_alias=True, mode="json"))
 
 
-def canonical_json(obj: Any) -> bytes:
+def canonical_json(obj: Any) -> bytes:  # Any: any JSON value
     """Sorted keys, no whitespace, UTF-8: equal values give equal bytes."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 

@@ -3,7 +3,6 @@ spec's scorer, on the chain's evaluation seed. Bad agents score 0 with a stated 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from services.common.spec import TaskSpec
@@ -19,10 +18,6 @@ class Verdict:
 
     score: int
     reason: str = ""
-
-
-def agent_digest(agent: bytes) -> bytes:
-    return hashlib.sha256(agent).digest()
 
 
 def score_agent(agent: bytes, spec: TaskSpec, eval_seed: bytes) -> Verdict:

@@ -64,10 +64,6 @@ class Settings(BaseSettings):
     keystore_password: SecretStr | None = None
     state_dir: Path = Path(".edgemarket")
     log_level: str = "INFO"
-    # FastAPI's native OpenTelemetry (spans, metrics, logs of each API request). Off unless
-    # asked: no OpenTelemetry SDK ships with the project, and while it is on FastAPI looks up
-    # the global providers (environment reads) on every request, found or not.
-    api_telemetry: bool = False
     # Indexer tuning: the block range of one eth_getLogs adapts between these bounds.
     index_min_range: Annotated[int, Field(ge=1)] = 1
     index_max_range: Annotated[int, Field(ge=1)] = 5_000
@@ -159,6 +155,22 @@ class Settings(BaseSettings):
     def deployment_path(self, chain_id: int) -> Path:
         """Where the deployment record of `chain_id` lives."""
         return self.deployment_file or Path("deployments") / f"{chain_id}.json"
+
+
+class ApiSettings(Settings):
+    """Common settings plus the API's own."""
+
+    # FastAPI's native OpenTelemetry (spans, metrics, logs of each API request). Off unless
+    # asked: no OpenTelemetry SDK ships with the project, and while it is on FastAPI looks up
+    # the global providers (environment reads) on every request, found or not.
+    api_telemetry: bool = False
+
+
+class KeeperSettings(Settings):
+    """Common settings plus the keeper's polling period (the solver, its own keeper, too)."""
+
+    # Keeper and scheduler polling period (seconds).
+    keeper_interval: Annotated[float, Field(gt=0, le=600)] = 2.0
 
 
 @lru_cache(maxsize=1)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.common.chain.protocol import MAX_AGENT_BYTES
+from services.common.json_input import JsonObject
+
 SPEC_SCHEMA = "edgemarket/task@1"
 MAX_SPEC_BYTES = 256 * 1024
-MAX_AGENT_BYTES = 24_576  # the contract's limit on a revealed agent
 
 EnvName = Literal["cipher", "multiplexer-6", "multiplexer-11", "parity-n", "mountain-car"]
 
@@ -88,7 +90,7 @@ class TaskSpec(_Strict):
     title: Annotated[str, Field(max_length=200)] = ""
     description: Annotated[str, Field(max_length=20_000)] = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """The spec as the plain dict the core takes (`schema` key, defaults filled in)."""
         return self.model_dump(by_alias=True, mode="json")
 
@@ -99,7 +101,7 @@ class TaskSpec(_Strict):
         ).encode("utf-8")
 
 
-def task_spec_json_schema() -> dict[str, Any]:
+def task_spec_json_schema() -> JsonObject:
     """The JSON Schema (2020-12) of edgemarket/task@1."""
     schema = TaskSpec.model_json_schema(by_alias=True)
     return {
@@ -129,7 +131,7 @@ def _explain(err: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_spec(data: bytes | str | dict[str, Any], *, cid: str | None = None) -> TaskSpec:
+def parse_spec(data: bytes | str | JsonObject, *, cid: str | None = None) -> TaskSpec:
     """Parse and validate a task spec; any problem raises SpecError saying what and where."""
     name = f"spec {cid}" if cid else "spec"
     if isinstance(data, bytes | str):

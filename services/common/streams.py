@@ -12,6 +12,7 @@ import redis
 
 from services.common.logs import get_logger
 from services.common.messages import Kind, Message, MessageError, decode_message
+from services.common.process import Backoff, Stopped, run_loop
 
 log = get_logger("edgemarket.streams")
 
@@ -75,7 +76,7 @@ class StreamConsumer:
             if "BUSYGROUP" not in str(e):
                 raise
 
-    def _decode(self, entries: list[Any]) -> list[Delivery]:
+    def _decode(self, entries: list[Any]) -> list[Delivery]:  # Any: redis-py returns untyped replies
         out = []
         for raw_id, fields in entries:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
@@ -94,7 +95,7 @@ class StreamConsumer:
 
     def _read_group(self, start: str, count: int, block_ms: int | None) -> list[Delivery]:
         try:
-            resp: Any = self.client.xreadgroup(
+            resp: Any = self.client.xreadgroup(  # Any: untyped redis-py reply
                 self.group, self.consumer, {self.stream: start}, count=count, block=block_ms
             )
         except redis.ResponseError as e:
@@ -112,7 +113,7 @@ class StreamConsumer:
 
     def claim_stale(self, count: int = 100) -> list[Delivery]:
         """Take over entries idle longer than claim_idle_ms, from any consumer of the group."""
-        resp: Any = self.client.xautoclaim(
+        resp: Any = self.client.xautoclaim(  # Any: untyped redis-py reply
             self.stream, self.group, self.consumer, self.claim_idle_ms, self._claim_cursor, count
         )
         cursor, entries = resp[0], resp[1]
@@ -178,7 +179,8 @@ class StreamConsumer:
         pipe.execute()
 
     def handle(self, deliveries: list[Delivery], handlers: Mapping[Kind, Handler]) -> int:
-        """Run each delivery's handler and ack it; a failing one stays pending for a retry."""
+        """Run each delivery's handler and ack it; a failing one stays pending for a retry, and a
+        handler raising `Stopped` leaves its entry and the rest of the batch pending."""
         done: list[str] = []
         for d in deliveries:
             if d.message is None:
@@ -188,6 +190,8 @@ class StreamConsumer:
             if handler is not None:
                 try:
                     handler(d.message)
+                except Stopped:
+                    break  # stopping: this entry and the rest stay pending
                 except Exception:
                     log.exception(
                         "handler failed; the entry stays pending and will be retried",
@@ -213,17 +217,26 @@ def consume(
     """Handle the group's messages until `stop` is set; Redis outages are retried with backoff."""
     c = StreamConsumer(client, stream, group, consumer, claim_idle_ms=claim_idle_ms)
     stop = stop or threading.Event()
-    delay = 0.1
-    while not stop.is_set():
+    group_ready = False
+
+    def one_batch() -> float:
+        nonlocal group_ready
         try:
-            c.ensure_group()
-            while not stop.is_set():
-                c.handle(c.read(block_ms=block_ms), handlers)
-                delay = 0.1
-        except (redis.ConnectionError, redis.TimeoutError) as e:
-            log.warning(
-                "redis unavailable, retrying",
-                extra={"group": group, "error": str(e), "retry_in_s": delay},
-            )
-            stop.wait(delay)
-            delay = min(delay * 2, 5.0)
+            if not group_ready:
+                c.ensure_group()
+                group_ready = True
+            c.handle(c.read(block_ms=block_ms), handlers)
+        except (redis.ConnectionError, redis.TimeoutError):
+            group_ready = False  # a restarted Redis may have lost the group
+            raise
+        return 0.0  # the read already blocked for new entries
+
+    run_loop(
+        f"consumer {group}",
+        one_batch,
+        stop,
+        interval=0.0,
+        retry_on=(redis.ConnectionError, redis.TimeoutError),
+        log=log,
+        backoff=Backoff(first=0.1, cap=5.0),
+    )

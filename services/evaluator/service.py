@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable
-from typing import Any
 
 import redis
 
 from services.common import chain
 from services.common.content import ContentStore, cid_of_digest, open_content_store
+from services.common.json_input import JsonObject
 from services.common.logs import configure_logging, get_logger
 from services.common.messages import Kind, Message, SeedSetArgs, SolutionRevealedArgs
-from services.common.scoring import Verdict, agent_digest, score_agent
+from services.common.node import Node, connect
+from services.common.process import Stopped, stop_event, wait
+from services.common.scoring import Verdict, score_agent
 from services.common.settings import Settings
 from services.common.spec import SpecError, TaskSpec, parse_spec
 from services.common.streams import consume
-from services.scheduler.node import Node, connect
 
 log = get_logger("edgemarket.evaluator")
 
@@ -57,8 +57,10 @@ class Evaluator:
         *,
         confirmations: int = 0,
         score: ScoreFn = score_agent,
+        stop: threading.Event | None = None,
     ) -> None:
         self.node = node
+        self.stop = stop or threading.Event()
         self.market = node.market
         self.content = content
         self.confirmations = confirmations
@@ -98,10 +100,12 @@ class Evaluator:
     # ---------------------------------------------------------------- work
 
     def _confirmed(self, message: Message) -> bool:
-        """Wait for the configured confirmations; False if the message's block was reorged away."""
+        """Wait for the configured confirmations; False if the message's block was reorged away.
+        A stop during the wait raises `Stopped`: the message stays pending for the restart."""
         if self.confirmations > 0:
             while self.node.block_number() < message.block_number + self.confirmations:
-                time.sleep(0.5)
+                if wait(self.stop, 0.5):
+                    raise Stopped
         block = self.node.w3.eth.get_block(message.block_number)
         if "0x" + bytes(block["hash"]).hex() != message.block_hash:
             log.info(
@@ -114,7 +118,11 @@ class Evaluator:
     def attest_task(self, task_id: int) -> int:
         """Attest every revealed solution of the task not yet attested by us; how many we sent."""
         task = self.market.get_task(task_id)
-        if not self._mine(task) or not task.seed_sealed or task.state != chain.TaskState.OPEN:
+        if (
+            not self._mine(task)
+            or not task.seed_sealed
+            or task.state != chain.OnChainTaskState.OPEN
+        ):
             return 0
         sent = 0
         for logged in revealed_solutions(self.market, task_id, self.node.deployment.block_number):
@@ -142,7 +150,7 @@ class Evaluator:
     def attest_one(
         self, task_id: int, task: chain.TaskInfo, solution_id: int, agent: bytes, digest: bytes
     ) -> int:
-        if not self._mine(task) or task.state != chain.TaskState.OPEN:
+        if not self._mine(task) or task.state != chain.OnChainTaskState.OPEN:
             return 0
         # The chain, not our memory, says whether we already attested: replays and restarts
         # after a crash around the transaction never attest twice.
@@ -155,7 +163,7 @@ class Evaluator:
             )
             return 0
         on_chain = self.market.get_solution(task_id, solution_id)
-        if agent_digest(agent) != digest or digest != on_chain.agent_digest:
+        if chain.agent_digest(agent) != digest or digest != on_chain.agent_digest:
             log.error(
                 "agent bytes do not match the revealed digest; not attesting",
                 extra={"task_id": task_id, "solution_id": solution_id},
@@ -166,7 +174,7 @@ class Evaluator:
             verdict = Verdict(0, spec)
         else:
             verdict = self.score(agent, spec, task.eval_seed)
-        fields: dict[str, Any] = {
+        fields: JsonObject = {
             "task_id": task_id,
             "solution_id": solution_id,
             "score": verdict.score,
@@ -204,7 +212,9 @@ def run(
     """`edgemarket run evaluator`: one consumer group per evaluator account."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    stop = stop_event(stop)
     evaluator = build(settings, score)
+    evaluator.stop = stop
     log.info("evaluator up", extra={"evaluator": evaluator.me})
     handlers: dict[Kind, Callable[[Message], None]] = {
         Kind.SEED_SET: evaluator.on_seed_set,

@@ -16,7 +16,6 @@ import json
 import random
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
@@ -26,6 +25,9 @@ from typing import Any
 import httpx
 from eth_abi.abi import encode
 from eth_hash.auto import keccak as _keccak
+
+from services.common.process import free_port
+from services.common.settings import ANVIL_CHAIN_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT = ROOT / "contracts" / "build" / "EdgeMarketplace.json"
@@ -69,12 +71,6 @@ def keccak(*, text: str) -> bytes:
     return _keccak(text.encode())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def anvil_path() -> str:
     local = ROOT / "node_modules" / ".bin" / "anvil"
     if local.exists():
@@ -101,7 +97,7 @@ class Anvil:
                 "127.0.0.1",
                 "--silent",
                 "--chain-id",
-                "31337",
+                str(ANVIL_CHAIN_ID),
                 "--gas-limit",
                 "300000000",
                 *args,
@@ -415,18 +411,17 @@ def cached_chain(
 
 def emitter_indexer(url: str, client: Any, stream: str, start: int, **options: Any) -> Any:
     """An Indexer of the log emitter on the dev chain (chain id 31337, the artifact's ABI)."""
-    from services.indexer.decoder import build_decoders
-    from services.indexer.rpc import RpcClient
-    from services.indexer.service import Indexer, load_abi
+    from services.common.chain import RpcClient, build_log_decoders, load_artifact
+    from services.indexer.service import Indexer
 
     timeout = options.pop("timeout", 10.0)
     return Indexer(
         rpc=RpcClient(url, timeout=timeout),
         client=client,
         stream=stream,
-        chain_id=31337,
+        chain_id=ANVIL_CHAIN_ID,
         contract=EMITTER_ADDRESS,
         start_block=start,
-        decoders=build_decoders(load_abi()),
+        decoders=build_log_decoders(load_artifact().abi),
         **options,
     )

@@ -16,21 +16,30 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import redis
 
+from services.common.chain import (
+    ChainError,
+    Deployment,
+    LogDecodeError,
+    LogDecoder,
+    RpcClient,
+    RpcError,
+    RpcUnavailableError,
+    build_log_decoders,
+    check_deployment,
+    load_artifact,
+)
+from services.common.json_input import JsonObject
 from services.common.logs import configure_logging, get_logger, redact_url
 from services.common.messages import MESSAGE_SCHEMA, Kind, canonical_json
-from services.common.process import stop_event
+from services.common.process import MAX_WAIT, Backoff, run_loop, stop_event, wait
 from services.common.settings import Settings
-from services.indexer.decoder import EventDecoder, LogDecodeError, build_decoders
-from services.indexer.rpc import RpcClient, RpcError, RpcUnavailableError
 
 log = get_logger("edgemarket.indexer")
 
-ARTIFACT = Path(__file__).resolve().parents[2] / "contracts" / "build" / "EdgeMarketplace.json"
 MAX_TX_MESSAGES = 5_000  # messages per MULTI/EXEC; a block is never split across two
 TARGET_BATCH_LOGS = 5_000
 
@@ -92,7 +101,7 @@ class Indexer:
         chain_id: int,
         contract: str,
         start_block: int,
-        decoders: Mapping[str, EventDecoder],
+        decoders: Mapping[str, LogDecoder],
         confirmations: int = 0,
         reorg_depth: int = 64,
         finalized_only: bool = False,
@@ -122,7 +131,7 @@ class Indexer:
         """The checkpoint, read from Redis (or made from the deployment block) when unknown."""
         if self._cp is not None:
             return self._cp
-        raw: Any = self.redis.get(self.key)
+        raw: Any = self.redis.get(self.key)  # Any: untyped redis-py reply
         if raw is None:
             number = self.start_block - 1
             block = (
@@ -183,7 +192,7 @@ class Indexer:
 
     def step(self) -> Round:
         cp = self.checkpoint()
-        calls: list[tuple[str, list[Any]]] = [
+        calls: list[tuple[str, list[Any]]] = [  # Any: JSON-RPC params of mixed types
             ("eth_getBlockByNumber", ["finalized", False])
             if self.finalized_only
             else ("eth_blockNumber", [])
@@ -230,7 +239,7 @@ class Indexer:
             # A timeout may mean the answer is too big for the node: ask for less next time.
             self.range = max(self.min_range, self.range // 2)
             raise
-        headers: dict[int, dict[str, Any]] = {}
+        headers: dict[int, JsonObject] = {}
         for n, h in zip(numbers, res[:-1], strict=True):
             if h is None:
                 raise ChainMovedError(f"block {n} vanished while fetching {first}..{last}")
@@ -262,7 +271,7 @@ class Indexer:
         return Round(published=len(payloads), blocks=last - first + 1)
 
     def _decode(
-        self, logs: list[dict[str, Any]], first: int, last: int, known: dict[int, str]
+        self, logs: list[JsonObject], first: int, last: int, known: dict[int, str]
     ) -> tuple[list[bytes], list[tuple[int, str]]]:
         """Messages in (block, log index) order, and the (number, hash) of each one's block."""
         rows: list[tuple[int, int, str, bytes]] = []
@@ -431,83 +440,71 @@ class Indexer:
     # -- the loop -----------------------------------------------------------------------
 
     def run_forever(self, stop: threading.Event, poll_interval: float = 0.1) -> None:
-        """Index until `stop` is set; transient failures are logged and retried with backoff."""
-        delay = 0.0
-        while not stop.is_set():
+        """Index until `stop` is set, on the service loop (`run_loop`); each kind of transient
+        failure is logged and retried after its own backoff."""
+        outage = Backoff(first=0.1, cap=10.0)  # the node or Redis lost
+        bad_answer = Backoff(first=1.0, cap=60.0)  # an undecodable log, a reply of the wrong shape
+        moved = Backoff(first=1.0, cap=MAX_WAIT)  # our checkpoint moved under us
+
+        def one_round() -> float:
             try:
                 r = self.step()
-                delay = 0.0
-                if r.idle:
-                    stop.wait(poll_interval)
-                continue
             except ChainMovedError as e:
                 log.info("chain moved during a round, retrying", extra={"reason": str(e)})
-                delay = poll_interval
+                return poll_interval
             except CheckpointMovedError as e:
                 log.error(str(e))
-                delay = max(1.0, delay * 2)
+                return moved.failed()
             except (RpcError, RpcUnavailableError) as e:
-                delay = min(max(0.1, delay * 2), 10.0)
+                delay = outage.failed()
                 log.warning("RPC failed, retrying", extra={"error": str(e), "retry_in_s": delay})
+                return delay
             except (redis.ConnectionError, redis.TimeoutError) as e:
                 self.forget_checkpoint()
-                delay = min(max(0.1, delay * 2), 10.0)
+                delay = outage.failed()
                 log.warning(
                     "Redis unavailable, retrying", extra={"error": str(e), "retry_in_s": delay}
                 )
+                return delay
             except LogDecodeError as e:
-                delay = min(max(1.0, delay * 2), 60.0)
+                delay = bad_answer.failed()
                 log.error("undecodable log, retrying", extra={"error": str(e), "retry_in_s": delay})
+                return delay
             except IndexerError:
                 raise
             except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
                 # A reply of the wrong shape (a node bug, a proxy in the way): retry, loudly.
-                delay = min(max(1.0, delay * 2), 60.0)
+                delay = bad_answer.failed()
                 log.error(
                     "unexpected RPC answer, retrying",
                     extra={"error": f"{type(e).__name__}: {e}", "retry_in_s": delay},
                 )
-            stop.wait(delay)
+                return delay
+            for backoff in (outage, bad_answer, moved):
+                backoff.reset()
+            return poll_interval if r.idle else 0.0
 
-
-def load_abi(path: Path = ARTIFACT) -> list[dict[str, Any]]:
-    try:
-        abi: list[dict[str, Any]] = json.loads(path.read_text())["abi"]
-    except (OSError, ValueError, KeyError) as e:
-        raise IndexerError(f"cannot read the contract ABI from {path}: {e}") from None
-    return abi
-
-
-def load_deployment(path: Path, chain_id: int) -> tuple[str, int]:
-    """(contract address, deploy block) from deployments/<chainId>.json."""
-    try:
-        doc = json.loads(path.read_text())
-        address, block = str(doc["address"]).lower(), int(doc["block_number"])
-    except FileNotFoundError:
-        raise IndexerError(
-            f"no deployment file {path}: run `edgemarket contract deploy` or set "
-            "EDGEMARKET_DEPLOYMENT_FILE"
-        ) from None
-    except (ValueError, KeyError, TypeError) as e:
-        raise IndexerError(f"deployment file {path} is malformed: {e}") from None
-    if int(doc.get("chain_id", chain_id)) != chain_id:
-        raise IndexerError(
-            f"deployment file {path} is for chain {doc['chain_id']}, the node is chain {chain_id}"
-        )
-    return address, block
+        # The step maps every transient failure to its delay itself, so nothing is left to retry_on.
+        run_loop("indexer", one_round, stop, interval=poll_interval, retry_on=(), log=log)
 
 
 def build_indexer(settings: Settings, rpc: RpcClient, client: redis.Redis) -> Indexer:
     chain_id = settings.chain_id or int(rpc.call("eth_chainId"), 16)
-    address, block = load_deployment(settings.deployment_path(chain_id), chain_id)
+    try:
+        artifact = load_artifact()
+        deployment = check_deployment(
+            Deployment.load(settings.deployment_path(chain_id)), chain_id, artifact
+        )
+    except ChainError as e:
+        raise IndexerError(str(e)) from None
     return Indexer(
         rpc=rpc,
         client=client,
         stream=settings.stream,
         chain_id=chain_id,
-        contract=address,
-        start_block=block,
-        decoders=build_decoders(load_abi()),
+        contract=deployment.address.lower(),
+        start_block=deployment.block_number,
+        decoders=build_log_decoders(artifact.abi),
         confirmations=settings.confirmations,
         reorg_depth=settings.reorg_depth,
         finalized_only=settings.finalized_only,
@@ -522,7 +519,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
     stop = stop_event(stop)
     rpc = RpcClient(settings.rpc_url, timeout=settings.rpc_timeout)
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
-    delay = 0.5
+    startup = Backoff(first=0.5, cap=10.0)
     while not stop.is_set():
         try:
             indexer = build_indexer(settings, rpc, client)
@@ -532,8 +529,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
                 "cannot ask the node its chain id, retrying",
                 extra={"rpc": redact_url(settings.rpc_url), "error": str(e)},
             )
-            stop.wait(delay)
-            delay = min(delay * 2, 10.0)
+            wait(stop, startup.failed())
     else:
         return
     log.info(

@@ -44,7 +44,7 @@ def make_app(settings: SolverSettings) -> Celery:
 
 
 @after_setup_logger.connect  # type: ignore[untyped-decorator]  # Celery ships no types
-def _quiet_results(**_: Any) -> None:
+def _quiet_results(**_: Any) -> None:  # Any: Celery signal keyword arguments, ignored
     # Celery logs every task's return value at INFO; ours are unrevealed agents, which must
     # not leak into logs before their reveal. Failures are still logged (at ERROR).
     logging.getLogger("celery.app.trace").setLevel(logging.WARNING)

@@ -7,11 +7,12 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from services.common.settings import Settings
+from services.common.settings import KeeperSettings
 
 
-class SolverSettings(Settings):
-    """Common settings plus the solver's Celery and timing knobs (all EDGEMARKET_*)."""
+class SolverSettings(KeeperSettings):
+    """Common and keeper settings plus the solver's Celery and timing knobs (all EDGEMARKET_*);
+    the solver settles its own tasks, so it carries the keeper's polling period."""
 
     # Celery: the queue the scheduler feeds and its workers drain.
     queue: str = "edgemarket.evolve"
@@ -31,8 +32,6 @@ class SolverSettings(Settings):
     # on ones it trusts (JSON list of addresses; empty: any) and on a least bounty (wei).
     trusted_evaluators: list[str] = Field(default_factory=list)
     min_bounty: Annotated[int, Field(ge=0)] = 0
-    # Keeper and scheduler polling period (seconds).
-    keeper_interval: Annotated[float, Field(gt=0, le=600)] = 2.0
     # Private agent store (Redis) key prefix and lifetime.
     private_prefix: str = "edgemarket:private"
     private_ttl: Annotated[int, Field(ge=60)] = 7 * 24 * 3600

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from services.common.chain.protocol import rank_key
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -25,10 +27,6 @@ class Candidate:
     agent: bytes
     fitness: int
     island: int
-
-    @property
-    def digest(self) -> bytes:
-        return hashlib.sha256(self.agent).digest()
 
 
 def plan(generations: int, islands: int, epoch_generations: int) -> Plan:
@@ -58,9 +56,9 @@ def epoch_seed(seed: bytes, epoch: int) -> int:
 
 
 def ranked(candidates: list[Candidate]) -> list[Candidate]:
-    """Best first: higher fitness, then the smaller agent, then the lower island (as the contract
-    breaks ties: score, size, id)."""
-    return sorted(candidates, key=lambda c: (-c.fitness, len(c.agent), c.island, c.agent))
+    """Best first, in the contract's order with the island in place of the solution id: higher
+    fitness, then the smaller agent, then the lower island."""
+    return sorted(candidates, key=lambda c: (*rank_key(c.fitness, len(c.agent), c.island), c.agent))
 
 
 def migrate(per_island: list[list[bytes]], elite: int, migrants: int) -> list[list[bytes]]:

@@ -23,11 +23,6 @@ class PrivateAgents:
     def _key(self, digest_hex: str) -> str:
         return f"{self._prefix}:agent:{digest_hex}"
 
-    def put(self, agent: bytes) -> str:
-        digest = hashlib.sha256(agent).hexdigest()
-        self._r.set(self._key(digest), agent, ex=self._ttl)
-        return digest
-
     def put_many(self, agents: list[bytes]) -> list[str]:
         pipe = self._r.pipeline(transaction=False)
         digests = []

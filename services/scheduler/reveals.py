@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 
-class TaskState(StrEnum):
+class SolverTaskState(StrEnum):
     ACCEPTED = "accepted"  # spec valid, evolution to run
     REJECTED = "rejected"  # spec invalid or task unworkable: never retried
     COMMITTED = "committed"  # our commitment(s) recorded; reveal pending
     DONE = "done"  # revealed, or given up (reason says why)
 
 
-class PendingState(StrEnum):
+class RevealState(StrEnum):
     COMMITTING = "committing"  # written before the commit tx is sent
     COMMITTED = "committed"  # mined; solution id known
     REVEALED = "revealed"
@@ -29,7 +29,7 @@ class PendingState(StrEnum):
 @dataclass(frozen=True)
 class TaskRecord:
     task_id: int
-    state: TaskState
+    state: SolverTaskState
     spec_cid: str
     commit_deadline: int
     reveal_deadline: int
@@ -44,7 +44,7 @@ class PendingReveal:
     agent: bytes
     salt: bytes
     claimed_score: int
-    state: PendingState
+    state: RevealState
     solution_id: int | None
 
 
@@ -99,7 +99,7 @@ class RevealStore:
                 raise
             self._db.execute("COMMIT")  # durable on return (synchronous=FULL)
 
-    def _read(self, sql: str, args: tuple[object, ...]) -> list[Any]:
+    def _read(self, sql: str, args: tuple[object, ...]) -> list[Any]:  # Any: sqlite3 rows are untyped
         with self._lock:
             return list(self._db.execute(sql, args).fetchall())
 
@@ -112,13 +112,13 @@ class RevealStore:
         )
         if not rows:
             return None
-        row: tuple[Any, ...] = rows[0]
-        return TaskRecord(row[0], TaskState(row[1]), row[2], row[3], row[4], row[5], row[6])
+        row: tuple[Any, ...] = rows[0]  # Any: a sqlite3 row
+        return TaskRecord(row[0], SolverTaskState(row[1]), row[2], row[3], row[4], row[5], row[6])
 
     def put_task(
         self,
         task_id: int,
-        state: TaskState,
+        state: SolverTaskState,
         *,
         spec_cid: str,
         commit_deadline: int,
@@ -133,25 +133,20 @@ class RevealStore:
             (task_id, state.value, spec_cid, commit_deadline, reveal_deadline, reason, time.time()),
         )
 
-    def set_task_state(self, task_id: int, state: TaskState, reason: str = "") -> None:
+    def set_task_state(self, task_id: int, state: SolverTaskState, reason: str = "") -> None:
         self._write(
             "UPDATE task SET state = ?, reason = ?, updated = ? WHERE task_id = ?",
             (state.value, reason, time.time(), task_id),
         )
 
-    def count_attempt(self, task_id: int) -> int:
-        self._write("UPDATE task SET attempts = attempts + 1 WHERE task_id = ?", (task_id,))
-        rec = self.task(task_id)
-        return rec.attempts if rec else 0
-
-    def tasks_in(self, *states: TaskState) -> list[TaskRecord]:
+    def tasks_in(self, *states: SolverTaskState) -> list[TaskRecord]:
         marks = ",".join("?" for _ in states)
         rows = self._read(
             "SELECT task_id, state, spec_cid, commit_deadline, reveal_deadline, reason, attempts"
             f" FROM task WHERE state IN ({marks}) ORDER BY task_id",
             tuple(s.value for s in states),
         )
-        return [TaskRecord(r[0], TaskState(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
+        return [TaskRecord(r[0], SolverTaskState(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
     # pending reveals ----------------------------------------------------------------------
     def record_commit_intent(
@@ -167,12 +162,12 @@ class RevealStore:
                 agent,
                 salt,
                 claimed_score,
-                PendingState.COMMITTING.value,
+                RevealState.COMMITTING.value,
                 time.time(),
             ),
         )
 
-    def mark(self, commitment: bytes, state: PendingState, solution_id: int | None = None) -> None:
+    def mark(self, commitment: bytes, state: RevealState, solution_id: int | None = None) -> None:
         self._write(
             "UPDATE pending SET state = ?, solution_id = COALESCE(?, solution_id), updated = ?"
             " WHERE commitment = ?",
@@ -180,10 +175,8 @@ class RevealStore:
         )
 
     def pending(self, task_id: int | None = None) -> list[PendingReveal]:
-        sql = (
-            f"{_PENDING_COLUMNS} WHERE state IN (?, ?)"
-        )
-        args: tuple[object, ...] = (PendingState.COMMITTING.value, PendingState.COMMITTED.value)
+        sql = f"{_PENDING_COLUMNS} WHERE state IN (?, ?)"
+        args: tuple[object, ...] = (RevealState.COMMITTING.value, RevealState.COMMITTED.value)
         if task_id is not None:
             sql += " AND task_id = ?"
             args += (task_id,)
@@ -208,5 +201,5 @@ _PENDING_COLUMNS = (
 )
 
 
-def _pending(r: Any) -> PendingReveal:
-    return PendingReveal(r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), r[4], PendingState(r[5]), r[6])
+def _pending(r: Any) -> PendingReveal:  # Any: a sqlite3 row
+    return PendingReveal(r[0], bytes(r[1]), bytes(r[2]), bytes(r[3]), r[4], RevealState(r[5]), r[6])

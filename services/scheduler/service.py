@@ -22,17 +22,19 @@ from web3.exceptions import Web3Exception
 
 from services.common import chain
 from services.common.content import ContentError, ContentStore, cid_of_digest, open_content_store
+from services.common.json_input import JsonObject
 from services.common.logs import configure_logging, get_logger
 from services.common.messages import Kind, Message, TaskCreatedArgs
+from services.common.node import Node, connect
+from services.common.process import run_loop, stop_event
 from services.common.scoring import score_agent
+from services.common.settlement import Keeper
 from services.common.spec import SpecError, TaskSpec, parse_spec
 from services.common.streams import consume
 from services.scheduler.config import SolverSettings
 from services.scheduler.islands import Candidate, epoch_seed, island_seed, migrate, plan, ranked
-from services.scheduler.keeper import Keeper
-from services.scheduler.node import Node, connect
 from services.scheduler.private_store import PrivateAgents
-from services.scheduler.reveals import PendingReveal, PendingState, RevealStore, TaskState
+from services.scheduler.reveals import PendingReveal, RevealState, RevealStore, SolverTaskState
 from services.scheduler.tasks import EVOLVE_EPOCH
 
 log = get_logger("edgemarket.scheduler")
@@ -75,7 +77,7 @@ class EpochDispatcher:
         self.queue = queue
         self.epoch_timeout = epoch_timeout
 
-    def _send(self, args: list[Any]) -> AsyncResult:
+    def _send(self, args: list[Any]) -> AsyncResult:  # Any: Celery task arguments (str, int, list), JSON-serialised
         result: AsyncResult = self.celery.send_task(EVOLVE_EPOCH, args=args, queue=self.queue)
         return result
 
@@ -138,12 +140,12 @@ class EpochDispatcher:
     @staticmethod
     def _first_done(
         results: list[AsyncResult], island: int, epoch: int, failures: dict[int, int]
-    ) -> dict[str, Any] | None:
+    ) -> JsonObject | None:
         for r in list(results):
             if not r.ready():
                 continue
             if r.successful():
-                value: dict[str, Any] = r.result
+                value: JsonObject = r.result
                 return value
             failures[island] += 1
             log.warning(
@@ -198,7 +200,7 @@ class Scheduler:
         record = _Intake(spec_cid, args.commit_deadline, args.reveal_deadline)
         # UnknownTask propagates: our node may lag the indexer's; the stream retries (bounded).
         task = self.market.get_task(args.task_id)
-        if task.state != chain.TaskState.OPEN:
+        if task.state != chain.OnChainTaskState.OPEN:
             self._reject(args.task_id, record, f"task is {task.state.name.lower()}")
             return
         try:
@@ -221,7 +223,7 @@ class Scheduler:
             return
         self.store.put_task(
             args.task_id,
-            TaskState.ACCEPTED,
+            SolverTaskState.ACCEPTED,
             spec_cid=record.spec_cid,
             commit_deadline=record.commit_deadline,
             reveal_deadline=record.reveal_deadline,
@@ -250,7 +252,7 @@ class Scheduler:
     def _reject(self, task_id: int, record: _Intake, reason: str) -> None:
         self.store.put_task(
             task_id,
-            TaskState.REJECTED,
+            SolverTaskState.REJECTED,
             spec_cid=record.spec_cid,
             commit_deadline=record.commit_deadline,
             reveal_deadline=record.reveal_deadline,
@@ -269,15 +271,15 @@ class Scheduler:
         """Reveal what is due, close settled tasks, take credits home. Runs in its own thread
         so a long evolution never delays another task's reveal."""
         self.reveal_due()
-        for rec in self.store.tasks_in(TaskState.COMMITTED):
+        for rec in self.store.tasks_in(SolverTaskState.COMMITTED):
             if not self.store.pending(rec.task_id):
-                self.store.set_task_state(rec.task_id, TaskState.DONE, "reveals settled")
+                self.store.set_task_state(rec.task_id, SolverTaskState.DONE, "reveals settled")
         # Bonds come back at reveal and bounties at finalize, as credits: take them home.
         self.keeper.withdraw()
 
     def work_step(self) -> None:
         """Evolve and commit the oldest accepted task."""
-        accepted = self.store.tasks_in(TaskState.ACCEPTED)
+        accepted = self.store.tasks_in(SolverTaskState.ACCEPTED)
         if accepted:
             self.solve(accepted[0].task_id)
 
@@ -290,19 +292,23 @@ class Scheduler:
             task = self.market.get_task(task_id)
         except chain.UnknownTask:
             # Its creation was reorged away: nothing to work on.
-            self.store.set_task_state(task_id, TaskState.DONE, "task no longer on chain (reorg)")
+            self.store.set_task_state(
+                task_id, SolverTaskState.DONE, "task no longer on chain (reorg)"
+            )
             return
-        if task.state != chain.TaskState.OPEN:
-            self.store.set_task_state(task_id, TaskState.DONE, f"task is {task.state.name.lower()}")
+        if task.state != chain.OnChainTaskState.OPEN:
+            self.store.set_task_state(
+                task_id, SolverTaskState.DONE, f"task is {task.state.name.lower()}"
+            )
             return
         already = self.store.all_for(task_id)
         if already:
             # Committed before a restart: the reveal side takes it from here.
-            self.store.set_task_state(task_id, TaskState.COMMITTED)
+            self.store.set_task_state(task_id, SolverTaskState.COMMITTED)
             return
         if self.node.chain_now() >= task.commit_deadline - self.settings.commit_margin:
             self.store.set_task_state(
-                task_id, TaskState.DONE, "commit deadline passed before any work"
+                task_id, SolverTaskState.DONE, "commit deadline passed before any work"
             )
             log.warning("too late to work on task", extra={"task_id": task_id})
             return
@@ -311,12 +317,12 @@ class Scheduler:
         if best is None:
             self.store.set_task_state(
                 task_id,
-                TaskState.DONE,
+                SolverTaskState.DONE,
                 "no epoch finished (late or failing workers: see their logs)",
             )
             return
         self.commit(task_id, best, task.commit_bond)
-        self.store.set_task_state(task_id, TaskState.COMMITTED)
+        self.store.set_task_state(task_id, SolverTaskState.COMMITTED)
 
     def evolve(
         self, task_id: int, spec_cid: str, spec: TaskSpec, commit_deadline: int
@@ -405,11 +411,11 @@ class Scheduler:
                 with self.tx_lock:
                     tx = self.market.commit_solution(task_id, commitment, bond=bond)
             except (chain.CommitPhaseOver, chain.TaskNotOpen, chain.TooManyCommits) as exc:
-                self.store.mark(commitment, PendingState.ABANDONED)
+                self.store.mark(commitment, RevealState.ABANDONED)
                 log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
                 return
             solution_id = tx.event(chain.SolutionCommitted).solution_id
-            self.store.mark(commitment, PendingState.COMMITTED, solution_id)
+            self.store.mark(commitment, RevealState.COMMITTED, solution_id)
         finally:
             self.in_flight.discard(commitment)
         log.info(
@@ -439,8 +445,8 @@ class Scheduler:
             # and must not be taken for a crash's leftover and committed a second time.
             pending = self.store.get(listed.commitment)
             if pending is None or pending.state not in (
-                PendingState.COMMITTING,
-                PendingState.COMMITTED,
+                RevealState.COMMITTING,
+                RevealState.COMMITTED,
             ):
                 continue
             try:
@@ -454,7 +460,7 @@ class Scheduler:
         try:
             task = self.market.get_task(pending.task_id)
         except chain.UnknownTask:
-            self.store.mark(pending.commitment, PendingState.ABANDONED)
+            self.store.mark(pending.commitment, RevealState.ABANDONED)
             log.warning("task no longer on chain (reorg)", extra={"task_id": pending.task_id})
             return
         now = self.node.chain_now()
@@ -462,30 +468,30 @@ class Scheduler:
         if solution_id is None:
             solution_id = self._find_solution(pending)
             if solution_id is not None:
-                self.store.mark(pending.commitment, PendingState.COMMITTED, solution_id)
-            elif task.state == chain.TaskState.OPEN and now < task.commit_deadline:
+                self.store.mark(pending.commitment, RevealState.COMMITTED, solution_id)
+            elif task.state == chain.OnChainTaskState.OPEN and now < task.commit_deadline:
                 # The commit never reached the chain (we died before sending): send it now.
                 with self.tx_lock:
                     tx = self.market.commit_solution(
                         pending.task_id, pending.commitment, bond=task.commit_bond
                     )
                 solution_id = tx.event(chain.SolutionCommitted).solution_id
-                self.store.mark(pending.commitment, PendingState.COMMITTED, solution_id)
+                self.store.mark(pending.commitment, RevealState.COMMITTED, solution_id)
                 log.info(
                     "commit sent after restart",
                     extra={"task_id": pending.task_id, "solution_id": solution_id},
                 )
             else:
-                self.store.mark(pending.commitment, PendingState.ABANDONED)
+                self.store.mark(pending.commitment, RevealState.ABANDONED)
                 log.warning("commitment never mined; abandoned", extra={"task_id": pending.task_id})
                 return
         solution = self.market.get_solution(pending.task_id, solution_id)
         if solution.revealed:
             self._publish(pending)
-            self.store.mark(pending.commitment, PendingState.REVEALED)
+            self.store.mark(pending.commitment, RevealState.REVEALED)
             return
-        if task.state != chain.TaskState.OPEN or now >= task.reveal_deadline:
-            self.store.mark(pending.commitment, PendingState.ABANDONED)
+        if task.state != chain.OnChainTaskState.OPEN or now >= task.reveal_deadline:
+            self.store.mark(pending.commitment, RevealState.ABANDONED)
             log.error(
                 "reveal window missed; the bond is forfeit",
                 extra={"task_id": pending.task_id, "solution_id": solution_id},
@@ -498,7 +504,7 @@ class Scheduler:
                 pending.task_id, solution_id, pending.agent, pending.claimed_score, pending.salt
             )
         self._publish(pending)
-        self.store.mark(pending.commitment, PendingState.REVEALED)
+        self.store.mark(pending.commitment, RevealState.REVEALED)
         log.info("revealed", extra={"task_id": pending.task_id, "solution_id": solution_id})
 
     def _publish(self, pending: PendingReveal) -> None:
@@ -536,12 +542,7 @@ LOOP_ERRORS = (
 
 
 def _loop(name: str, step: Callable[[], None], stop: threading.Event, interval: float) -> None:
-    while not stop.is_set():
-        try:
-            step()
-        except LOOP_ERRORS as exc:
-            log.warning(f"{name} loop error, retrying", extra={"error": repr(exc)})
-        stop.wait(interval)
+    run_loop(f"{name} loop", step, stop, interval=interval, retry_on=LOOP_ERRORS, log=log)
 
 
 def run(settings: SolverSettings | None = None, *, stop: threading.Event | None = None) -> None:
@@ -550,7 +551,7 @@ def run(settings: SolverSettings | None = None, *, stop: threading.Event | None 
     (reveal, withdraw) and, here, the work loop (evolve, commit)."""
     settings = settings or SolverSettings()
     configure_logging(settings.log_level)
-    stop = stop or threading.Event()
+    stop = stop_event(stop)
     worker = build(settings)
     log.info("scheduler up", extra={"solver": worker.me, "contract": worker.market.address})
 

@@ -11,6 +11,7 @@ import redis
 from celery import Task
 
 from services.common.content import ContentError, open_content_store
+from services.common.json_input import JsonObject
 from services.common.spec import TaskSpec, parse_spec
 from services.scheduler.celery_app import app
 from services.scheduler.config import get_solver_settings
@@ -42,8 +43,8 @@ def run_epoch(
     generations: int,
     agents: list[bytes],
     keep: int,
-    on_progress: Any = None,
-) -> dict[str, Any]:
+    on_progress: Any = None,  # Any: Celery's bound update_state, or None
+) -> JsonObject:
     """One epoch: a population seeded with `seed`, joined by `agents` (own elite and migrants),
     evolved `generations` generations; returns its `keep` best as hex and the fitness curve."""
     import bisuna
@@ -84,7 +85,7 @@ def evolve_epoch(
     generations: int,
     agents: list[str],
     keep: int,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Args are small: the spec's CID, the epoch's 64-bit seed (decimal string, JSON-safe),
     and the digests of the agents to import, read from the solver's private store."""
     spec = _spec(spec_cid)

@@ -29,7 +29,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _chromium_installed() -> None:
+    # make test installs chromium (scripts/test-deps.sh); a missing browser is a failure, not a skip
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed: run `make test` or apt-get install chromium")
 
 
 @pytest.fixture

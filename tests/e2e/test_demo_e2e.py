@@ -9,7 +9,6 @@ short deadlines and a small population, then checks the payout in what the stack
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,15 +16,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, create_engine, select
 
-from services.api.models import Attestation, Credit, Solution, Task, Withdrawal
+from services.projector.models import Attestation, Credit, Solution, Task, Withdrawal
+from tests.fixtures.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _processes_of(run_dir: Path) -> list[int]:
@@ -51,7 +45,7 @@ def _processes_of(run_dir: Path) -> list[int]:
 @pytest.mark.timeout(420)
 def test_demo_runs_a_task_to_a_verified_payout(tmp_path: Path, clean_env: None) -> None:
     run_dir = tmp_path / "demo"
-    port = _free_port()
+    port = free_port()
     result = subprocess.run(
         [
             sys.executable,

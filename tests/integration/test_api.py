@@ -1,7 +1,7 @@
 """Every read endpoint against a real projection (SQLite and PostgreSQL) filled by the projector.
 
 The projection is built by feeding real stream messages (the indexer's wire format) through
-`services.api.projector.Projector`; agents are real core agents; previews run the C core.
+`services.projector.service.Projector`; agents are real core agents; previews run the C core.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from PIL import Image
 import bisuna
 from bisuna.agent import Connection, Network
 from services.api.app import create_app
-from services.api.projector import Projector, make_engine, migrate
 from services.common.content import LocalContentStore
 from services.common.messages import Kind, Message
 from services.common.settings import Settings
 from services.common.streams import Delivery
+from services.projector.service import Projector, make_engine, migrate
 
 CONTRACT = "0x" + "c0" * 20
 CHAIN_ID = 31337

@@ -24,7 +24,7 @@ def test_colluding_quorum_is_caught(
     content = LocalContentStore(tmp_path / "content")
     spec = parse_spec(json.dumps(SPEC))
     strong, weak = agents(spec)
-    from services.scheduler.requester import create_task
+    from services.requester import create_task
 
     created = create_task(
         node_for(chain, marketplace_deployment, requester), content, spec,

@@ -12,6 +12,7 @@ from services.common.chain import (
     NO_SOLUTION,
     EvaluationSeedSet,
     Marketplace,
+    OnChainTaskState,
     ScoreAttested,
     SeedRequested,
     SolutionCommitted,
@@ -19,7 +20,6 @@ from services.common.chain import (
     SolutionVerified,
     TaskCreated,
     TaskFinalized,
-    TaskState,
     UnknownTask,
     Withdrawn,
     agent_digest,
@@ -99,7 +99,7 @@ def test_happy_path_pays_the_best_verified_solution(chain: Chain, marketplace: M
         ETHER,
     )
     task = mp.get_task(task_id)
-    assert task.state is TaskState.FINALIZED
+    assert task.state is OnChainTaskState.FINALIZED
     # ev3 never attested: its fee goes to the creator.
     assert mp.credits(creator.address) == ETHER // 100
     assert mp.credits(ev1.address) == mp.credits(ev2.address) == ETHER // 100

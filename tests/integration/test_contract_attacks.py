@@ -93,7 +93,7 @@ def test_reentrant_solver_gets_exactly_its_credits(chain: Chain, marketplace: Ma
     )  # finalize(F), cancel(C), withdraw(refund)
     assert attacker.functions.reentryFailures().call() == 1
     assert mp.credits(evil) == 0
-    assert mp.get_task(f.task_id).state is c.TaskState.FINALIZED
+    assert mp.get_task(f.task_id).state is c.OnChainTaskState.FINALIZED
     assert mp.credits(creator.address) == 3 * ETHER  # F had no winner: bounty back to its creator
     assert mp.total_owed() == owed_before - (3 * ETHER + BOND + FEE)
     assert chain.balance(mp.address) == mp.total_owed()

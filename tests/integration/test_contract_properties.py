@@ -516,7 +516,7 @@ def test_accounting_holds_over_random_histories(chain: Chain, marketplace: Marke
     before = OUTCOMES.copy()
     _run(chain, marketplace, examples=200, steps=24)
     reached = OUTCOMES - before
-    print("\ncontract property outcomes:", dict(sorted(reached.items())))
+    print("\ncontract property outcomes:", dict(sorted(reached.items())))  # noqa: T201  (the run's coverage report, seen with -s)
     # The histories must go deep enough to exercise payouts, not only early reverts.
     for outcome in ("SolutionRevealed", "SolutionVerified", "finalized with a winner", "Withdrawn"):
         assert reached[outcome] > 0, f"no sequence reached {outcome}: {dict(reached)}"
@@ -531,4 +531,4 @@ def test_accounting_holds_over_long_random_histories(
         pytest.skip("soak run: `make soak`")
     before = OUTCOMES.copy()
     _run(chain, marketplace, examples=1000, steps=50)
-    print("\ncontract soak outcomes:", dict(sorted((OUTCOMES - before).items())))
+    print("\ncontract soak outcomes:", dict(sorted((OUTCOMES - before).items())))  # noqa: T201  (the run's coverage report, seen with -s)

@@ -31,18 +31,18 @@ def task(chain: Chain, mp: Marketplace, people: dict[str, LocalAccount]) -> Open
 
 def _create(chain: Chain, mp: Marketplace, **overrides: object) -> None:
     now = chain.now()
-    args: dict[str, object] = dict(
-        spec_digest=b"\x01" * 32,
-        commit_deadline=now + 100,
-        reveal_deadline=now + 200,
-        eval_window=300,
-        evaluators=[a.address for a in chain.accounts[10:13]],
-        quorum=2,
-        min_score=0,
-        commit_bond=0,
-        evaluator_fee=10,
-        bounty=ETHER,
-    )
+    args: dict[str, object] = {
+        "spec_digest": b"\x01" * 32,
+        "commit_deadline": now + 100,
+        "reveal_deadline": now + 200,
+        "eval_window": 300,
+        "evaluators": [a.address for a in chain.accounts[10:13]],
+        "quorum": 2,
+        "min_score": 0,
+        "commit_bond": 0,
+        "evaluator_fee": 10,
+        "bounty": ETHER,
+    }
     args.update(overrides)
     mp.create_task(**args)  # type: ignore[arg-type]
 

@@ -6,7 +6,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 
 from services.common import chain as c
-from services.common.chain import NO_SOLUTION, Marketplace, TaskFinalized, TaskState
+from services.common.chain import NO_SOLUTION, Marketplace, OnChainTaskState, TaskFinalized
 from tests.fixtures.chain import ETHER, Chain, commit_agent, open_task, reveal, seal
 
 BOND = ETHER // 10
@@ -178,7 +178,7 @@ def test_no_reveals_pays_every_evaluator_and_forfeits_bonds(
     assert fin.winner == "0x" + "00" * 20
     assert mp.credits(creator.address) == ETHER + BOND
     assert mp.credits(evaluators[0].address) == mp.credits(evaluators[1].address) == FEE
-    assert mp.get_task(task.task_id).state is TaskState.FINALIZED
+    assert mp.get_task(task.task_id).state is OnChainTaskState.FINALIZED
 
 
 def test_each_credit_is_withdrawable_exactly_once(
@@ -251,4 +251,38 @@ def test_events_are_readable_from_the_chain(
         min_score=0,
         commit_bond=BOND,
         evaluator_fee=FEE,
+    )
+
+
+def test_protocol_rank_key_agrees_with_the_contract(
+    chain: Chain,
+    marketplace: Marketplace,
+    creator: LocalAccount,
+    solvers: list[LocalAccount],
+    evaluators: list[LocalAccount],
+) -> None:
+    """The Python ranking rule (auditor, API, islands) orders solutions as the contract does."""
+    mp = _as(marketplace, creator)
+    task = open_task(chain, mp, evaluators=[evaluators[0].address], quorum=1)
+    plan = [(b"a" * 50, 400), (b"b" * 40, 400), (b"c" * 40, 400), (b"d" * 90, 500), (b"e", 300)]
+    commits = [
+        commit_agent(_as(mp, solvers[i % 3]), task.task_id, agent, score)
+        for i, (agent, score) in enumerate(plan)
+    ]
+    chain.travel_to(task.commit_deadline)
+    for i, cm in enumerate(commits):
+        reveal(_as(mp, solvers[i % 3]), cm)
+    chain.travel_to(task.reveal_deadline)
+    seal(chain, mp, task.task_id)
+    best: tuple[int, int, int] | None = None
+    for sid in (4, 2, 0, 1, 3):
+        agent, score = plan[sid]
+        key = c.rank_key(score, len(agent), sid)
+        got = _as(mp, evaluators[0]).attest_score(task.task_id, sid, score)
+        assert got.event(c.SolutionVerified).best is (best is None or key < best), sid
+        best = key if best is None else min(best, key)
+    chain.travel_to(task.eval_deadline)
+    fin = mp.finalize(task.task_id).event(TaskFinalized)
+    assert fin.solution_id == min(
+        range(5), key=lambda i: c.rank_key(plan[i][1], len(plan[i][0]), i)
     )

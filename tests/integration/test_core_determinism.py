@@ -48,13 +48,18 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("det")
     compilers = [c for c in ("gcc", "clang") if shutil.which(c)]
     if "clang" not in compilers:
-        pytest.skip("clang is not installed (apt-get install clang); .ci/run installs it")
+        pytest.fail("clang is not installed: run `make test` (it installs it) or apt-get install clang")
     return {f"{cc}{lv}": build_and_run(cc, lv, out) for cc in compilers for lv in ("-O0", "-O3")}
 
 
 def test_gcc_and_clang_at_O0_and_O3_agree(outputs: dict[str, str]) -> None:
     first = outputs["gcc-O0"]
-    assert len(first.splitlines()) == 1000 + len(ENVS)
+    fuel = [line.split() for line in first.splitlines() if line.startswith("fuel")]
+    assert len(first.splitlines()) == 1000 + len(ENVS) + len(fuel)
+    # hostile agents: the same fuel and the same out-of-fuel verdicts from every build, and
+    # under bisuna-core/2 those that ran out score 0
+    assert len(fuel) == 9 and any(f[-1] == "1" for f in fuel) and any(f[-1] == "0" for f in fuel)
+    assert all(f[4] == "0" for f in fuel if f[-1] == "1")
     for name, text in outputs.items():
         assert text == first, f"{name} differs from gcc -O0"
     scores = {line.split()[1] for line in first.splitlines()[:1000]}

@@ -17,11 +17,11 @@ from services.common import chain as c
 from services.common.audit import audit_task
 from services.common.chain import Deployment, Marketplace
 from services.common.content import LocalContentStore
+from services.common.node import Node
 from services.common.scoring import Verdict, score_agent
 from services.common.spec import TaskSpec, parse_spec
 from services.evaluator.service import Evaluator, ScoreFn
-from services.scheduler.node import Node
-from services.scheduler.requester import create_task
+from services.requester import create_task
 from tests.fixtures.chain import ETHER, Chain, commit_agent, reveal, seal
 
 SPEC = {

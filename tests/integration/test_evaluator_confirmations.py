@@ -10,9 +10,10 @@ from services.common import chain as c
 from services.common.chain import Deployment, Marketplace
 from services.common.content import LocalContentStore
 from services.common.messages import Kind, Message
+from services.common.process import Stopped
 from services.common.spec import parse_spec
 from services.evaluator.service import Evaluator
-from services.scheduler.requester import create_task
+from services.requester import create_task
 from tests.fixtures.chain import Chain, commit_agent, reveal
 from tests.integration.test_evaluator import SPEC, agents, node_for
 
@@ -73,3 +74,22 @@ def test_waits_for_confirmations_and_skips_orphans(
     waiting.join(timeout=30)
     assert not waiting.is_alive()
     assert req.has_attested(tid, commit.solution_id, e1.address)
+
+    # A stop during the confirmation wait unwinds at once (Stopped): nothing is sent and the
+    # stream entry stays pending for the restart.
+    stopping = evaluator(10**6)
+    outcome: list[BaseException] = []
+
+    def wait_then_record() -> None:
+        try:
+            stopping.on_seed_set(message)
+        except Stopped as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait_then_record)
+    waiter.start()
+    waiter.join(timeout=1.0)
+    assert waiter.is_alive()
+    stopping.stop.set()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive() and len(outcome) == 1

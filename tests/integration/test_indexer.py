@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,8 +16,15 @@ from typing import Any
 import pytest
 import redis
 
+from services.common.chain import (
+    Deployment,
+    RpcClient,
+    build_log_decoders,
+    load_artifact,
+    snake,
+)
 from services.common.messages import EVENT_KINDS, Kind, Message, decode_message
-from services.indexer.decoder import build_decoders, snake
+from services.common.settings import Settings
 from services.indexer.devchain import (
     EMITTER_ADDRESS,
     Anvil,
@@ -26,13 +34,12 @@ from services.indexer.devchain import (
     sample_values,
     send_logs,
 )
-from services.indexer.rpc import RpcClient
 from services.indexer.service import (
     CheckpointMovedError,
     Indexer,
     IndexerError,
     ReorgTooDeepError,
-    load_abi,
+    build_indexer,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +72,7 @@ def make_indexer(
         chain_id=31337,
         contract=contract,
         start_block=start,
-        decoders=build_decoders(load_abi()),
+        decoders=build_log_decoders(list(load_artifact().abi)),
         **kw,
     )
 
@@ -265,9 +272,13 @@ def test_cli_runs_the_indexer(
     ev = marketplace_events()[0]
     send_logs(anvil, [encode_log(ev, sample_values(ev, i)) for i in range(3)])
     deployment = tmp_path / "31337.json"
-    deployment.write_text(
-        json.dumps({"chain_id": 31337, "address": EMITTER_ADDRESS, "block_number": start})
-    )
+    Deployment(
+        chain_id=31337,
+        address=EMITTER_ADDRESS,
+        block_number=start,
+        tx_hash="0x" + "00" * 32,
+        artifact_hash=load_artifact().hash,
+    ).save(deployment)
     env = {
         **os.environ,
         "EDGEMARKET_RPC_URL": anvil.url,
@@ -293,6 +304,32 @@ def test_cli_runs_the_indexer(
     indexed = [x for x in lines if x["msg"] == "indexed"]
     assert indexed and indexed[0]["messages"] == 3 and "from_block" in indexed[0]
     assert lines[-1]["msg"] == "indexer stopped"
+
+
+def test_refuses_a_deployment_of_another_artifact_or_chain(tmp_path: Path) -> None:
+    """The indexer checks its deployment file as Marketplace.from_deployment does."""
+    path = tmp_path / "deployment.json"
+    settings = Settings(chain_id=31337, deployment_file=path)
+    rpc = RpcClient("http://127.0.0.1:9")
+    stale = Deployment(
+        chain_id=31337,
+        address=EMITTER_ADDRESS,
+        block_number=1,
+        tx_hash="0x" + "00" * 32,
+        artifact_hash="0x" + "ab" * 32,
+    )
+    stale.save(path)
+    with pytest.raises(IndexerError, match=r"built from artifact 0xabab.*redeploy"):
+        build_indexer(settings, rpc, redis.Redis())
+    dataclasses.replace(stale, chain_id=1, artifact_hash=load_artifact().hash).save(path)
+    with pytest.raises(IndexerError, match="deployment is for chain 1, the node is on 31337"):
+        build_indexer(settings, rpc, redis.Redis())
+    path.write_text('{"chain_id": 31337, "address": "0x00", "block_number": 1}')
+    with pytest.raises(IndexerError, match="is not a deployment file"):
+        build_indexer(settings, rpc, redis.Redis())
+    path.unlink()
+    with pytest.raises(IndexerError, match=r"contract deploy.*EDGEMARKET_DEPLOYMENT_FILE"):
+        build_indexer(settings, rpc, redis.Redis())
 
 
 def test_reorg_deeper_than_the_window_stops_with_advice(

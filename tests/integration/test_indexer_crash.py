@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from services.common.chain import Deployment, load_artifact
 from services.common.messages import decode_message
 from services.indexer.devchain import EMITTER_ADDRESS, Anvil, cached_chain
 
@@ -55,9 +56,13 @@ def test_kill_9_at_random_points(
     ]
     assert len(expected) == EVENTS
     deployment = tmp_path / "31337.json"
-    deployment.write_text(
-        json.dumps({"chain_id": 31337, "address": EMITTER_ADDRESS, "block_number": start})
-    )
+    Deployment(
+        chain_id=31337,
+        address=EMITTER_ADDRESS,
+        block_number=start,
+        tx_hash="0x" + "00" * 32,
+        artifact_hash=load_artifact().hash,
+    ).save(deployment)
     stream = redis_prefix + "events"
     env = {
         **os.environ,

@@ -9,18 +9,18 @@ from eth_abi.abi import encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.indexer.decoder import (
+from services.common.chain import (
     LogDecodeError,
     UnsupportedAbiError,
-    build_decoder,
-    build_decoders,
+    build_log_decoder,
+    build_log_decoders,
+    load_artifact,
     snake,
 )
 from services.indexer.devchain import encode_log, marketplace_events
-from services.indexer.service import load_abi
 
 EVENTS = {e["name"]: e for e in marketplace_events()}
-DECODERS = {d.name: d for d in build_decoders(load_abi()).values()}
+DECODERS = {d.name: d for d in build_log_decoders(list(load_artifact().abi)).values()}
 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex())
 words = st.binary(min_size=32, max_size=32)
@@ -136,12 +136,12 @@ def test_bad_logs_are_refused(name: str, mutate: Any, match: str) -> None:
 
 def test_unsupported_abi_is_refused_at_build_time() -> None:
     with pytest.raises(UnsupportedAbiError, match="tuple"):
-        build_decoder(
+        build_log_decoder(
             {"name": "X", "inputs": [{"name": "a", "type": "tuple", "indexed": False}]},
             next(iter(DECODERS.values())).kind,
         )
     with pytest.raises(UnsupportedAbiError, match="lacks the events"):
-        build_decoders([e for e in load_abi() if e.get("name") != "Withdrawn"])
+        build_log_decoders([e for e in list(load_artifact().abi) if e.get("name") != "Withdrawn"])
 
 
 def test_snake_case() -> None:
@@ -162,7 +162,7 @@ def test_signed_and_short_bytes_types() -> None:
             {"name": "big", "type": "int256", "indexed": True},
         ],
     }
-    dec = build_decoder(ev, next(iter(DECODERS.values())).kind)
+    dec = build_log_decoder(ev, next(iter(DECODERS.values())).kind)
     data = encode(["int64", "bytes4"], [-5, b"\xde\xad\xbe\xef"])
     args = dec.decode(
         ["0x" + "00" * 32, "0x" + encode(["int256"], [-(2**200)]).hex()], "0x" + data.hex()

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis
 
+from services.common.chain import LogDecodeError
 from services.common.messages import decode_message
-from services.indexer.decoder import LogDecodeError
 from services.indexer.devchain import (
     EMITTER_ADDRESS,
     Anvil,

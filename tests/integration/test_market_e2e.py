@@ -22,9 +22,9 @@ from eth_account.signers.local import LocalAccount
 from services.common import chain as c
 from services.common.chain import Deployment, Marketplace
 from services.common.content import ContentNotFoundError, LocalContentStore, cid_of
+from services.common.node import Node
 from services.common.spec import parse_spec
-from services.scheduler.node import Node
-from services.scheduler.requester import create_task
+from services.requester import create_task
 from tests.fixtures.chain import ETHER, Chain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,7 +234,7 @@ def test_task_goes_from_created_to_paid_through_kills(
     )
 
     chain.travel_to(created.reveal_deadline + 600)
-    wait_until("finalize", lambda: market.get_task(tid).state == c.TaskState.FINALIZED, procs, 60)
+    wait_until("finalize", lambda: market.get_task(tid).state == c.OnChainTaskState.FINALIZED, procs, 60)
     wait_until("the solver's withdrawal", lambda: market.credits(solver.address) == 0, procs, 60)
 
     sol = market.get_solution(tid, 0)

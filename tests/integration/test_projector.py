@@ -16,16 +16,6 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session, SQLModel, select
 
-from services.api.models import (
-    Attestation,
-    ChainEvent,
-    Checkpoint,
-    Credit,
-    Solution,
-    Task,
-    Withdrawal,
-)
-from services.api.projector import Projector, make_engine, migrate, run
 from services.common.messages import Kind, decode_message
 from services.common.settings import Settings
 from services.common.streams import StreamConsumer
@@ -37,6 +27,16 @@ from services.indexer.devchain import (
     scenario_logs,
     send_logs,
 )
+from services.projector.models import (
+    Attestation,
+    ChainEvent,
+    Checkpoint,
+    Credit,
+    Solution,
+    Task,
+    Withdrawal,
+)
+from services.projector.service import Projector, make_engine, migrate, run
 
 Log = tuple[list[bytes], bytes]
 

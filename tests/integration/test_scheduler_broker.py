@@ -45,10 +45,11 @@ def procs(tmp_path: Path) -> Iterator[Procs]:
         p.stop_all()
 
 
-@pytest.mark.skipif(not rabbit_running(), reason="no RabbitMQ on 127.0.0.1:5672")
 def test_epoch_over_rabbitmq(
     procs: Procs, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
+    if not rabbit_running():  # make test starts the installed rabbitmq-server (scripts/test-deps.sh)
+        pytest.fail("no RabbitMQ on 127.0.0.1:5672: run `make test`, or start rabbitmq-server")
     queue = f"edgemarket.test.{uuid.uuid4().hex[:8]}"
     env = {
         "EDGEMARKET_BROKER_URL": AMQP,

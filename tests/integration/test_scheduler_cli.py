@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.common.chain import Deployment, Marketplace, TaskState
+from services.common.chain import Deployment, Marketplace, OnChainTaskState
 from tests.fixtures.chain import ETHER, Chain
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ def test_task_create_show_finalize(
     chain.travel_to(task.eval_deadline)
     done = edgemarket(env, "task", "finalize", "1")
     assert done.returncode == 0 and "no winner" in done.stdout
-    assert market.get_task(1).state == TaskState.FINALIZED
+    assert market.get_task(1).state == OnChainTaskState.FINALIZED
 
     missing = edgemarket(env, "task", "show", "99")
     assert missing.returncode != 0 and "there is no task 99" in missing.stdout + missing.stderr

@@ -15,11 +15,11 @@ from services.common import chain as c
 from services.common.chain import Deployment, Marketplace
 from services.common.content import ContentNotFoundError, LocalContentStore
 from services.common.messages import Kind, Message
+from services.common.node import Node
 from services.scheduler.celery_app import make_app
 from services.scheduler.config import SolverSettings
-from services.scheduler.node import Node
 from services.scheduler.private_store import PrivateAgents
-from services.scheduler.reveals import RevealStore, TaskState
+from services.scheduler.reveals import RevealStore, SolverTaskState
 from services.scheduler.service import Scheduler
 from tests.fixtures.chain import ETHER, Chain
 
@@ -100,7 +100,7 @@ def test_intake(
     msg = task_for(bad)
     scheduler.on_task_created(msg)
     rec = store.task(1)
-    assert rec is not None and rec.state is TaskState.REJECTED and "not JSON" in rec.reason
+    assert rec is not None and rec.state is SolverTaskState.REJECTED and "not JSON" in rec.reason
     scheduler.on_task_created(msg)
     assert store.task(1) == rec
 
@@ -109,7 +109,7 @@ def test_intake(
     content.put(wrong)
     scheduler.on_task_created(task_for(wrong))
     rec = store.task(2)
-    assert rec is not None and rec.state is TaskState.REJECTED and "schema" in rec.reason
+    assert rec is not None and rec.state is SolverTaskState.REJECTED and "schema" in rec.reason
 
     # A valid spec, but evaluators this solver does not trust, or too small a bounty.
     good = json.dumps(GOOD).encode()
@@ -120,14 +120,14 @@ def test_intake(
     )  # fmt: skip
     picky.on_task_created(task_for(good))
     rec = picky.store.task(3)
-    assert rec is not None and rec.state is TaskState.REJECTED and "not trusted" in rec.reason
+    assert rec is not None and rec.state is SolverTaskState.REJECTED and "not trusted" in rec.reason
     greedy = Scheduler(
         settings.model_copy(update={"min_bounty": 2 * ETHER}),
         node, RevealStore(tmp_path / "greedy.sqlite"), content, make_app(settings), private,
     )  # fmt: skip
     greedy.on_task_created(task_for(good))
     rec = greedy.store.task(4)
-    assert rec is not None and rec.state is TaskState.REJECTED and "below" in rec.reason
+    assert rec is not None and rec.state is SolverTaskState.REJECTED and "below" in rec.reason
 
     # A spec nobody uploaded (yet): the handler raises so the stream retries, boundedly.
     missing = json.dumps({**GOOD, "title": "not uploaded"}).encode()
@@ -138,4 +138,4 @@ def test_intake(
     content.put(missing)
     scheduler.on_task_created(msg)
     rec = store.task(5)
-    assert rec is not None and rec.state is TaskState.ACCEPTED
+    assert rec is not None and rec.state is SolverTaskState.ACCEPTED

@@ -6,8 +6,8 @@ from eth_account.signers.local import LocalAccount
 
 from services.common import chain as c
 from services.common.chain import Deployment, Marketplace
-from services.scheduler.keeper import Keeper
-from services.scheduler.node import Node
+from services.common.node import Node
+from services.common.settlement import Keeper
 from tests.fixtures.chain import ETHER, Chain, commit_agent, open_task, reveal
 
 
@@ -49,7 +49,7 @@ def test_keeper_seeds_finalizes_and_withdraws(
     done = solver_keeper.step()
     assert done[0] == f"finalize {task.task_id}"
     assert done[1].startswith("withdraw ")
-    assert marketplace.get_task(task.task_id).state == c.TaskState.FINALIZED
+    assert marketplace.get_task(task.task_id).state == c.OnChainTaskState.FINALIZED
     # No quorum (one attestation of two): no winner; the solver gets its bond back only.
     gained = chain.balance(solver.address) - before
     assert ETHER // 10 - ETHER // 100 < gained <= ETHER // 10

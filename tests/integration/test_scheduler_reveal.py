@@ -12,12 +12,12 @@ import redis
 import bisuna
 from services.common.chain import Deployment, Marketplace, SolutionCommitted
 from services.common.content import LocalContentStore, cid_of
+from services.common.node import Node
 from services.common.spec import parse_spec
 from services.scheduler.celery_app import make_app
 from services.scheduler.config import SolverSettings
-from services.scheduler.node import Node
 from services.scheduler.private_store import PrivateAgents
-from services.scheduler.reveals import PendingState, RevealStore
+from services.scheduler.reveals import RevealState, RevealStore
 from services.scheduler.service import Scheduler
 from tests.fixtures.chain import ETHER, Chain, open_task
 
@@ -69,7 +69,7 @@ def test_successor_commits_and_reveals_what_a_dead_scheduler_left(
     c3 = m.commitment_for(tid, agents[2], 30, salt3)
     s1.store.record_commit_intent(tid, c3, agents[2], salt3, 30)
     sid3 = m.commit_solution(tid, c3).event(SolutionCommitted).solution_id
-    s1.store.mark(c3, PendingState.COMMITTED, sid3)
+    s1.store.mark(c3, RevealState.COMMITTED, sid3)
     s1.store.close()
 
     # A commit this very process is sending is not a leftover: the settle loop keeps off it.
@@ -79,7 +79,7 @@ def test_successor_commits_and_reveals_what_a_dead_scheduler_left(
     s2 = successor()
     s2.reveal_due()  # commit phase: sends (1), finds (2), reveals nothing yet
     assert m.solution_count(tid) == 3
-    assert {p.state for p in s2.store.pending(tid)} == {PendingState.COMMITTED}
+    assert {p.state for p in s2.store.pending(tid)} == {RevealState.COMMITTED}
     assert not any(m.get_solution(tid, i).revealed for i in range(3))
     assert not (tmp_path / "content").exists() or not any((tmp_path / "content").rglob("*"))
 

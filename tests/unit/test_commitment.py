@@ -44,15 +44,15 @@ def test_commitment_is_keccak_of_the_abi_encoding_word_by_word() -> None:
 
 
 def test_commitment_binds_every_field() -> None:
-    base = dict(
-        chain_id=31337,
-        contract=CONTRACT,
-        task_id=1,
-        solver=SOLVER,
-        agent_digest=bytes(32),
-        claimed_score=5,
-        salt=bytes(32),
-    )
+    base = {
+        "chain_id": 31337,
+        "contract": CONTRACT,
+        "task_id": 1,
+        "solver": SOLVER,
+        "agent_digest": bytes(32),
+        "claimed_score": 5,
+        "salt": bytes(32),
+    }
     reference = commitment(**base)  # type: ignore[arg-type]
     variants = [
         {"chain_id": 361},
@@ -71,15 +71,15 @@ def test_commitment_binds_every_field() -> None:
 
 
 def test_commitment_rejects_bad_inputs() -> None:
-    base = dict(
-        chain_id=1,
-        contract=CONTRACT,
-        task_id=1,
-        solver=SOLVER,
-        agent_digest=bytes(32),
-        claimed_score=0,
-        salt=bytes(32),
-    )
+    base = {
+        "chain_id": 1,
+        "contract": CONTRACT,
+        "task_id": 1,
+        "solver": SOLVER,
+        "agent_digest": bytes(32),
+        "claimed_score": 0,
+        "salt": bytes(32),
+    }
     with pytest.raises(ValueError, match="claimed_score"):
         commitment(**{**base, "claimed_score": MAX_SCORE + 1})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="32 bytes"):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from services.scheduler.reveals import PendingState, RevealStore, TaskState
+from services.scheduler.reveals import RevealState, RevealStore, SolverTaskState
 
 
 def test_intent_survives_kill_9(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_intent_survives_kill_9(tmp_path: Path) -> None:
         b"agent-bytes",
         b"\x02" * 32,
         123,
-        PendingState.COMMITTING,
+        RevealState.COMMITTING,
     )
     assert os.stat(db).st_size > 0
 
@@ -38,22 +38,23 @@ def test_pending_lifecycle(tmp_path: Path) -> None:
     store = RevealStore(tmp_path / "s.sqlite")
     store.record_commit_intent(1, b"c" * 32, b"a", b"s" * 32, 5)
     store.record_commit_intent(1, b"c" * 32, b"other", b"t" * 32, 6)  # same commitment: kept once
-    store.mark(b"c" * 32, PendingState.COMMITTED, solution_id=3)
+    store.mark(b"c" * 32, RevealState.COMMITTED, solution_id=3)
     [p] = store.pending(1)
-    assert (p.agent, p.solution_id, p.state) == (b"a", 3, PendingState.COMMITTED)
-    store.mark(b"c" * 32, PendingState.REVEALED)
+    assert (p.agent, p.solution_id, p.state) == (b"a", 3, RevealState.COMMITTED)
+    store.mark(b"c" * 32, RevealState.REVEALED)
     assert store.pending(1) == []
     assert store.all_for(1)[0].solution_id == 3
 
 
 def test_task_states(tmp_path: Path) -> None:
     store = RevealStore(tmp_path / "s.sqlite")
-    store.put_task(4, TaskState.ACCEPTED, spec_cid="bafk", commit_deadline=10, reveal_deadline=20)
-    assert store.count_attempt(4) == 1
-    store.set_task_state(4, TaskState.REJECTED, "spec is not edgemarket/task@1")
+    store.put_task(
+        4, SolverTaskState.ACCEPTED, spec_cid="bafk", commit_deadline=10, reveal_deadline=20
+    )
+    store.set_task_state(4, SolverTaskState.REJECTED, "spec is not edgemarket/task@1")
     rec = store.task(4)
-    assert rec is not None and rec.state is TaskState.REJECTED and "task@1" in rec.reason
-    assert store.tasks_in(TaskState.ACCEPTED) == []
+    assert rec is not None and rec.state is SolverTaskState.REJECTED and "task@1" in rec.reason
+    assert store.tasks_in(SolverTaskState.ACCEPTED) == []
     assert store.task(5) is None
 
 
@@ -61,9 +62,9 @@ def test_get_sees_what_a_listed_row_missed(tmp_path: Path) -> None:
     store = RevealStore(tmp_path / "s.sqlite")
     store.record_commit_intent(4, b"k" * 32, b"agent", b"s" * 32, 9)
     [listed] = store.pending(4)
-    store.mark(b"k" * 32, PendingState.COMMITTED, 2)  # the commit finished meanwhile
+    store.mark(b"k" * 32, RevealState.COMMITTED, 2)  # the commit finished meanwhile
     assert listed.solution_id is None
     fresh = store.get(b"k" * 32)
     assert fresh is not None
-    assert (fresh.state, fresh.solution_id, fresh.agent) == (PendingState.COMMITTED, 2, b"agent")
+    assert (fresh.state, fresh.solution_id, fresh.agent) == (RevealState.COMMITTED, 2, b"agent")
     assert store.get(b"x" * 32) is None

@@ -148,6 +148,16 @@ uint64_t bsn_agent_spectrum(const bsn_agent *a);
 int bsn_agent_run(bsn_agent *a, uint32_t net, const uint16_t *inputs, uint32_t steps,
                   uint16_t *outputs, uint64_t seed);
 
+/* Stepping one network from outside (what the scorer does inside, exposed so a caller can
+ * drive an environment and record every output, e.g. for docs/scorer-vectors.json).
+ * bsn_agent_reset: the state of a fresh network, random neurons seeded with `seed`, step
+ * index `t` (the boolean tasks reset each case with t = the case index). bsn_agent_step: one
+ * step from the current state; inputs n_in words, outputs n_out words; the step index then
+ * advances by one. BSN_E_ARG on a bad index, NULL, or counts other than the network's. */
+int bsn_agent_reset(bsn_agent *a, uint32_t net, uint64_t seed, uint32_t t);
+int bsn_agent_step(bsn_agent *a, uint32_t net, const uint16_t *inputs, size_t n_inputs,
+                   uint16_t *outputs, size_t n_outputs);
+
 /* A random agent shaped for the environment, built like the initial population (inputs and
  * outputs, then `structural` structural mutations). BSN_E_ARG, BSN_E_SPEC, BSN_E_NOMEM. */
 int bsn_agent_random(const bsn_params *p, uint64_t seed, uint32_t structural,
@@ -172,6 +182,31 @@ int bsn_score(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t
  * Stops at the first agent that fails and returns its error (*failed = its index). */
 int bsn_score_batch(bsn_agent *const *agents, size_t n, const bsn_params *p, uint32_t scorer,
                     const uint64_t *seeds, size_t n_seeds, uint32_t *scores, size_t *failed);
+
+/* Fuel ("bisuna-core/2"). A step of a network costs its neurons + connections, plus, for every
+ * neuron execution the step's definition makes (phases 1-5 over the neurons an output depends
+ * on, every pass of phase 4 included), 1 + that neuron's incoming connections. The same count
+ * on every machine and every code path. Under /2 an evaluation whose fuel exceeds the ceiling
+ * scores 0 (and stops early); /1 has no ceiling. */
+#define BSN_SCORER_CORE_2 2u          /* "bisuna-core/2": /1 plus the fuel ceiling */
+#define BSN_FUEL_PER_STEP 4ull        /* ceiling per network step, per neuron + connection allowed */
+#define BSN_FUEL_BOUND (1ull << 32)   /* the largest ceiling a spec may have (4,294,967,296) */
+
+/* The fuel ceiling of an evaluation: BSN_FUEL_PER_STEP x network steps x (max_neurons +
+ * max_connections), where network steps are 2 x samples (cipher), 64 (multiplexer-6), 2048
+ * (multiplexer-11), 2^n (parity-n), samples x max_steps (mountain-car). BSN_E_ARG, BSN_E_SPEC
+ * (unknown env, or the ceiling exceeds BSN_FUEL_BOUND: /2 refuses such a spec). */
+int bsn_fuel_ceiling(const bsn_params *p, uint64_t *ceiling);
+
+/* bsn_score / bsn_score_batch, also telling the fuel each evaluation used (up to where it
+ * stopped) and whether it ran out (then its score is 0). fuel, out_of_fuel may be NULL.
+ * Under /2 also BSN_E_SPEC when the spec's ceiling exceeds BSN_FUEL_BOUND. */
+int bsn_score_detail(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t *seeds,
+                     size_t n_seeds, uint32_t *score, uint64_t *fuel, uint32_t *out_of_fuel);
+int bsn_score_batch_detail(bsn_agent *const *agents, size_t n, const bsn_params *p,
+                           uint32_t scorer, const uint64_t *seeds, size_t n_seeds,
+                           uint32_t *scores, uint64_t *fuel, uint8_t *out_of_fuel,
+                           size_t *failed);
 
 /* Cipher preview: splits words[n] into payloads of N words (the last one zero-padded),
  * draws a key per payload from `seed`, and writes Alice's ciphertext and Bob's decryption

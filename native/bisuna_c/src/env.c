@@ -34,10 +34,11 @@ static uint32_t rhs_words(uint32_t n) { return (16 * n + 63) / 64; }
 
 int bsn_scratch_new(bsn_scratch *s, const bsn_params *p, uint32_t neurons, const bsn_allocator *a) {
     memset(s, 0, sizeof *s);
+    s->fuel_limit = UINT64_MAX;
     if (p->env == BSN_ENV_MUX6 || p->env == BSN_ENV_MUX11 || p->env == BSN_ENV_PARITY) {
         size_t align = bsn_lanes_align();
         s->lanes_raw = bsn_alloc(a, bsn_lanes_bytes(neurons) + align);
-        s->lanes_aux = bsn_alloc(a, (size_t)neurons * 7 * sizeof(uint16_t));
+        s->lanes_aux = bsn_alloc(a, (size_t)neurons * 10 * sizeof(uint16_t));
         if (s->lanes_raw == NULL || s->lanes_aux == NULL) {
             bsn_scratch_free(s, a);
             return BSN_E_NOMEM;
@@ -202,9 +203,11 @@ static int64_t advantage(const uint16_t *P, const uint16_t *C, uint32_t S, uint3
     return adv > MILLION ? MILLION : adv;
 }
 
-/* Steps Alice then Bob once per sample; fills C (Alice's words) and Q (Bob's words). */
+/* Steps Alice then Bob once per sample; fills C (Alice's words) and Q (Bob's words). Adds the
+ * fuel to *fuel and stops after the sample where it exceeds `limit`. */
 static void cipher_run(bsn_agent *a, uint32_t N, uint32_t mix, const uint16_t *P,
-                       const uint16_t *K, uint16_t *C, uint16_t *Q, uint32_t S) {
+                       const uint16_t *K, uint16_t *C, uint16_t *Q, uint32_t S, uint64_t limit,
+                       uint64_t *fuel) {
     bsn_net *alice = a->nets[0], *bob = a->nets[1];
     uint16_t in[32];
     for (uint32_t s = 0; s < S; s++) {
@@ -228,6 +231,8 @@ static void cipher_run(bsn_agent *a, uint32_t N, uint32_t mix, const uint16_t *P
             }
         }
         bsn_net_step(bob, in, q);
+        *fuel += alice->step_fuel + bob->step_fuel;
+        if (*fuel > limit) return;
     }
 }
 
@@ -243,7 +248,8 @@ static int64_t cipher_eval(bsn_agent *a, const bsn_params *p, const uint64_t *se
     }
     bsn_net_reset(a->nets[0], seeds[1]);
     bsn_net_reset(a->nets[1], seeds[2]);
-    cipher_run(a, N, p->mix, P, K, C, Q, S);
+    cipher_run(a, N, p->mix, P, K, C, Q, S, sc->fuel_limit, &sc->fuel_used);
+    if (sc->fuel_used > sc->fuel_limit) return 0;
     int64_t B = (int64_t)S * 16 * N, c = 0;
     for (size_t i = 0; i < (size_t)S * N; i++) c += popcount16(~(Q[i] ^ P[i]));
     int64_t corr = (2 * c - B) * MILLION / B;
@@ -254,7 +260,8 @@ static int64_t cipher_eval(bsn_agent *a, const bsn_params *p, const uint64_t *se
 
 /* Every case: reset, one step. The definition; bsn_lanes_boolean computes the same count
  * 64 cases at a time. */
-uint32_t bsn_boolean_scalar(bsn_agent *a, const bsn_params *p, uint64_t seed) {
+uint32_t bsn_boolean_scalar(bsn_agent *a, const bsn_params *p, uint64_t seed, uint64_t limit,
+                            uint64_t *fuel) {
     bsn_net *net = a->nets[0];
     uint32_t nb = net->n_in, cases = 1u << nb, correct = 0;
     uint16_t in[16], out[1];
@@ -268,6 +275,8 @@ uint32_t bsn_boolean_scalar(bsn_agent *a, const bsn_params *p, uint64_t seed) {
         else if (p->env == BSN_ENV_MUX11) want = (c >> (3 + (c & 7u))) & 1u;
         else want = bsn_pc16(c) & 1u;
         correct += (uint32_t)(out[0] >> 15) == want;
+        *fuel += net->step_fuel;
+        if (*fuel > limit) break;
     }
     return correct;
 }
@@ -276,10 +285,15 @@ static int64_t boolean_eval(bsn_agent *a, const bsn_params *p, const uint64_t *s
                             bsn_scratch *s) {
     const bsn_net *net = a->nets[0];
     uint32_t cases = 1u << net->n_in, correct;
-    if (s->lanes != NULL && net->n <= s->lanes_neurons && bsn_lanes_supported(net))
-        correct = bsn_lanes_boolean(net, p->env, seeds[1], s->lanes, s->lanes_aux);
-    else
-        correct = bsn_boolean_scalar(a, p, seeds[1]);
+    if (s->lanes != NULL && net->n <= s->lanes_neurons && bsn_lanes_supported(net)) {
+        uint64_t fuel = 0;
+        correct = bsn_lanes_boolean(net, p->env, seeds[1], s->lanes, s->lanes_aux, s->fuel_limit,
+                                    s->count_fuel ? &fuel : NULL);
+        s->fuel_used += fuel;
+    } else {
+        correct = bsn_boolean_scalar(a, p, seeds[1], s->fuel_limit, &s->fuel_used);
+    }
+    if (s->fuel_used > s->fuel_limit) return 0;
     return (int64_t)correct * MILLION / cases;
 }
 
@@ -319,7 +333,8 @@ static uint16_t obs_word(int64_t v, int64_t range) {
     return (uint16_t)x;
 }
 
-static int64_t mountain_car_eval(bsn_agent *a, const bsn_params *p, const uint64_t *seeds) {
+static int64_t mountain_car_eval(bsn_agent *a, const bsn_params *p, const uint64_t *seeds,
+                                 bsn_scratch *sc) {
     bsn_net *net = a->nets[0];
     bsn_rng r;
     bsn_rng_seed(&r, seeds[0]);
@@ -334,6 +349,8 @@ static int64_t mountain_car_eval(bsn_agent *a, const bsn_params *p, const uint64
             in[0] = obs_word(x + 300000, 900000);
             in[1] = obs_word(v, MC_VMAX);
             bsn_net_step(net, in, out);
+            sc->fuel_used += net->step_fuel;
+            if (sc->fuel_used > sc->fuel_limit) return 0;
             int64_t action = (out[0] >> 15) ? 2 : 0; /* top bit: push right, else left */
             v += (action - 1) * 1000 - 2500 * icos(3 * x) / MILLION;
             if (v > MC_VMAX) v = MC_VMAX;
@@ -355,39 +372,75 @@ static int64_t mountain_car_eval(bsn_agent *a, const bsn_params *p, const uint64
 
 int64_t bsn_evaluate(bsn_agent *a, const bsn_params *p, const uint64_t *seeds, bsn_scratch *s,
                      int train) {
+    int64_t v;
+    s->fuel_used = 0;
     switch (p->env) {
-    case BSN_ENV_CIPHER: return cipher_eval(a, p, seeds, s, train);
-    case BSN_ENV_MOUNTAIN_CAR: return mountain_car_eval(a, p, seeds);
-    default: return boolean_eval(a, p, seeds, s);
+    case BSN_ENV_CIPHER: v = cipher_eval(a, p, seeds, s, train); break;
+    case BSN_ENV_MOUNTAIN_CAR: v = mountain_car_eval(a, p, seeds, s); break;
+    default: v = boolean_eval(a, p, seeds, s); break;
     }
+    s->out_of_fuel = s->fuel_used > s->fuel_limit;
+    return s->out_of_fuel ? 0 : v;
+}
+
+/* ---- fuel -------------------------------------------------------------------------------- */
+
+/* Network steps of one evaluation at most: cipher 2 per sample (Alice, Bob), the boolean
+ * tasks one per case, mountain-car samples x max_steps. */
+static uint64_t network_steps(const bsn_params *p) {
+    switch (p->env) {
+    case BSN_ENV_CIPHER: return 2ull * p->samples;
+    case BSN_ENV_MUX6: return 64;
+    case BSN_ENV_MUX11: return 2048;
+    case BSN_ENV_PARITY: return 1ull << p->parity_bits;
+    default: return (uint64_t)p->samples * p->max_steps;
+    }
+}
+
+int bsn_fuel_ceiling(const bsn_params *p, uint64_t *ceiling) {
+    if (p == NULL || ceiling == NULL) return BSN_E_ARG;
+    if (p->env < BSN_ENV_CIPHER || p->env > BSN_ENV_MOUNTAIN_CAR) return BSN_E_SPEC;
+    uint64_t c = BSN_FUEL_PER_STEP * network_steps(p) *
+                 ((uint64_t)p->limits.max_neurons + p->limits.max_connections);
+    if (c > BSN_FUEL_BOUND) return BSN_E_SPEC;
+    *ceiling = c;
+    return BSN_OK;
+}
+
+int bsn_fuel_setup(bsn_scratch *s, const bsn_params *p, uint32_t scorer) {
+    if (scorer == BSN_SCORER_CORE_1) {
+        s->fuel_limit = UINT64_MAX;
+        return BSN_OK;
+    }
+    if (scorer != BSN_SCORER_CORE_2) return BSN_E_SCORER;
+    s->count_fuel = 1;
+    return bsn_fuel_ceiling(p, &s->fuel_limit);
+}
+
+int bsn_score_detail(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t *seeds,
+                     size_t n_seeds, uint32_t *score, uint64_t *fuel, uint32_t *out_of_fuel) {
+    size_t failed;
+    uint8_t oof = 0;
+    if (a == NULL || score == NULL) return BSN_E_ARG;
+    int rc = bsn_score_batch_detail(&a, 1, p, scorer, seeds, n_seeds, score, fuel, &oof, &failed);
+    if (rc == BSN_OK && out_of_fuel != NULL) *out_of_fuel = oof;
+    return rc;
 }
 
 int bsn_score(bsn_agent *a, const bsn_params *p, uint32_t scorer, const uint64_t *seeds,
               size_t n_seeds, uint32_t *score) {
-    if (a == NULL || p == NULL || seeds == NULL || score == NULL) return BSN_E_ARG;
-    if (scorer != BSN_SCORER_CORE_1) return BSN_E_SCORER;
-    int rc = bsn_agent_fits(a, p);
-    if (rc != BSN_OK) return rc;
-    if (n_seeds < 1 + (size_t)a->n_nets) return BSN_E_ARG;
-    bsn_scratch sc;
-    uint32_t neurons = 0;
-    for (uint32_t k = 0; k < a->n_nets; k++)
-        if (a->nets[k]->n > neurons) neurons = a->nets[k]->n;
-    rc = bsn_scratch_new(&sc, p, neurons, &a->alloc);
-    if (rc != BSN_OK) return rc;
-    int64_t v = bsn_evaluate(a, p, seeds, &sc, 0);
-    bsn_scratch_free(&sc, &a->alloc);
-    if (v < 0) v = 0;
-    if (v > MILLION) v = MILLION;
-    *score = (uint32_t)v;
-    return BSN_OK;
+    return bsn_score_detail(a, p, scorer, seeds, n_seeds, score, NULL, NULL);
 }
 
-int bsn_score_batch(bsn_agent *const *agents, size_t n, const bsn_params *p, uint32_t scorer,
-                    const uint64_t *seeds, size_t n_seeds, uint32_t *scores, size_t *failed) {
+int bsn_score_batch_detail(bsn_agent *const *agents, size_t n, const bsn_params *p,
+                           uint32_t scorer, const uint64_t *seeds, size_t n_seeds,
+                           uint32_t *scores, uint64_t *fuel, uint8_t *out_of_fuel,
+                           size_t *failed) {
     if ((n && (agents == NULL || scores == NULL)) || p == NULL || seeds == NULL || failed == NULL)
         return BSN_E_ARG;
-    if (scorer != BSN_SCORER_CORE_1) return BSN_E_SCORER;
+    if (scorer != BSN_SCORER_CORE_1 && scorer != BSN_SCORER_CORE_2) return BSN_E_SCORER;
+    uint64_t ceiling;
+    if (scorer == BSN_SCORER_CORE_2 && bsn_fuel_ceiling(p, &ceiling) != BSN_OK) return BSN_E_SPEC;
     uint32_t neurons = 0;
     for (size_t i = 0; i < n; i++) {
         *failed = i;
@@ -403,12 +456,26 @@ int bsn_score_batch(bsn_agent *const *agents, size_t n, const bsn_params *p, uin
     bsn_scratch sc;
     int rc = bsn_scratch_new(&sc, p, neurons, &agents[0]->alloc);
     if (rc != BSN_OK) return rc;
+    rc = bsn_fuel_setup(&sc, p, scorer);
+    if (rc != BSN_OK) {
+        bsn_scratch_free(&sc, &agents[0]->alloc);
+        return rc;
+    }
+    if (fuel != NULL) sc.count_fuel = 1;
     for (size_t i = 0; i < n; i++) {
         int64_t v = bsn_evaluate(agents[i], p, seeds, &sc, 0);
         scores[i] = (uint32_t)(v < 0 ? 0 : v > MILLION ? MILLION : v);
+        if (fuel != NULL) fuel[i] = sc.fuel_used;
+        if (out_of_fuel != NULL) out_of_fuel[i] = (uint8_t)sc.out_of_fuel;
     }
     bsn_scratch_free(&sc, &agents[0]->alloc);
     return BSN_OK;
+}
+
+int bsn_score_batch(bsn_agent *const *agents, size_t n, const bsn_params *p, uint32_t scorer,
+                    const uint64_t *seeds, size_t n_seeds, uint32_t *scores, size_t *failed) {
+    return bsn_score_batch_detail(agents, n, p, scorer, seeds, n_seeds, scores, NULL, NULL,
+                                  failed);
 }
 
 int bsn_cipher_preview(bsn_agent *a, const uint16_t *words, size_t n, uint64_t seed,
@@ -431,7 +498,8 @@ int bsn_cipher_preview(bsn_agent *a, const uint16_t *words, size_t n, uint64_t s
             P[i] = base + i < n ? words[base + i] : 0;
             K[i] = bsn_rng_word(&r);
         }
-        cipher_run(a, N, mix, P, K, C, Q, 1);
+        uint64_t fuel = 0;
+        cipher_run(a, N, mix, P, K, C, Q, 1, UINT64_MAX, &fuel);
         for (uint32_t i = 0; i < N && base + i < n; i++) {
             enc[base + i] = C[i];
             dec[base + i] = Q[i];

@@ -112,6 +112,16 @@ typedef struct bsn_net {
     uint8_t *live;                  /* per neuron: an output depends on it (schedule) */
     uint64_t seed;                  /* random neurons' stream */
     uint32_t t;                     /* steps since the reset */
+    /* the linear step (net.c): what a neuron's firing changes, and per-step bookkeeping */
+    uint32_t *src_start, *src_idx;  /* connections by source (non-control sources only) */
+    uint32_t *mod_start, *mod_idx;  /* connections by modulator (non-control sources only) */
+    uint16_t *acc, *cand, *next, *seen, *fire; /* per neuron (seen: executed this step) */
+    uint32_t *stamp, *first, *fpass; /* per neuron: last pass queued, first and firing pass */
+    uint16_t *bits;                 /* per wide neuron: 16 counters, one per accumulator bit */
+    uint16_t *term;                 /* per connection into a wide neuron: its current term */
+    uint8_t *flag;
+    uint64_t fuel_fixed;            /* fuel of the inputs and live primers, every step */
+    uint64_t step_fuel;             /* fuel of the last step (see bsn_net_step) */
 } bsn_net;
 
 struct bsn_agent {
@@ -124,6 +134,10 @@ BSN_INTERNAL bsn_net *bsn_net_new(const bsn_allocator *a, uint32_t cap_n, uint32
 BSN_INTERNAL void bsn_net_copy(bsn_net *dst, const bsn_net *src); /* dst caps suffice */
 BSN_INTERNAL void bsn_net_prepare(bsn_net *net);
 BSN_INTERNAL void bsn_net_reset(bsn_net *net, uint64_t seed);
+/* One step. Sets net->step_fuel: neurons + connections of the network (the clean-up), plus
+ * 1 + the number of incoming connections for every neuron execution that the step's
+ * definition (BISUNA.md, phases 1-5, over the live neurons) makes, passes included, whether
+ * or not this implementation repeats the work. */
 BSN_INTERNAL void bsn_net_step(bsn_net *net, const uint16_t *in, uint16_t *out);
 BSN_INTERNAL void bsn_net_init_io(bsn_net *net, uint32_t n_in, uint32_t n_out);
 BSN_INTERNAL void bsn_net_structural(bsn_net *net, bsn_rng *r);
@@ -147,8 +161,12 @@ typedef struct bsn_scratch {
     uint32_t *counts;/* cipher attacker 2: 16N × 4 */
     void *lanes_raw; /* boolean tasks: per-neuron lane vectors (aligned within) */
     bsn_lane_neuron *lanes;
-    uint16_t *lanes_aux;  /* 7 × neurons words: live-neuron lists */
+    uint16_t *lanes_aux;  /* 10 × neurons words: live-neuron lists */
     uint32_t lanes_neurons;
+    /* fuel (env.c): an evaluation stops as soon as fuel_used exceeds fuel_limit, sets
+     * out_of_fuel and returns 0. bsn_scratch_new: no limit, not counted on the lanes. */
+    uint64_t fuel_limit, fuel_used;
+    int count_fuel, out_of_fuel;
 } bsn_scratch;
 
 /* Scratch for evaluating agents of up to `neurons` neurons per network. */
@@ -159,9 +177,15 @@ BSN_INTERNAL size_t bsn_lanes_bytes(uint32_t neurons);
 BSN_INTERNAL size_t bsn_lanes_align(void);
 BSN_INTERNAL int bsn_lanes_supported(const bsn_net *net);
 BSN_INTERNAL uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t seed,
-                                        bsn_lane_neuron *L, uint16_t *aux);
-/* The scalar reference for the boolean tasks (what the lanes must reproduce). */
-BSN_INTERNAL uint32_t bsn_boolean_scalar(bsn_agent *a, const bsn_params *p, uint64_t seed);
+                                        bsn_lane_neuron *L, uint16_t *aux, uint64_t limit,
+                                        uint64_t *fuel);
+/* The scalar reference for the boolean tasks (what the lanes must reproduce); adds the fuel
+ * of the cases it runs to *fuel and stops after the case where it exceeds `limit`. */
+BSN_INTERNAL uint32_t bsn_boolean_scalar(bsn_agent *a, const bsn_params *p, uint64_t seed,
+                                         uint64_t limit, uint64_t *fuel);
+/* Sets the scratch's fuel limit for a scorer version: none for /1, bsn_fuel_ceiling for /2.
+ * BSN_E_SCORER, BSN_E_SPEC (the ceiling exceeds BSN_FUEL_BOUND). */
+BSN_INTERNAL int bsn_fuel_setup(bsn_scratch *s, const bsn_params *p, uint32_t scorer);
 
 /* Scores (train = 0: the marketplace score, 0..1e6) or training fitness (train = 1). */
 BSN_INTERNAL int64_t bsn_evaluate(bsn_agent *a, const bsn_params *p, const uint64_t *seeds,

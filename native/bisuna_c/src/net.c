@@ -43,6 +43,15 @@ bsn_net *bsn_net_new(const bsn_allocator *a, uint32_t cap_n, uint32_t cap_c) {
     size_t o_exc = sz; sz += align8(n * 2);
     size_t o_ff = sz; sz += align8(c);
     size_t o_pff = sz; sz += align8(c);
+    size_t o_ss = sz; sz += align8((n + 1) * 4);
+    size_t o_si = sz; sz += align8(c * 4);
+    size_t o_ms = sz; sz += align8((n + 1) * 4);
+    size_t o_mi = sz; sz += align8(c * 4);
+    size_t o_u16 = sz; sz += align8(n * 2 * 5); /* acc, cand, next, seen, fire */
+    size_t o_u32 = sz; sz += align8(n * 4 * 3); /* stamp, first, fpass */
+    size_t o_bits = sz; sz += align8(n * 2 * 16);
+    size_t o_term = sz; sz += align8(c * 2);
+    size_t o_flag = sz; sz += align8(n);
     uint8_t *m = bsn_alloc(a, sz);
     if (m == NULL) return NULL;
     memset(m, 0, sz);
@@ -68,6 +77,23 @@ bsn_net *bsn_net_new(const bsn_allocator *a, uint32_t cap_n, uint32_t cap_c) {
     net->exc = (uint16_t *)(void *)(m + o_exc);
     net->ff = m + o_ff;
     net->pff = m + o_pff;
+    net->src_start = (uint32_t *)(void *)(m + o_ss);
+    net->src_idx = (uint32_t *)(void *)(m + o_si);
+    net->mod_start = (uint32_t *)(void *)(m + o_ms);
+    net->mod_idx = (uint32_t *)(void *)(m + o_mi);
+    uint16_t *u16 = (uint16_t *)(void *)(m + o_u16);
+    net->acc = u16;
+    net->cand = u16 + n;
+    net->next = u16 + 2 * n;
+    net->seen = u16 + 3 * n;
+    net->fire = u16 + 4 * n;
+    uint32_t *u32 = (uint32_t *)(void *)(m + o_u32);
+    net->stamp = u32;
+    net->first = u32 + n;
+    net->fpass = u32 + 2 * n;
+    net->bits = (uint16_t *)(void *)(m + o_bits);
+    net->term = (uint16_t *)(void *)(m + o_term);
+    net->flag = m + o_flag;
     return net;
 }
 
@@ -151,6 +177,30 @@ void bsn_net_prepare(bsn_net *net) {
             }
         }
     }
+    /* connections by non-control source and by modulator: whose terms a firing changes */
+    uint32_t *ss = net->src_start, *ms = net->mod_start;
+    memset(ss, 0, (size_t)(n + 1) * 4);
+    memset(ms, 0, (size_t)(n + 1) * 4);
+    for (uint32_t i = 0; i < nc; i++) {
+        const bsn_conn *c = &net->c[i];
+        if (net->kind[c->from] == BSN_KIND_CONTROL) continue;
+        ss[c->from + 1]++;
+        if (c->mod != BSN_NONE) ms[c->mod + 1]++;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        ss[i + 1] += ss[i];
+        ms[i + 1] += ms[i];
+    }
+    for (uint32_t i = 0; i < n; i++) fill[i] = ss[i];
+    for (uint32_t i = 0; i < nc; i++)
+        if (net->kind[net->c[i].from] != BSN_KIND_CONTROL) net->src_idx[fill[net->c[i].from]++] = i;
+    for (uint32_t i = 0; i < n; i++) fill[i] = ms[i];
+    for (uint32_t i = 0; i < nc; i++) {
+        const bsn_conn *c = &net->c[i];
+        if (net->kind[c->from] != BSN_KIND_CONTROL && c->mod != BSN_NONE)
+            net->mod_idx[fill[c->mod]++] = i;
+    }
+    memset(net->flag, 0, n);
     net->n_primers = net->n_controls = net->n_others = 0;
     for (uint32_t i = net->n_in; i < n; i++) {
         if (!net->live[i]) continue;
@@ -161,6 +211,10 @@ void bsn_net_prepare(bsn_net *net) {
             net->others[net->n_others++] = (uint16_t)i;
         }
     }
+    net->fuel_fixed = 0;
+    for (uint32_t i = 0; i < net->n_in; i++) net->fuel_fixed += 1u + in[i + 1] - in[i];
+    for (uint32_t k = 0; k < net->n_primers; k++)
+        net->fuel_fixed += 1u + in[net->primers[k] + 1] - in[net->primers[k]];
 }
 
 void bsn_net_reset(bsn_net *net, uint64_t seed) {
@@ -189,7 +243,48 @@ static inline uint16_t mod_word(const bsn_net *net, uint32_t m) {
     return net->fired[m] ? net->state[m] : net->prev[m];
 }
 
-static void execute(bsn_net *net, uint32_t id, uint32_t obs) {
+/* The word connection i (from a non-control source) adds to its target's accumulator. */
+static inline uint32_t term_of(const bsn_net *net, uint32_t i) {
+    const bsn_conn *c = &net->c[i];
+    uint32_t s = c->from, fs = net->fired[s], w;
+    if (c->mod == BSN_NONE) {
+        if (!fs && net->pff[i]) return 0; /* its source will fire: do not count it twice */
+        w = c->weight;
+    } else {
+        w = mod_word(net, c->mod);
+    }
+    return w & (fs ? net->state[s] : net->prev[s]);
+}
+
+static inline uint32_t activation(const bsn_net *net, uint32_t id, uint32_t acc, uint32_t obs) {
+    switch (net->kind[id]) {
+    case BSN_KIND_INPUT: return (acc + obs) & 0xFFFFu;
+    case BSN_KIND_ACTIVATION: return popcount16(acc);
+    case BSN_KIND_THRESHOLD:
+    case BSN_KIND_CONTROL: return popcount16(acc) >= 4 ? 255u : 0u;
+    case BSN_KIND_RANDOM: return bsn_random_word(net->seed, net->t, id);
+    case BSN_KIND_ROLL: return ((acc << 1) | (acc >> 15)) & 0xFFFFu;
+    default: return acc; /* output, identity */
+    }
+}
+
+/* Sets the feed-forward flags of id's incoming connections from the current fired marks. */
+static inline void set_ff(bsn_net *net, uint32_t id) {
+    for (uint32_t i = net->in_start[id]; i < net->in_start[id + 1]; i++) {
+        uint32_t s = net->c[i].from;
+        net->ff[i] = (uint8_t)(net->c[i].mod == BSN_NONE && net->kind[s] != BSN_KIND_CONTROL &&
+                               net->fired[s]);
+    }
+}
+
+static inline void write_out(bsn_net *net, uint32_t id, uint32_t out) {
+    net->out[id] = (uint16_t)out;
+    net->state[id] = (uint16_t)(~out & BETA[net->rate[id]]);
+}
+
+/* One execution: the accumulator over the incoming connections, the feed-forward flags, the
+ * out and state. Returns the out. */
+static uint32_t execute(bsn_net *net, uint32_t id, uint32_t obs) {
     uint32_t b = net->in_start[id], e = net->in_start[id + 1];
     uint32_t acc = 0;
     const bsn_conn *cs = net->c;
@@ -209,28 +304,11 @@ static void execute(bsn_net *net, uint32_t id, uint32_t obs) {
         }
         acc |= w & (fs ? net->state[s] : net->prev[s]);
     }
-    uint32_t out;
-    switch (kind[id]) {
-    case BSN_KIND_INPUT: out = (acc + obs) & 0xFFFFu; break;
-    case BSN_KIND_ACTIVATION: out = popcount16(acc); break;
-    case BSN_KIND_THRESHOLD:
-    case BSN_KIND_CONTROL: out = popcount16(acc) >= 4 ? 255u : 0u; break;
-    case BSN_KIND_RANDOM: out = bsn_random_word(net->seed, net->t, id); break;
-    case BSN_KIND_ROLL: out = ((acc << 1) | (acc >> 15)) & 0xFFFFu; break;
-    default: out = acc; break; /* output, identity */
-    }
-    net->out[id] = (uint16_t)out;
-    net->state[id] = (uint16_t)(~out & BETA[net->rate[id]]);
-}
-
-static inline int has_ff_input(const bsn_net *net, uint32_t id) {
-    uint32_t b = net->in_start[id], e = net->in_start[id + 1];
-    for (uint32_t i = b; i < e; i++) {
-        uint32_t s = net->c[i].from;
-        if (net->c[i].mod == BSN_NONE && net->fired[s] && net->kind[s] != BSN_KIND_CONTROL)
-            return 1;
-    }
-    return 0;
+    net->acc[id] = (uint16_t)acc;
+    uint32_t out = activation(net, id, acc, obs);
+    write_out(net, id, out);
+    net->step_fuel += 1u + e - b;
+    return out;
 }
 
 static void apply_control(bsn_net *net, uint32_t ctl) {
@@ -242,9 +320,157 @@ static void apply_control(bsn_net *net, uint32_t ctl) {
     }
 }
 
+/* Phase 4 bookkeeping (flag bits). A neuron with more incoming connections than WIDE keeps
+ * one counter per accumulator bit, so a change of one term costs O(16), not a rescan. */
+#define F_WORK 1u  /* in the pass list: live, excited, not control */
+#define F_READY 2u /* has a feed-forward input (stays so: fired marks only grow) */
+#define F_RAN 4u   /* executed at least once this step */
+#define F_WIDE 8u  /* more incoming connections than WIDE: keeps bit counters */
+#define F_FIRED 16u
+#define WIDE 16u
+
+static inline int is_wide(const bsn_net *net, uint32_t id) { return net->flag[id] & F_WIDE; }
+
+/* Builds a wide neuron's counters and terms from scratch; returns its accumulator. */
+static uint32_t count_terms(bsn_net *net, uint32_t id) {
+    uint16_t *cnt = net->bits + (size_t)id * 16;
+    uint32_t acc = 0;
+    memset(cnt, 0, 16 * sizeof *cnt);
+    for (uint32_t i = net->in_start[id]; i < net->in_start[id + 1]; i++) {
+        uint32_t v = net->kind[net->c[i].from] == BSN_KIND_CONTROL ? 0 : term_of(net, i);
+        net->term[i] = (uint16_t)v;
+        acc |= v;
+        for (uint32_t b = 0; v; b++, v >>= 1) cnt[b] += (uint16_t)(v & 1u);
+    }
+    return acc;
+}
+
+/* Connection i's term changed (a wide target): moves its counts, keeps the accumulator. */
+static void recount(bsn_net *net, uint32_t i, uint32_t to) {
+    uint32_t v = term_of(net, i), old = net->term[i];
+    if (v == old) return;
+    net->term[i] = (uint16_t)v;
+    uint16_t *cnt = net->bits + (size_t)to * 16;
+    uint32_t acc = net->acc[to];
+    for (uint32_t b = 0, x = old & ~v; x; b++, x >>= 1)
+        if ((x & 1u) && --cnt[b] == 0) acc &= ~(1u << b);
+    for (uint32_t b = 0, x = v & ~old; x; b++, x >>= 1)
+        if ((x & 1u) && cnt[b]++ == 0) acc |= 1u << b;
+    net->acc[to] = (uint16_t)acc;
+}
+
+/* After a firing: the targets of connection i that must be looked at in the next pass. */
+static inline void touch(bsn_net *net, uint32_t i, uint32_t pass, uint16_t *next,
+                         uint32_t *n_next) {
+    uint32_t to = net->c[i].to;
+    uint8_t f = net->flag[to];
+    if ((f & (F_WORK | F_FIRED)) != F_WORK) return;
+    if (net->c[i].mod == BSN_NONE) f |= F_READY; /* (i comes from a source that fired) */
+    net->flag[to] = f;
+    if (!(f & F_READY)) return; /* without a feed-forward input it is not executed */
+    if ((f & F_RAN) && is_wide(net, to)) recount(net, i, to);
+    if (net->stamp[to] != pass) {
+        net->stamp[to] = pass;
+        next[(*n_next)++] = (uint16_t)to;
+    }
+}
+
+/* Phase 4, event-driven. The definition runs passes over the whole list; in pass k a neuron
+ * computes the same thing as in pass k-1 unless one of its sources or modulators fired in
+ * pass k-1 (fired marks, states of fired neurons, previous states and excitations are
+ * otherwise fixed), so only those are looked at, and a neuron that did not fire in k-1 does
+ * not fire in k either. Its last execution is the one that counts (state, out, flags); for a
+ * neuron that never fires that is the last pass, with the final fired marks. Cost: each
+ * firing visits the connections it changes once; a narrow neuron rescans its inputs at most
+ * once per change of one of them, a wide one updates its counters. */
+static void passes(bsn_net *net) {
+    uint32_t n_in = net->n_in, n_cand = 0, n_ran = 0, pass = 1;
+    uint16_t *ran = net->seen, *cand = net->cand, *next = net->next;
+    /* pass 1: the list, and those with a feed-forward input (from an input neuron: the only
+     * fired non-control sources so far) */
+    for (uint32_t k = 0; k < net->n_others; k++) {
+        uint16_t id = net->others[k];
+        net->stamp[id] = 0;
+        if (net->exc[id] >= BSN_EXC_LIMIT) {
+            net->flag[id] = 0;
+            continue;
+        }
+        uint8_t f = F_WORK;
+        if (net->in_start[id + 1] - net->in_start[id] > WIDE) f |= F_WIDE;
+        for (uint32_t i = net->in_start[id]; i < net->in_start[id + 1]; i++) {
+            if (net->c[i].from < n_in && net->c[i].mod == BSN_NONE) {
+                f |= F_READY;
+                net->stamp[id] = pass;
+                cand[n_cand++] = id;
+                break;
+            }
+        }
+        net->flag[id] = f;
+    }
+    for (;;) {
+        uint32_t nd = 0;
+        for (uint32_t k = 0; k < n_cand; k++) {
+            uint32_t id = cand[k];
+            uint32_t out;
+            int wide = is_wide(net, id);
+            if (!(net->flag[id] & F_RAN)) {
+                net->flag[id] |= F_RAN;
+                net->first[id] = pass;
+                ran[n_ran++] = (uint16_t)id;
+                if (wide) net->acc[id] = (uint16_t)count_terms(net, id);
+            }
+            if (wide) {
+                out = activation(net, id, net->acc[id], 0);
+                if (out >= BSN_FIRE_MIN) {
+                    set_ff(net, id); /* its last execution: fired marks as of this pass */
+                    write_out(net, id, out);
+                }
+            } else {
+                /* a narrow neuron executes in full (its last execution's writes stand) */
+                out = execute(net, id, 0);
+                net->step_fuel -= 1u + net->in_start[id + 1] - net->in_start[id];
+            }
+            if (out >= BSN_FIRE_MIN) {
+                net->fpass[id] = pass;
+                net->fire[nd++] = (uint16_t)id;
+            }
+        }
+        if (nd == 0) break;
+        for (uint32_t k = 0; k < nd; k++) {
+            net->fired[net->fire[k]] = 1;
+            net->flag[net->fire[k]] |= F_FIRED;
+        }
+        pass++;
+        uint32_t n_next = 0;
+        for (uint32_t k = 0; k < nd; k++) {
+            uint32_t x = net->fire[k];
+            for (uint32_t q = net->src_start[x]; q < net->src_start[x + 1]; q++)
+                touch(net, net->src_idx[q], pass, next, &n_next);
+            for (uint32_t q = net->mod_start[x]; q < net->mod_start[x + 1]; q++)
+                touch(net, net->mod_idx[q], pass, next, &n_next);
+        }
+        uint16_t *t = cand;
+        cand = next;
+        next = t;
+        n_cand = n_next;
+    }
+    /* the last pass is `pass`; neurons that never fired end with the final marks */
+    for (uint32_t k = 0; k < n_ran; k++) {
+        uint32_t id = ran[k], last = pass;
+        if (net->fired[id]) {
+            last = net->fpass[id];
+        } else if (is_wide(net, id)) {
+            set_ff(net, id);
+            write_out(net, id, activation(net, id, net->acc[id], 0));
+        }
+        net->step_fuel += (uint64_t)(last - net->first[id] + 1) *
+                          (1u + net->in_start[id + 1] - net->in_start[id]);
+    }
+}
+
 void bsn_net_step(bsn_net *net, const uint16_t *in, uint16_t *out) {
     uint32_t n_in = net->n_in;
-    uint16_t *work = net->work, *pend = net->work + net->cap_n;
+    net->step_fuel = (uint64_t)net->n + net->nc; /* the clean-up; execute() and passes() add */
     /* 1. inputs */
     for (uint32_t i = 0; i < n_in; i++) execute(net, i, in[i]);
     for (uint32_t i = 0; i < n_in; i++) net->fired[i] = 1;
@@ -254,39 +480,21 @@ void bsn_net_step(bsn_net *net, const uint16_t *in, uint16_t *out) {
         for (uint32_t k = 0; k < net->n_primers; k++) net->fired[net->primers[k]] = 1;
         for (uint32_t k = 0; k < net->n_primers; k++) apply_control(net, net->primers[k]);
     }
-    /* 3. control neurons in batches */
-    while (net->n_controls) {
+    /* 3. control neurons: one batch holds every excited one (excitation only grows, and the
+     * batch fires all it executes), so a second batch would be empty */
+    if (net->n_controls) {
+        uint16_t *work = net->work;
         uint32_t cnt = 0;
         for (uint32_t k = 0; k < net->n_controls; k++) {
             uint16_t id = net->controls[k];
             if (!net->fired[id] && net->exc[id] < BSN_EXC_LIMIT) work[cnt++] = id;
         }
-        if (cnt == 0) break;
         for (uint32_t k = 0; k < cnt; k++) execute(net, work[k], 0);
         for (uint32_t k = 0; k < cnt; k++) net->fired[work[k]] = 1;
         for (uint32_t k = 0; k < cnt; k++) apply_control(net, work[k]);
     }
     /* 4. other hidden and output neurons, in passes */
-    uint32_t cnt = 0;
-    for (uint32_t k = 0; k < net->n_others; k++) {
-        uint16_t id = net->others[k];
-        if (net->exc[id] < BSN_EXC_LIMIT) work[cnt++] = id;
-    }
-    while (cnt) {
-        uint32_t np = 0;
-        for (uint32_t k = 0; k < cnt; k++) {
-            uint16_t id = work[k];
-            if (!has_ff_input(net, id)) continue;
-            execute(net, id, 0);
-            if (net->out[id] >= BSN_FIRE_MIN) pend[np++] = id;
-        }
-        if (np == 0) break;
-        for (uint32_t k = 0; k < np; k++) net->fired[pend[k]] = 1;
-        uint32_t keep = 0;
-        for (uint32_t k = 0; k < cnt; k++)
-            if (!net->fired[work[k]]) work[keep++] = work[k];
-        cnt = keep;
-    }
+    passes(net);
     /* 5. outputs that have not fired */
     for (uint32_t k = 0; k < net->n_out; k++) {
         uint32_t id = n_in + k;

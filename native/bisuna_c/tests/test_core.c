@@ -100,7 +100,8 @@ static void test_wires_score(void) {
     uint32_t s = 0;
     CHECK(bsn_score(a, &p, BSN_SCORER_CORE_1, seeds, 3, &s) == BSN_OK);
     CHECK(s == 1000000);
-    CHECK(bsn_score(a, &p, 2, seeds, 3, &s) == BSN_E_SCORER);
+    CHECK(bsn_score(a, &p, 3, seeds, 3, &s) == BSN_E_SCORER);
+    CHECK(bsn_score(a, &p, BSN_SCORER_CORE_2, seeds, 3, &s) == BSN_OK && s == 1000000);
     CHECK(bsn_score(a, &p, 1, seeds, 2, &s) == BSN_E_ARG);
     bsn_params m = params_of("env=multiplexer-6");
     CHECK(bsn_score(a, &m, 1, seeds, 3, &s) == BSN_E_SHAPE);
@@ -409,10 +410,12 @@ static void test_lanes_equal_scalar(void) {
             CHECK(bsn_agent_random(&p, seed, 100 + (uint32_t)seed * 13, NULL, &a) == BSN_OK);
             for (int gen = 0; gen < 4 && a; gen++) {
                 {
-                    uint32_t lanes = bsn_lanes_boolean(a->nets[0], p.env, 1, sc.lanes, sc.lanes_aux);
-                    uint32_t scalar = bsn_boolean_scalar(a, &p, 1);
-                    if (lanes != scalar) fprintf(stderr, "%s seed %llu: lanes %u scalar %u\n", envs[e], (unsigned long long)seed, lanes, scalar);
+                    uint64_t fl = 0, fs = 0;
+                    uint32_t lanes = bsn_lanes_boolean(a->nets[0], p.env, 1, sc.lanes, sc.lanes_aux, UINT64_MAX, &fl);
+                    uint32_t scalar = bsn_boolean_scalar(a, &p, 1, UINT64_MAX, &fs);
+                    if (lanes != scalar || fl != fs) fprintf(stderr, "%s seed %llu: lanes %u scalar %u, fuel %llu %llu\n", envs[e], (unsigned long long)seed, lanes, scalar, (unsigned long long)fl, (unsigned long long)fs);
                     CHECK(lanes == scalar);
+                    CHECK(fl == fs); /* the lanes count fuel exactly as the scalar step does */
                     compared++;
                 }
                 bsn_agent *child = NULL;
@@ -489,8 +492,10 @@ static void test_lanes_equal_scalar_dense(void) {
             CHECK(bsn_agent_decode(buf, pos, NULL, NULL, &a) == BSN_OK);
             if (a == NULL) continue;
             CHECK(bsn_lanes_supported(a->nets[0]));
-            uint32_t lanes = bsn_lanes_boolean(a->nets[0], p.env, 1, sc.lanes, sc.lanes_aux);
-            uint32_t scalar = bsn_boolean_scalar(a, &p, 1);
+            uint64_t fl = 0, fs = 0;
+            uint32_t lanes = bsn_lanes_boolean(a->nets[0], p.env, 1, sc.lanes, sc.lanes_aux, UINT64_MAX, &fl);
+            uint32_t scalar = bsn_boolean_scalar(a, &p, 1, UINT64_MAX, &fs);
+            CHECK(fl == fs);
             dense_lanes++;
             for (uint32_t i = 0; i < a->nets[0]->n; i++) if (a->nets[0]->kind[i] == BSN_KIND_RANDOM) { dense_random++; break; }
             if (lanes != scalar) fprintf(stderr, "dense %s seed %llu: lanes %u scalar %u\n", envs[e], (unsigned long long)seed, lanes, scalar);
@@ -502,7 +507,99 @@ static void test_lanes_equal_scalar_dense(void) {
     CHECK(dense_lanes > 500 && dense_random > 20); /* random neurons were exercised */
 }
 
+/* A hostile multiplexer-6 agent: input -> random -> a chain of `len` threshold neurons (each
+ * fires, so phase 4 takes len passes) -> the output, and `hang` threshold neurons fed by an
+ * input (so they run from pass 1) that never fire, listen to the chain's end and feed the
+ * output. */
+static bsn_agent *hostile(uint32_t len, uint32_t hang) {
+    uint32_t n_in = 6, hidden = 1 + len + hang, nc = 0;
+    size_t cap = 16 + hidden + (size_t)(len + 2 + 3 * hang) * 8 + 4;
+    uint8_t *buf = malloc(cap);
+    uint16_t (*cs)[4] = malloc(sizeof *cs * (len + 2 + 3 * hang));
+    if (buf == NULL || cs == NULL) return NULL;
+    uint32_t r = n_in + 1, t0 = r + 1, h0 = t0 + len;
+#define CONN(f, t, w) do { cs[nc][0] = (uint16_t)(f); cs[nc][1] = (uint16_t)(t); cs[nc][2] = 0xFFFF; cs[nc][3] = (uint16_t)(w); nc++; } while (0)
+    CONN(0, r, 0xFFFF);
+    CONN(r, t0, 0xFFFF);
+    for (uint32_t k = 1; k < len; k++) CONN(t0 + k - 1, t0 + k, 0xFFFF);
+    CONN(t0 + len - 1, n_in, 0xFFFF);
+    for (uint32_t h = 0; h < hang; h++) {
+        CONN(1, h0 + h, 0x0001);
+        CONN(t0 + len - 1, h0 + h, 0x0001);
+        CONN(h0 + h, n_in, 0x0001); /* so the output depends on it */
+    }
+#undef CONN
+    qsort(cs, nc, sizeof cs[0], cmp_conn);
+    size_t pos = 0;
+    memcpy(buf, "BSNA\x01\x00\x01\x00", 8);
+    pos = 8;
+    buf[pos++] = (uint8_t)n_in; buf[pos++] = 0; buf[pos++] = 1; buf[pos++] = 0;
+    buf[pos++] = (uint8_t)hidden; buf[pos++] = (uint8_t)(hidden >> 8);
+    buf[pos++] = (uint8_t)nc; buf[pos++] = (uint8_t)(nc >> 8);
+    buf[pos++] = BSN_KIND_RANDOM;
+    for (uint32_t k = 0; k < len + hang; k++) buf[pos++] = BSN_KIND_THRESHOLD;
+    for (uint32_t i = 0; i < nc; i++)
+        for (int f = 0; f < 4; f++) {
+            buf[pos++] = (uint8_t)cs[i][f];
+            buf[pos++] = (uint8_t)(cs[i][f] >> 8);
+        }
+    pos += 4;
+    fix_crc(buf, pos);
+    bsn_agent *a = NULL;
+    CHECK(bsn_agent_decode(buf, pos, NULL, NULL, &a) == BSN_OK);
+    free(buf);
+    free(cs);
+    return a;
+}
+
+/* Fuel: the ceiling's formula and bound, an agent that runs out scores 0 under /2 (the same
+ * on the lanes and the scalar path), /1 is unchanged, random agents do not run out. */
+static void test_fuel(void) {
+    uint64_t c = 0;
+    bsn_params p = params_of("env=multiplexer-6");
+    CHECK(bsn_fuel_ceiling(&p, &c) == BSN_OK && c == 4ull * 64 * (256 + 2048));
+    p = params_of("env=cipher;samples=4096");
+    CHECK(bsn_fuel_ceiling(&p, &c) == BSN_OK && c == 4ull * 2 * 4096 * (256 + 2048));
+    p = params_of("env=mountain-car;samples=16;max_steps=1000");
+    CHECK(bsn_fuel_ceiling(&p, &c) == BSN_OK && c == 4ull * 16000 * (256 + 2048));
+    p = params_of("env=mountain-car;samples=4096;max_steps=100000;max_neurons=4096;max_connections=65535");
+    CHECK(bsn_fuel_ceiling(&p, &c) == BSN_E_SPEC);
+    CHECK(bsn_fuel_ceiling(NULL, &c) == BSN_E_ARG);
+    uint64_t seeds[2] = {5, 6};
+    uint32_t s = 9, oof = 9;
+    bsn_agent *big = hostile(10, 10);
+    CHECK(bsn_score(big, &p, BSN_SCORER_CORE_2, seeds, 2, &s) == BSN_E_SPEC); /* refused */
+    bsn_agent_free(big);
+
+    bsn_params m = params_of("env=multiplexer-6;max_neurons=1024;max_connections=4096");
+    bsn_agent *a = hostile(300, 400);
+    CHECK(a != NULL);
+    if (a == NULL) return;
+    uint32_t s1 = 0;
+    uint64_t f1 = 0, f2 = 0;
+    CHECK(bsn_score_detail(a, &m, BSN_SCORER_CORE_1, seeds, 2, &s1, &f1, &oof) == BSN_OK);
+    CHECK(oof == 0 && s1 > 0); /* /1: no ceiling, the old score */
+    CHECK(bsn_fuel_ceiling(&m, &c) == BSN_OK && f1 > c);
+    CHECK(bsn_score_detail(a, &m, BSN_SCORER_CORE_2, seeds, 2, &s, &f2, &oof) == BSN_OK);
+    CHECK(s == 0 && oof == 1 && f2 > c && f2 <= f1);
+    uint64_t fs = 0;
+    (void)bsn_boolean_scalar(a, &m, seeds[1], c, &fs); /* the scalar path stops too */
+    CHECK(fs > c);
+    size_t failed = 9;
+    uint8_t oofs[2] = {9, 9};
+    uint32_t scores[2];
+    bsn_agent *pair[2] = {a, NULL};
+    CHECK(bsn_agent_random(&m, 3, 300, NULL, &pair[1]) == BSN_OK);
+    CHECK(bsn_score_batch_detail(pair, 2, &m, BSN_SCORER_CORE_2, seeds, 2, scores, NULL, oofs, &failed) == BSN_OK);
+    CHECK(scores[0] == 0 && oofs[0] == 1 && oofs[1] == 0);
+    uint32_t r1 = 0;
+    CHECK(bsn_score(pair[1], &m, BSN_SCORER_CORE_1, seeds, 2, &r1) == BSN_OK && r1 == scores[1]);
+    bsn_agent_free(pair[1]);
+    bsn_agent_free(a);
+}
+
 int main(void) {
+    test_fuel();
     test_lanes_equal_scalar();
     test_lanes_equal_scalar_dense();
     test_params();

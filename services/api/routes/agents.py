@@ -13,6 +13,7 @@ from services.api.deps import DB, IMMUTABLE, REVALIDATE, ApiState, State, condit
 from services.api.problems import PROBLEM_RESPONSES, ProblemError, not_found
 from services.api.routes import read_model
 from services.api.routes.tasks import spec_summary
+from services.common.json_input import JsonObject
 
 router = APIRouter(tags=["agents"], responses=PROBLEM_RESPONSES)
 
@@ -46,14 +47,14 @@ class AgentOut(BaseModel):
     neurons: int
     connections: int
     env: str | None
-    spec: dict[str, Any] | None
+    spec: JsonObject | None
     score: int | None
     solutions: list[AgentSolutionOut]
     decodes: bool = Field(description="false: not a valid agent (evaluators attest it 0)")
     error: str | None = Field(default=None, description="why it does not decode")
 
 
-def _agent_bytes(state: ApiState, db: Any, digest: str) -> bytes:
+def _agent_bytes(state: ApiState, db: Any, digest: str) -> bytes:  # Any: a SQLModel Session, passed through to read_model
     data = read_model.agent_bytes(db, digest)
     if data is None and state.content is not None:
         from services.common.content import cid_of_digest
@@ -100,8 +101,8 @@ def _networks(agent: bisuna.Agent) -> list[NetworkOut]:
 
 
 def _task_spec(
-    state: ApiState, db: Any, digest: str, task_id: int | None
-) -> tuple[dict[str, Any] | None, str | None]:
+    state: ApiState, db: Any, digest: str, task_id: int | None  # Any: a Session, as above
+) -> tuple[JsonObject | None, str | None]:
     """The spec of the task this agent was revealed for (the given one, or its first)."""
     solutions = read_model.solutions_by_agent(db, digest)
     if task_id is not None:

@@ -9,10 +9,11 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.api.deps import State
 from services.api.problems import PROBLEM_MEDIA_TYPE, Problem, ProblemError
+from services.common.json_input import JsonObject
 
 router = APIRouter(tags=["chain"])
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
+_PROBLEMS: dict[int | str, JsonObject] = {
     422: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}},
     503: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}},
 }
@@ -77,7 +78,7 @@ class UnsignedTransaction(BaseModel):
     value: str = Field(description="0x-hex wei, as eth_sendTransaction expects")
 
 
-def _deployment(state: State) -> tuple[int, Any]:
+def _deployment(state: State) -> tuple[int, Any]:  # Any: the Deployment, imported lazily (chain bindings load web3)
     from services.common.chain import ChainError, Deployment
 
     settings = state.settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 from sse_starlette.sse import EventSourceResponse
@@ -12,13 +12,14 @@ from sse_starlette.sse import EventSourceResponse
 from services.api.deps import DB, ApiState, State
 from services.api.problems import PROBLEM_RESPONSES
 from services.api.routes.tasks import leaderboard_or_404, task_or_404
+from services.common.json_input import JsonObject
 
 router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES)
 
 
 async def leaderboard_events(
     request: Request, state: ApiState, task_id: int
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncIterator[JsonObject]:
     last: str | None = None
     while not await request.is_disconnected():
         cached = await leaderboard_or_404(state, task_id)

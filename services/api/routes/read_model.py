@@ -1,4 +1,4 @@
-"""The API's reads of the projection (services/api/models.py), as plain rows for the routes."""
+"""The API's reads of the projection (services/projector/models.py), as plain rows for the routes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from services.api.models import (
+from services.projector.models import (
     Attestation,
     ChainEvent,
     Checkpoint,
@@ -172,10 +172,10 @@ def _attestations(
 
 
 # Every column but the agent bytes: a leaderboard of 1,000 revealed agents must not load 24 MB.
-_SOLUTION_COLUMNS = [c for c in SolutionBase.model_fields]
+_SOLUTION_COLUMNS = list(SolutionBase.model_fields)
 
 
-def _solutions(db: Session, where: Any) -> list[Solution]:
+def _solutions(db: Session, where: Any) -> list[Solution]:  # Any: a SQLAlchemy clause (its type is internal)
     columns = [getattr(Solution, name) for name in _SOLUTION_COLUMNS]
     rows = db.exec(
         select(*columns).where(where).order_by(col(Solution.task_id), col(Solution.solution_id))

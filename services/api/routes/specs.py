@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from services.api.deps import State
 from services.api.problems import PROBLEM_MEDIA_TYPE, Problem, ProblemError
+from services.common.json_input import JsonObject
 from services.common.spec import MAX_SPEC_BYTES  # as every artifact: 256 KiB
 
 router = APIRouter(tags=["specs"])
@@ -24,7 +25,7 @@ class StoredSpec(BaseModel):
     title: str | None = None
 
 
-def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+def _inline_refs(node: Any, defs: JsonObject) -> Any:
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
@@ -35,7 +36,7 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
     return node
 
 
-def _spec_schema() -> dict[str, Any]:
+def _spec_schema() -> JsonObject:
     """The spec's JSON Schema, self-contained for the OpenAPI document (its $defs inlined)."""
     from services.common.spec import task_spec_json_schema
 
@@ -43,13 +44,13 @@ def _spec_schema() -> dict[str, Any]:
     defs = schema.pop("$defs", {})
     for key in ("$schema", "$id"):
         schema.pop(key, None)
-    inlined: dict[str, Any] = _inline_refs(schema, defs)
+    inlined: JsonObject = _inline_refs(schema, defs)
     return inlined
 
 
-def _openapi_extra() -> dict[str, Any]:
+def _openapi_extra() -> JsonObject:
     try:
-        schema: dict[str, Any] = _spec_schema()
+        schema: JsonObject = _spec_schema()
     except Exception:  # the schema module is optional for the document, never for the route
         schema = {"type": "object"}
     return {

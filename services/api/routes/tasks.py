@@ -25,6 +25,8 @@ from services.api.deps import (
 from services.api.problems import PROBLEM_RESPONSES, not_found
 from services.api.routes import read_model
 from services.api.routes.read_model import SolutionRow, TaskRow
+from services.common.chain.protocol import rank_key
+from services.common.json_input import JsonObject
 
 router = APIRouter(tags=["tasks"], responses=PROBLEM_RESPONSES)
 
@@ -105,17 +107,17 @@ class Leaderboard(BaseModel):
     entries: list[SolutionOut]
 
 
-def rank_key(s: SolutionRow) -> tuple[int, int, int, int]:
-    """The contract's order: verified first, higher score, smaller agent, lower solution id."""
+def leaderboard_key(s: SolutionRow) -> tuple[int, int, int, int]:
+    """Verified solutions first, in the contract's order; the others by solution id."""
     if s.verified_score is None:
         return (1, 0, 0, s.solution_id)
-    return (0, -s.verified_score, s.agent_size or 0, s.solution_id)
+    return (0, *rank_key(s.verified_score, s.agent_size or 0, s.solution_id))
 
 
 def ranked(solutions: list[SolutionRow]) -> list[tuple[int | None, SolutionRow]]:
     out: list[tuple[int | None, SolutionRow]] = []
     rank = 0
-    for s in sorted(solutions, key=rank_key):
+    for s in sorted(solutions, key=leaderboard_key):
         if s.verified_score is not None:
             rank += 1
             out.append((rank, s))
@@ -144,12 +146,12 @@ def solution_out(s: SolutionRow, rank: int | None) -> SolutionOut:
     )
 
 
-def spec_summary(state: ApiState, spec_digest: str) -> dict[str, Any]:
+def spec_summary(state: ApiState, spec_digest: str) -> JsonObject:
     """Title, description and env of a task's spec, from the content store (immutable: cached)."""
     cached = state.spec_summaries.get(spec_digest)
     if cached is not None:
         return cached
-    summary: dict[str, Any] = {}
+    summary: JsonObject = {}
     if state.content is not None:
         from services.common.content import cid_of_digest
 
@@ -292,7 +294,9 @@ async def leaderboard_or_404(state: ApiState, task_id: int) -> CachedBoard:
     return cached
 
 
-def _leaderboard_build(state: ApiState, key: tuple[int, str]) -> asyncio.Future[Any]:
+def _leaderboard_build(
+    state: ApiState, key: tuple[int, str]
+) -> asyncio.Future[Any]:  # Any: see ApiState.leaderboard_builds
     """The build under way for `key` in this event loop, or a new one."""
     loop = asyncio.get_running_loop()
     build = state.leaderboard_builds.get(key)
@@ -301,7 +305,7 @@ def _leaderboard_build(state: ApiState, key: tuple[int, str]) -> asyncio.Future[
     task_id, version = key
     build = loop.create_task(asyncio.to_thread(build_leaderboard, state, task_id, version))
 
-    def settle(done: asyncio.Future[Any]) -> None:
+    def settle(done: asyncio.Future[Any]) -> None:  # Any: as above
         if state.leaderboard_builds.get(key) is done:
             del state.leaderboard_builds[key]
         if done.cancelled() or done.exception() is not None:

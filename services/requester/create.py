@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from services.common import chain
 from services.common.content import ContentStore, digest_of_cid
+from services.common.node import Node
 from services.common.spec import TaskSpec, parse_spec
-from services.scheduler.node import Node
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,15 @@
-"""The keeper: after the reveal deadline requestSeed then sealSeed, after the evaluation window
-finalize, for every task; then withdraw this account's credits. It reads the chain before each
-step, so running it twice, or restarting it anywhere, never does anything twice."""
+"""Settling tasks on chain: after the reveal deadline requestSeed then sealSeed, after the evaluation
+window finalize, then withdraw this account's credits. Any account may do it, so both the keeper
+service and a solver (for its own tasks) use this; it reads the chain before each step, so running it
+twice, or restarting it anywhere, never does anything twice."""
 
 from __future__ import annotations
 
 import threading
 
-from web3.exceptions import Web3Exception
-
 from services.common import chain
-from services.common.logs import configure_logging, get_logger
-from services.scheduler.config import SolverSettings
-from services.scheduler.node import Node, connect
+from services.common.logs import get_logger
+from services.common.node import Node
 
 log = get_logger("edgemarket.keeper")
 
@@ -19,6 +17,8 @@ BLOCKHASH_HORIZON = 256
 
 
 class Keeper:
+    """The settlement steps for every task on the chain, signed by the node's account."""
+
     def __init__(self, node: Node, *, tx_lock: threading.Lock | None = None) -> None:
         self.node = node
         # Shared with other threads signing for the same account (the scheduler's).
@@ -42,7 +42,7 @@ class Keeper:
 
     def tend(self, task_id: int) -> list[str]:
         task = self.market.get_task(task_id)
-        if task.state != chain.TaskState.OPEN:
+        if task.state != chain.OnChainTaskState.OPEN:
             self._settled.add(task_id)
             return []
         now = self.node.chain_now()
@@ -81,18 +81,3 @@ class Keeper:
         amount = tx.event(chain.Withdrawn).amount
         log.info("credits withdrawn", extra={"account": self.node.address, "amount_wei": amount})
         return [f"withdraw {amount}"]
-
-
-def run(settings: SolverSettings | None = None, *, stop: threading.Event | None = None) -> None:
-    """`edgemarket run keeper`: poll the chain every keeper_interval seconds."""
-    settings = settings or SolverSettings()
-    configure_logging(settings.log_level)
-    stop = stop or threading.Event()
-    keeper = Keeper(connect(settings, signed=True))
-    log.info("keeper up", extra={"account": keeper.node.address})
-    while not stop.is_set():
-        try:
-            keeper.step()
-        except (chain.ChainError, chain.ContractError, OSError, Web3Exception) as exc:
-            log.warning("keeper pass failed, retrying", extra={"error": repr(exc)})
-        stop.wait(settings.keeper_interval)

@@ -1,4 +1,4 @@
-"""Every stream message → the read model (services/api/models.py), exactly once, reorg-aware.
+"""Every stream message → the read model (services/projector/models.py), exactly once, reorg-aware.
 
 The projector is one consumer of its own group. Each batch of messages is applied in one
 database transaction together with the checkpoint (the last stream entry applied), and only
@@ -15,15 +15,22 @@ import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import redis
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event
+from sqlalchemy import Engine, delete
 from sqlmodel import Session, SQLModel, col, select
 
-from services.api.models import (
+from services.common.content import cid_of_digest
+from services.common.database import make_engine as make_engine  # re-exported for callers
+from services.common.json_input import JsonObject
+from services.common.logs import configure_logging, get_logger, redact_url
+from services.common.messages import Kind, Message
+from services.common.process import Backoff, run_loop, stop_event
+from services.common.settings import Settings
+from services.common.streams import Delivery, StreamConsumer
+from services.projector.models import (
     Attestation,
     ChainEvent,
     Checkpoint,
@@ -31,15 +38,9 @@ from services.api.models import (
     Solution,
     SolutionStatus,
     Task,
-    TaskState,
+    TaskPhase,
     Withdrawal,
 )
-from services.common.content import cid_of_digest
-from services.common.logs import configure_logging, get_logger, redact_url
-from services.common.messages import Kind, Message
-from services.common.process import stop_event
-from services.common.settings import Settings
-from services.common.streams import Delivery, StreamConsumer
 
 log = get_logger("edgemarket.projector")
 
@@ -53,25 +54,6 @@ class ProjectorError(Exception):
 
 
 # -- database ---------------------------------------------------------------------------
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get their directory and WAL mode."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////:memory"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if str(path) != ":memory:":
-            path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
-    if url.startswith("sqlite"):
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.close()
-
-    return engine
 
 
 def migrate(engine: Engine) -> None:
@@ -157,14 +139,14 @@ class Rows:
 
 # -- handlers: one per kind, folding an event into the entity rows ------------------------
 
-Handler = Callable[[Rows, ChainEvent, dict[str, Any]], None]
+Handler = Callable[[Rows, ChainEvent, JsonObject], None]
 
 
-def _origin(ev: ChainEvent) -> dict[str, Any]:
+def _origin(ev: ChainEvent) -> JsonObject:
     return {"block_hash": ev.block_hash, "log_index": ev.log_index, "tx_hash": ev.tx_hash}
 
 
-def on_task_created(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_task_created(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     rows.put_task(
         Task(
             task_id=int(a["task_id"]),
@@ -187,7 +169,7 @@ def on_task_created(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
     )
 
 
-def on_solution_committed(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_solution_committed(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     task = rows.task(ev)
     if task is not None:
         task.solution_count += 1
@@ -203,7 +185,7 @@ def on_solution_committed(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None
     )
 
 
-def on_solution_revealed(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_solution_revealed(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     sol = rows.solution(ev, int(a["solution_id"]))
     task = rows.task(ev)
     if sol is None:
@@ -219,19 +201,19 @@ def on_solution_revealed(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
         task.revealed_count += 1
 
 
-def on_seed_requested(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_seed_requested(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     task = rows.task(ev)
     if task is not None:
         task.seed_block = int(a["seed_block"])
 
 
-def on_seed_set(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_seed_set(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     task = rows.task(ev)
     if task is not None:
         task.eval_seed = a["eval_seed"]
 
 
-def on_score_attested(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_score_attested(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     solution_id = int(a["solution_id"])
     rows.put_attestation(
         Attestation(
@@ -249,7 +231,7 @@ def on_score_attested(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
     rows.task(ev)
 
 
-def on_solution_verified(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_solution_verified(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     sol = rows.solution(ev, int(a["solution_id"]))
     task = rows.task(ev)
     if sol is not None:
@@ -261,11 +243,11 @@ def on_solution_verified(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
             task.best_solution_id, task.best_score = int(a["solution_id"]), a["score"]
 
 
-def on_task_finalized(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_task_finalized(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     task = rows.task(ev)
     if task is None:
         return
-    task.state = TaskState.FINALIZED.value
+    task.state = TaskPhase.FINALIZED.value
     won = a["winner"] != NO_WINNER
     task.winner = a["winner"] if won else None
     task.payout = a["payout"]
@@ -281,11 +263,11 @@ def on_task_finalized(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
     )
 
 
-def on_task_cancelled(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_task_cancelled(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     task = rows.task(ev)
     if task is None:
         return
-    task.state = TaskState.CANCELLED.value
+    task.state = TaskPhase.CANCELLED.value
     task.refund = a["refund"]
     rows.s.add(
         Credit(
@@ -299,7 +281,7 @@ def on_task_cancelled(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
     )
 
 
-def on_credit_withdrawn(rows: Rows, ev: ChainEvent, a: dict[str, Any]) -> None:
+def on_credit_withdrawn(rows: Rows, ev: ChainEvent, a: JsonObject) -> None:
     rows.s.add(
         Withdrawal(
             account=a["account"], amount=a["amount"], block_number=ev.block_number, **_origin(ev)
@@ -477,34 +459,50 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
             "stream": settings.stream,
         },
     )
-    delay = 0.1
-    while not stop.is_set():
+    group_ready = False
+
+    def project_batch() -> float:
+        nonlocal group_ready
         try:
-            consumer.ensure_group()
-            while not stop.is_set():
-                deliveries = consumer.read(count=500, block_ms=500)
-                if not deliveries:
-                    continue
-                for d in deliveries:
-                    if d.message is None:
-                        consumer.dead(d, str(d.error))
-                changed = projector.apply(deliveries)
-                consumer.ack([d.entry_id for d in deliveries if d.message is not None])
-                log.info(
-                    "projected",
-                    extra={
-                        "messages": len(deliveries),
-                        "changed": changed,
-                        "last_entry": deliveries[-1].entry_id,
-                    },
-                )
-                delay = 0.1
-        except (redis.ConnectionError, redis.TimeoutError) as e:
-            log.warning("Redis unavailable, retrying", extra={"error": str(e), "retry_in_s": delay})
+            if not group_ready:
+                consumer.ensure_group()
+                group_ready = True
+            deliveries = consumer.read(count=500, block_ms=500)
+            if not deliveries:
+                return 0.0  # the read already blocked for new entries
+            for d in deliveries:
+                if d.message is None:
+                    consumer.dead(d, str(d.error))
+            changed = projector.apply(deliveries)
+            consumer.ack([d.entry_id for d in deliveries if d.message is not None])
+        except (redis.ConnectionError, redis.TimeoutError):
+            group_ready = False  # a restarted Redis may have lost the group
+            raise
         except Exception:
-            log.exception("projecting failed, retrying the batch", extra={"retry_in_s": delay})
-        stop.wait(delay)
-        delay = min(delay * 2, 10.0)
+            group_ready = False
+            log.exception("projecting failed, retrying the batch")
+            raise
+        log.info(
+            "projected",
+            extra={
+                "messages": len(deliveries),
+                "changed": changed,
+                "last_entry": deliveries[-1].entry_id,
+            },
+        )
+        return 0.0
+
+    # Any failure (Redis lost, the database busy or gone) retries the batch after a backoff;
+    # the batch is applied with its checkpoint, so a retry never applies anything twice.
+    run_loop(
+        "projector",
+        project_batch,
+        stop,
+        interval=0.0,
+        retry_on=(Exception,),
+        log=log,
+        backoff=Backoff(first=0.1, cap=10.0),
+    )
     engine.dispose()
     client.close()
     log.info("projector stopped")

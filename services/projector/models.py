@@ -15,7 +15,7 @@ from sqlalchemy import JSON, BigInteger, Column, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
-class TaskState(StrEnum):
+class TaskPhase(StrEnum):
     OPEN = "open"
     FINALIZED = "finalized"
     CANCELLED = "cancelled"
@@ -71,7 +71,7 @@ class TaskBase(SQLModel):
     min_score: int
     commit_bond: str = Field(max_length=78)
     evaluator_fee: str = Field(max_length=78)
-    state: str = Field(default=TaskState.OPEN.value, index=True, max_length=16)  # TaskState
+    state: str = Field(default=TaskPhase.OPEN.value, index=True, max_length=16)  # TaskPhase
     seed_block: int | None = Field(default=None, sa_type=BigInteger)
     eval_seed: str | None = Field(default=None, max_length=66)
     solution_count: int = 0

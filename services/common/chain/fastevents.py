@@ -1,4 +1,4 @@
-"""Contract logs → message arguments, with one decoder per event precomputed from the ABI.
+"""The fast log decoder: contract logs → message arguments, one decoder per event precomputed.
 
 A decoder reads the log's hex strings in place: each static value is one 32-byte word (a
 topic, or a fixed slot of the data head), each dynamic value (`bytes`, `T[]`) an offset into
@@ -15,25 +15,13 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
+from services.common.chain.abi import snake
+from services.common.chain.errors import LogDecodeError, UnsupportedAbiError
 from services.common.messages import EVENT_KINDS, Kind
-
-
-class LogDecodeError(ValueError):
-    """A log with a known event signature whose topics or data do not fit its ABI."""
-
-
-class UnsupportedAbiError(ValueError):
-    """The ABI uses a type the indexer's decoders do not handle."""
-
 
 # A word decoder takes 64 hex digits and returns the JSON value of the argument.
 WordDecoder = Callable[[str], Any]
 _ZERO24 = "0" * 24
-
-
-def snake(name: str) -> str:
-    """camelCase → snake_case: `taskId` → `task_id`."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def _uint(bits: int) -> WordDecoder:
@@ -146,7 +134,7 @@ def _dynamic_array(element: WordDecoder) -> Callable[[str, str, str], list[Any]]
 
 
 @dataclass(frozen=True)
-class EventDecoder:
+class LogDecoder:
     """How to turn one event's log into message arguments."""
 
     name: str
@@ -157,7 +145,7 @@ class EventDecoder:
     decode: Callable[[list[str], str], dict[str, Any]]
 
 
-def build_decoder(event: Mapping[str, Any], kind: Kind) -> EventDecoder:
+def build_log_decoder(event: Mapping[str, Any], kind: Kind) -> LogDecoder:
     """Precompute the decoder of one ABI event entry."""
     name = str(event["name"])
     inputs = list(event["inputs"])
@@ -205,19 +193,19 @@ def build_decoder(event: Mapping[str, Any], kind: Kind) -> EventDecoder:
             raise LogDecodeError(f"{name}: {e}") from None
         return {k: out[k] for k in order}
 
-    return EventDecoder(name, kind, topic0, topic_count, head, decode)
+    return LogDecoder(name, kind, topic0, topic_count, head, decode)
 
 
-def build_decoders(abi: Sequence[Mapping[str, Any]]) -> dict[str, EventDecoder]:
+def build_log_decoders(abi: Sequence[Mapping[str, Any]]) -> dict[str, LogDecoder]:
     """topic0 → decoder for every event of the ABI that is a marketplace message kind."""
-    out: dict[str, EventDecoder] = {}
+    out: dict[str, LogDecoder] = {}
     for entry in abi:
         if entry.get("type") != "event" or entry.get("anonymous"):
             continue
         kind = EVENT_KINDS.get(str(entry["name"]))
         if kind is None:
             continue
-        dec = build_decoder(entry, kind)
+        dec = build_log_decoder(entry, kind)
         out[dec.topic0] = dec
     missing = set(EVENT_KINDS) - {d.name for d in out.values()}
     if missing:
