@@ -32,6 +32,9 @@ def evolve(
         int | None, typer.Option(help="Generations (default: the spec's budget).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the best agent's bytes here.")] = None,
+    strategy: Annotated[
+        str, typer.Option(help="Search strategy: suna (the published BiSUNA) or es.")
+    ] = "suna",
 ) -> None:
     """Evolve an agent for a spec on this machine (no chain, no workers)."""
     import bisuna
@@ -41,7 +44,12 @@ def evolve(
     if gens < 1:
         raise typer.BadParameter("--generations must be at least 1")
     console = Console()
-    population = bisuna.Population(task_spec.to_dict(), seed)
+    if strategy not in bisuna.strategies():
+        raise typer.BadParameter(
+            f"unknown strategy {strategy!r}; known: {', '.join(bisuna.strategies())}",
+            param_hint="--strategy",
+        )
+    population = bisuna.Population(task_spec.to_dict(), seed, strategy=strategy)
     with Progress(
         TextColumn("[bold]evolving"),
         BarColumn(),

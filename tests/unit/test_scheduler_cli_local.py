@@ -55,3 +55,16 @@ def test_clear_errors(tmp_path: Path) -> None:
     assert res.exit_code != 0 and "32 bytes" in res.output
     res = runner.invoke(app, ["agent", "show", "0xdeadbeef"])
     assert res.exit_code != 0 and "not an agent" in res.output
+
+
+def test_evolve_strategy(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    out = tmp_path / "best.agent"
+    runner = CliRunner()
+    args = ["evolve", "--spec", str(spec), "--generations", "5", "--out", str(out)]
+    res = runner.invoke(app, [*args, "--strategy", "es"])
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size > 0
+    res = runner.invoke(app, [*args, "--strategy", "nope"])
+    assert res.exit_code != 0 and "unknown strategy 'nope'; known: suna, es" in res.output

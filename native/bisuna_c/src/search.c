@@ -11,11 +11,21 @@
  * Agents are evaluated through bsn_evaluate, the function bsn_score uses. */
 #include "search.h"
 
+#ifndef LAMBDA
 #define LAMBDA 4u
+#endif
+#ifndef STALL
 #define STALL 4000u
+#endif
+#ifndef MAX_MUTATIONS
 #define MAX_MUTATIONS 6u
+#endif
+#ifndef START_WIRES
 #define START_WIRES 2u
+#endif
+#ifndef CONFIRM
 #define CONFIRM 16u
+#endif
 
 static int boolean_env(const bsn_params *p) {
     return p->env == BSN_ENV_MUX6 || p->env == BSN_ENV_MUX11 || p->env == BSN_ENV_PARITY;
