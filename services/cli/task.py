@@ -153,7 +153,7 @@ def create(
     except chain.ContractError as exc:
         typer.echo(f"error: the contract refused the task (nothing was spent): {exc}", err=True)
         raise typer.Exit(1) from exc
-    now = node.chain_now()
+    now = node.next_block_time()
     typer.echo(f"task {created.task_id} created; spec {created.spec_cid}")
     typer.echo(
         f"bounty {human.tfuel(bounty_wei)} escrowed; commits close "
@@ -192,7 +192,7 @@ def list_tasks() -> None:
     """Every task: phase, bounty, best verified score, time left."""
     node = _node(signed=False)
     market = node.market
-    now = node.chain_now()
+    now = node.next_block_time()
     table = Table("task", "phase", "bounty", "best verified", "time left", "ends")
     for task_id in range(1, market.task_count() + 1):
         t = market.get_task(task_id)
@@ -220,7 +220,7 @@ def show(task_id: Annotated[int, typer.Argument(help="Task id.")]) -> None:
         t = market.get_task(task_id)
     except chain.UnknownTask as exc:
         raise typer.BadParameter(f"there is no task {task_id}") from exc
-    now = node.chain_now()
+    now = node.next_block_time()
     phase, ends = _phase(t, now)
     console = Console()
     state = t.state.name.lower()

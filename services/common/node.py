@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from services.common import keys
 from services.common.chain import ChainError, Deployment, Marketplace
@@ -35,6 +36,18 @@ class Node:
         on "now ≥ deadline" never fires early (it may wait one block). Never the wall clock: a
         dev chain moved by tests, or a node's clock, may disagree with it."""
         return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def next_block_time(self) -> int:
+        """When the next block will be mined, as far as the node can tell: the pending block's
+        timestamp where the node has one, else the latest block's. Deadlines a transaction sets
+        count from here: on a chain that mines only on demand the latest block may be minutes
+        old, and a deadline counted from it can already be past when the transaction lands."""
+        latest = self.chain_now()
+        try:
+            pending = int(self.w3.eth.get_block("pending")["timestamp"])
+        except (ValueError, KeyError, TypeError, Web3Exception):
+            return latest  # a node without a pending block
+        return max(latest, pending)
 
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)

@@ -40,7 +40,7 @@ def create_task(
     store_fix: str = "store the spec where the stack's services read it",
 ) -> CreatedTask:
     """Upload the spec (its CID names it on chain by digest) and escrow the bounty plus the
-    evaluators' fees. Deadlines count from the chain's clock. Quorum defaults to a bare majority.
+    evaluators' fees. Deadlines count from the next block's time (`Node.next_block_time`). Quorum defaults to a bare majority.
 
     Before anything is sent (TaskCheckError otherwise): the spec is valid for this core, the
     evaluators are addresses, and the spec reads back from `services_store`, the store the
@@ -60,7 +60,7 @@ def create_task(
         fix=store_fix,
     )
     n = len(evaluators)
-    now = node.chain_now()
+    now = node.next_block_time()
     commit_deadline = now + commit_seconds
     reveal_deadline = commit_deadline + reveal_seconds
     tx = node.market.create_task(

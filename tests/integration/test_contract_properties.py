@@ -623,8 +623,6 @@ def test_accounting_holds_over_random_histories(chain: Chain, marketplace: Marke
 def test_accounting_holds_over_long_random_histories(
     chain: Chain, marketplace: Marketplace, request: pytest.FixtureRequest
 ) -> None:
-    if "soak" not in (request.config.getoption("-m") or ""):
-        pytest.skip("soak run: `make soak`")
     before = OUTCOMES.copy()
     _run(chain, marketplace, examples=1000, steps=50)
     print("\ncontract soak outcomes:", dict(sorted((OUTCOMES - before).items())))  # noqa: T201  (the run's coverage report, seen with -s)

@@ -273,8 +273,6 @@ def test_random_failures_soak(
 ) -> None:
     """A long history arriving in slices while one handler call in five raises (every kind,
     seeded): the read model still equals a from-scratch projection."""
-    if "soak" not in (request.config.getoption("-m") or ""):
-        pytest.skip("soak run: `make soak`")
     import random
 
     node, start = anvil

@@ -262,17 +262,11 @@ def test_score_many_equals_score_one_by_one() -> None:
 # ---- soak: the same properties with many more examples (`make soak`) -----------------------
 
 
-def _soak_only(request: pytest.FixtureRequest) -> None:
-    if "soak" not in (request.config.getoption("-m") or ""):
-        pytest.skip("soak run: `make soak`")
-
-
 @pytest.mark.soak
 @pytest.mark.timeout(3600)
 @given(st.lists(networks(), min_size=1, max_size=4))
 @settings(max_examples=5000, deadline=None)
 def test_round_trip_soak(request: pytest.FixtureRequest, nets: list[Network]) -> None:
-    _soak_only(request)
     check_round_trip(nets)
 
 
@@ -281,7 +275,6 @@ def test_round_trip_soak(request: pytest.FixtureRequest, nets: list[Network]) ->
 @given(st.binary(max_size=400))
 @settings(max_examples=20000, deadline=None)
 def test_arbitrary_bytes_soak(request: pytest.FixtureRequest, data: bytes) -> None:
-    _soak_only(request)
     check_bytes(data)
 
 
@@ -292,7 +285,6 @@ def test_arbitrary_bytes_soak(request: pytest.FixtureRequest, data: bytes) -> No
 def test_mutations_soak(
     request: pytest.FixtureRequest, spec_i: int, seed: int, rounds: int
 ) -> None:
-    _soak_only(request)
     check_mutations(spec_i, seed, rounds)
 
 
