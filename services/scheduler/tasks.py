@@ -171,7 +171,7 @@ def evolve_epoch(
     and the digests of the agents to import, read from the solver's private store; with
     `carry` the whole evolved population goes back there, and only its digests come back."""
     spec = _spec(spec_cid)
-    agent_bytes = [_private().get(d) for d in agents]
+    agent_bytes = _private().get_many(agents)  # one round trip, however many
     last = [0.0]
     task_id, hostname = self.request.id, self.request.hostname
     reporter = ProgressReporter(

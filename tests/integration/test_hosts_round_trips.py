@@ -1,0 +1,111 @@
+"""On a far link every round trip between a worker and the solver's Redis costs the worker
+idle time (100 ms at 50 ms each way, more with loss): an epoch's round trips must not grow
+with the population the island carries. Counted on a real worker and a private Redis, by the
+server's own command statistics."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from services.common.content import LocalContentStore
+from services.common.spec import parse_spec
+from services.scheduler.celery_app import make_app
+from services.scheduler.config import SolverSettings
+from services.scheduler.private_store import PrivateAgentError, PrivateAgents
+from services.scheduler.tasks import EVOLVE_EPOCH, run_epoch
+from tests.integration.test_market_e2e import Procs, wait_until
+
+SPEC: dict[str, Any] = {
+    "schema": "edgemarket/task@1",
+    "scorer": "bisuna-core/1",
+    "env": {"name": "cipher", "params": {"payload_words": 1, "mix": "xor"}},
+    "eval": {"samples": 64},
+    "budget": {"population": 48, "generations": 10, "islands": 1, "epoch_generations": 2},
+}
+
+
+@pytest.fixture
+def worker(
+    private_redis: Callable[[], Any], tmp_path: Path
+) -> Iterator[tuple[Procs, SolverSettings]]:
+    server = private_redis()
+    (tmp_path / "logs").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")}
+    env.update(
+        {
+            "EDGEMARKET_REDIS_URL": server.url,
+            "EDGEMARKET_CONTENT_STORE": f"file:{tmp_path / 'content'}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    settings = SolverSettings(redis_url=server.url, content_store=f"file:{tmp_path / 'content'}")
+    procs = Procs(tmp_path / "logs", env)
+    try:
+        procs.start("worker", "worker", "--concurrency", "1", "--loglevel", "WARNING")
+        yield procs, settings
+    finally:
+        procs.stop_all()
+
+
+def _reads(client: redis.Redis) -> int:
+    """GET and MGET commands the server has executed (every client's)."""
+    stats: dict[str, dict[str, int]] = client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("get", "mget"))
+
+
+def test_an_epochs_reads_do_not_grow_with_the_population_it_carries(
+    worker: tuple[Procs, SolverSettings], tmp_path: Path
+) -> None:
+    procs, settings = worker
+    spec = parse_spec(json.dumps(SPEC))
+    spec_cid = LocalContentStore(tmp_path / "content").put(spec.to_bytes())
+    client = redis.Redis.from_url(settings.redis_url)
+    store = PrivateAgents(client, settings.private_prefix, settings.private_ttl)
+    population = run_epoch(spec, 5, 2, [], 2, carry=store)["population"]
+    assert len(population) == 48
+    app = make_app(settings)
+    wait_until("the worker", lambda: app.control.ping(timeout=0.5), procs, 90)
+
+    def epoch(carried: list[str]) -> int:
+        """Reads the server executed while the worker ran one epoch carrying `carried`."""
+        before = _reads(client)
+        result = app.send_task(
+            EVOLVE_EPOCH, args=[spec_cid, "7", 1, 2, carried, 2, "suna", True], queue=settings.queue
+        )
+        value = result.get(timeout=120)
+        assert len(value["population"]) == 48
+        result.forget()
+        return _reads(client) - before
+
+    epoch(population[:2])  # warm: the worker's connections are open, the spec cached
+    few, many = epoch(population[:4]), epoch(population[:48])
+    # One MGET for the carried agents whatever their number (this client's own result
+    # fetch reads the same count both times).
+    assert many == few, f"{few} reads carrying 4 agents, {many} carrying 48"
+
+
+def test_the_private_store_reads_many_agents_at_once_and_checks_each(
+    private_redis: Callable[[], Any],
+) -> None:
+    client = redis.Redis.from_url(private_redis().url)
+    store = PrivateAgents(client, "p", 60)
+    agents = [bytes([i]) * (10 + i) for i in range(30)]
+    digests = store.put_many(agents)
+    before = _reads(client)
+    assert store.get_many(digests) == agents
+    assert store.get_many([]) == []
+    assert store.get(digests[3]) == agents[3]
+    assert _reads(client) - before == 2  # one read for thirty agents, one for one
+    client.set(f"p:agent:{digests[7]}", b"tampered")
+    with pytest.raises(PrivateAgentError, match=f"agent {digests[7][:16]}… does not hash"):
+        store.get_many(digests)
+    missing = "00" * 32
+    with pytest.raises(PrivateAgentError, match="not in the private store"):
+        store.get_many([digests[0], missing])
