@@ -109,3 +109,48 @@ def test_the_private_store_reads_many_agents_at_once_and_checks_each(
     missing = "00" * 32
     with pytest.raises(PrivateAgentError, match="not in the private store"):
         store.get_many([digests[0], missing])
+
+
+def _calls(client: redis.Redis, command: str) -> int:
+    stats: dict[str, dict[str, int]] = client.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def test_a_state_is_stored_in_one_round_trip_and_a_success_is_never_overwritten(
+    private_redis: Callable[[], Any],
+) -> None:
+    from celery import states
+
+    from services.scheduler.results import OneTripRedisBackend
+
+    url = private_redis().url
+    app = make_app(SolverSettings(redis_url=url))
+    assert not app.conf.task_track_started  # no STARTED write before every epoch
+    backend = app.backend
+    assert isinstance(backend, OneTripRedisBackend)
+    client = redis.Redis.from_url(url)
+    listener = client.pubsub()
+    key = backend.get_key_for_task("epoch-1").decode()
+    listener.subscribe(key)
+    assert listener.get_message(timeout=5)["type"] == "subscribe"  # type: ignore[index]
+    backend.store_result("warm", {"generation": 0}, "PROGRESS")  # the script is loaded once
+    client.config_resetstat()
+    backend.store_result("epoch-1", {"generation": 3, "hostname": "w@h"}, "PROGRESS")
+    # one command from this client: the check and the write run on the server
+    assert _calls(client, "evalsha") == 1 and _calls(client, "eval") == 0
+    message = listener.get_message(timeout=5)
+    assert message is not None and json.loads(message["data"])["status"] == "PROGRESS"
+    result = app.AsyncResult("epoch-1")
+    assert result.state == "PROGRESS" and result.info["hostname"] == "w@h"
+    backend.store_result("epoch-1", {"best_fitness": 7}, states.SUCCESS)
+    assert 0 < client.ttl(key) <= 24 * 3600
+    # A late duplicate (a copy that ran elsewhere, a stale progress report) changes nothing.
+    backend.store_result("epoch-1", {"generation": 9}, "PROGRESS")
+    backend.store_result("epoch-1", {"best_fitness": 1}, states.SUCCESS)
+    fresh = make_app(SolverSettings(redis_url=url)).AsyncResult("epoch-1")
+    assert fresh.state == states.SUCCESS and fresh.result == {"best_fitness": 7}
+    # A failure is stored, with Celery's failure lifetime, and read back as the exception.
+    backend.store_result("epoch-2", ValueError("bad spec"), states.FAILURE)
+    failed = app.AsyncResult("epoch-2")
+    assert failed.state == states.FAILURE and isinstance(failed.result, ValueError)
+    listener.close()
