@@ -60,6 +60,12 @@ def _reads(client: redis.Redis) -> int:
     return sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("get", "mget"))
 
 
+def _connections(client: redis.Redis) -> int:
+    """Connections the server has accepted so far (every client's)."""
+    stats: dict[str, int] = client.info("stats")
+    return int(stats["total_connections_received"])
+
+
 def test_an_epochs_reads_do_not_grow_with_the_population_it_carries(
     worker: tuple[Procs, SolverSettings], tmp_path: Path
 ) -> None:
@@ -85,10 +91,17 @@ def test_an_epochs_reads_do_not_grow_with_the_population_it_carries(
         return _reads(client) - before
 
     epoch(population[:2])  # warm: the worker's connections are open, the spec cached
+    epoch(population[:2])
+    connections = _connections(client)
     few, many = epoch(population[:4]), epoch(population[:48])
     # One MGET for the carried agents whatever their number (this client's own result
     # fetch reads the same count both times).
     assert many == few, f"{few} reads carrying 4 agents, {many} carrying 48"
+    # No connection is opened per epoch (a new one is a TCP and a TLS handshake on a far
+    # link): progress reports, results and agents go over the worker's open connections.
+    for _ in range(3):
+        epoch(population[:4])
+    assert _connections(client) == connections, "connections opened during 5 epochs"
 
 
 def test_the_private_store_reads_many_agents_at_once_and_checks_each(
