@@ -11,8 +11,11 @@ CA, the content store over HTTP. Four ways to run the same epochs, each with 2 w
   (this kernel has no netem, so impairment needs that cable), unimpaired: its own cost;
 - separate-netem: the same cables with 50 ms each way and 1 % loss each way.
 The machine is shared, so the configurations run interleaved, round after round, and each
-reports its best round (the least disturbed one) and its median. An epoch here is 120
-generations of a population of 32 (about a second on an idle core).
+reports its best round (the least disturbed one) and its median. An epoch here is what the
+scheduler sends an island: 120 generations of its carried population of 32 (read from the
+solver's private store by digest, the evolved population written back), a fraction of a
+second to two seconds of work depending on the machine's load; the scheduler's own epochs
+last `EDGEMARKET_EPOCH_SECONDS` (10 s), so the far link weighs less on them than here.
 
 Needs root. Ends with one JSON line: {"bench": "hosts", ..., "ratio_vs": {"same-host": ...,
 "same-host-netem": ...}, "rejoin_s": ...}.
@@ -46,17 +49,27 @@ FAR_QUEUE = "bench.separate"
 
 
 def _round(
-    app: Any, queue: str, spec_cid: str, epochs: int, generations: int, seed: int
+    app: Any,
+    queue: str,
+    spec_cid: str,
+    epochs: int,
+    generations: int,
+    seed: int,
+    carried: list[str],
 ) -> tuple[float, float]:  # Any: Celery
     """Generations/s of `epochs` epochs sent at once to `queue` and gathered, and the time per
     epoch the 2 workers spent not evolving (wall x 2 - compute, over epochs): the cost of the
-    path to Redis, less sensitive than the rate to how much CPU the machine's neighbours take."""
+    path to Redis, less sensitive than the rate to how much CPU the machine's neighbours take.
+    Each epoch is what the scheduler sends an island: its carried population by digest (read
+    from the private store), the evolved population written back (`carry`)."""
     from services.scheduler.tasks import EVOLVE_EPOCH
 
     started = time.perf_counter()
     results = [
         app.send_task(
-            EVOLVE_EPOCH, args=[spec_cid, str(seed * 1000 + i), i, generations, [], 2], queue=queue
+            EVOLVE_EPOCH,
+            args=[spec_cid, str(seed * 1000 + i), i, generations, carried, 2, "suna", True],
+            queue=queue,
         )
         for i in range(epochs)
     ]
@@ -115,6 +128,8 @@ def main() -> None:
     from services.common.spec import parse_spec
     from services.scheduler.celery_app import make_app
     from services.scheduler.config import SolverSettings
+    from services.scheduler.private_store import PrivateAgents
+    from services.scheduler.tasks import run_epoch
     from tests.fixtures.hosted_market import EDGEMARKET, start_market, wait_log, worker_env
 
     t0 = time.perf_counter()
@@ -137,17 +152,23 @@ def main() -> None:
             for process in [market.procs["worker-1"], market.procs["worker-2"], *started]:
                 wait_log(process, "ready.", 180)
             content = KuboContentStore(market.content_url)
-            spec_cid = content.put(parse_spec(json.dumps(SPEC).encode()).to_bytes())
+            spec = parse_spec(json.dumps(SPEC).encode())
+            spec_cid = content.put(spec.to_bytes())
             content.close()
-            app = make_app(SolverSettings(redis_url=market.operator_redis_url))
+            settings = SolverSettings(redis_url=market.operator_redis_url)
+            app = make_app(settings)
+            # an island's population, in the solver's private store as the scheduler keeps it
+            private = PrivateAgents(market.redis(), settings.private_prefix, settings.private_ttl)
+            carried = run_epoch(spec, 1, 2, [], 2, carry=private)["population"]
             remote_queue = "edgemarket.evolve"
             workers = [market.hosts["worker-1"], market.hosts["worker-2"]]
-            _round(app, SAME_QUEUE, spec_cid, 2, 5, 0)  # warm up: specs cached, pools forked
-            _round(app, remote_queue, spec_cid, 2, 5, 0)
+            # warm up: specs cached, pools forked, connections open
+            _round(app, SAME_QUEUE, spec_cid, 2, 5, 0, carried)
+            _round(app, remote_queue, spec_cid, 2, 5, 0, carried)
             modes = ("same-host", "separate", "separate-userspace-link", "separate-netem")
             gps: dict[str, list[float]] = {m: [] for m in modes}
             idle: dict[str, list[float]] = {m: [] for m in modes}
-            _round(app, FAR_QUEUE, spec_cid, 2, 5, 0)
+            _round(app, FAR_QUEUE, spec_cid, 2, 5, 0, carried)
             timings["setup_s"] = time.perf_counter() - t0
             for r in range(rounds):
                 for mode in modes[r % 4 :] + modes[: r % 4]:  # no mode always runs first
@@ -156,7 +177,9 @@ def main() -> None:
                         for w in workers:
                             w.impair(delay_ms=50, loss=0.01)
                     try:
-                        rate, overhead = _round(app, queue, spec_cid, epochs, generations, r)
+                        rate, overhead = _round(
+                            app, queue, spec_cid, epochs, generations, r, carried
+                        )
                         gps[mode].append(rate)
                         idle[mode].append(overhead)
                     finally:
@@ -181,6 +204,7 @@ def main() -> None:
                 "epochs_per_round": epochs,
                 "generations_per_epoch": generations,
                 "workers": 2,
+                "carried_agents": len(carried),
                 "generations_per_s": {k: round(v, 1) for k, v in best.items()},
                 "generations_per_s_median": {k: round(v, 1) for k, v in median.items()},
                 "not_evolving_ms_per_epoch_median": {
