@@ -33,7 +33,9 @@ from tests.fixtures.hosted_market import (
 )
 from tests.fixtures.hosts import wait_for
 
-pytestmark = [pytest.mark.slow]
+# One worker runs this module and test_hosts_compose.py in turn (make test: --dist loadgroup): the
+# tests share their hosts, the partition test joins the latency test's thread.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hosts")]
 
 # Epochs of a few seconds each, so that a cable can be cut while one runs.
 LONG_EPOCHS: dict[str, Any] = {
