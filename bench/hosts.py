@@ -4,12 +4,15 @@ how long a worker host takes, once its cable is back, to finish an epoch again (
 
 The hosts are network namespaces on a bridge (tests/fixtures/hosts.py), set up as the README
 tells a user: the solver's Redis with a password and TLS only, `rediss://` URLs with the test
-CA, the content store over HTTP. Four ways to run the same epochs, each with 2 workers:
+CA, the content store over HTTP. Six ways to run the same epochs, each with 2 workers:
 - same-host: on the solver's host;
 - separate: on 2 hosts wired to the bridge by veth pairs (the kernel's path, like a LAN);
 - separate-userspace-link: on 2 hosts wired by the userspace cable of tests/fixtures/linkd.py
   (this kernel has no netem, so impairment needs that cable), unimpaired: its own cost;
-- separate-netem: the same cables with 50 ms each way and 1 % loss each way.
+- separate-netem: the same cables with 50 ms each way and 1 % loss each way;
+- same-host-long and separate-netem-long: the first and the last again with epochs three
+  times as long (4 of them a round): the far link costs a fixed number of round trips per
+  epoch, so its share depends on how long an epoch runs.
 The machine is shared, so the configurations run interleaved, round after round, and each
 reports its best round (the least disturbed one) and its median. An epoch here is what the
 scheduler sends an island: 120 generations of its carried population of 32 (read from the
@@ -45,6 +48,7 @@ SPEC: dict[str, Any] = {
     "title": "hosts bench",
 }
 SAME_QUEUE = "bench.same-host"
+LONG_EPOCHS = 4  # per round of the "-long" modes
 FAR_QUEUE = "bench.separate"
 
 
@@ -165,21 +169,41 @@ def main() -> None:
             # warm up: specs cached, pools forked, connections open
             _round(app, SAME_QUEUE, spec_cid, 2, 5, 0, carried)
             _round(app, remote_queue, spec_cid, 2, 5, 0, carried)
-            modes = ("same-host", "separate", "separate-userspace-link", "separate-netem")
+            modes = (
+                "same-host",
+                "separate",
+                "separate-userspace-link",
+                "separate-netem",
+                "same-host-long",
+                "separate-netem-long",
+            )
             gps: dict[str, list[float]] = {m: [] for m in modes}
             idle: dict[str, list[float]] = {m: [] for m in modes}
             _round(app, FAR_QUEUE, spec_cid, 2, 5, 0, carried)
             timings["setup_s"] = time.perf_counter() - t0
             for r in range(rounds):
-                for mode in modes[r % 4 :] + modes[: r % 4]:  # no mode always runs first
-                    queue = {"same-host": SAME_QUEUE, "separate": FAR_QUEUE}.get(mode, remote_queue)
-                    if mode == "separate-netem":
+                turn = r % len(modes)
+                for mode in modes[turn:] + modes[:turn]:  # no mode always runs first
+                    queue = {
+                        "same-host": SAME_QUEUE,
+                        "same-host-long": SAME_QUEUE,
+                        "separate": FAR_QUEUE,
+                    }.get(mode, remote_queue)
+                    # the long modes: epochs 3x as long, fewer of them (the far link's cost is
+                    # per epoch, so it weighs less on longer ones, as on the scheduler's 10 s)
+                    n, g = (
+                        (LONG_EPOCHS, 3 * generations)
+                        if mode.endswith("-long")
+                        else (
+                            epochs,
+                            generations,
+                        )
+                    )
+                    if mode.startswith("separate-netem"):
                         for w in workers:
                             w.impair(delay_ms=50, loss=0.01)
                     try:
-                        rate, overhead = _round(
-                            app, queue, spec_cid, epochs, generations, r, carried
-                        )
+                        rate, overhead = _round(app, queue, spec_cid, n, g, r, carried)
                         gps[mode].append(rate)
                         idle[mode].append(overhead)
                     finally:
@@ -203,6 +227,7 @@ def main() -> None:
                 "rounds": rounds,
                 "epochs_per_round": epochs,
                 "generations_per_epoch": generations,
+                "long_epochs": {"epochs_per_round": LONG_EPOCHS, "generations": 3 * generations},
                 "workers": 2,
                 "carried_agents": len(carried),
                 "generations_per_s": {k: round(v, 1) for k, v in best.items()},
@@ -215,6 +240,9 @@ def main() -> None:
                 "ratio_vs": {
                     "same-host": round(best["separate"] / best["same-host"], 3),
                     "same-host-netem": round(best["separate-netem"] / best["same-host"], 3),
+                    "same-host-netem-long-epochs": round(
+                        best["separate-netem-long"] / best["same-host-long"], 3
+                    ),
                     "same-host-userspace-link": round(
                         best["separate-userspace-link"] / best["same-host"], 3
                     ),
