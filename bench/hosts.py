@@ -10,9 +10,13 @@ CA, the content store over HTTP. Six ways to run the same epochs, each with 2 wo
 - separate-userspace-link: on 2 hosts wired by the userspace cable of tests/fixtures/linkd.py
   (this kernel has no netem, so impairment needs that cable), unimpaired: its own cost;
 - separate-netem: the same cables with 50 ms each way and 1 % loss each way;
-- same-host-long and separate-netem-long: the first and the last again with epochs three
-  times as long (4 of them a round): the far link costs a fixed number of round trips per
-  epoch, so its share depends on how long an epoch runs.
+- same-host-sized and separate-netem-sized: the first and the last again with epochs sized
+  as the scheduler sizes them, `EDGEMARKET_EPOCH_SECONDS` (10 s) of work at the speed a
+  calibration round measured (4 of them a round): the far link costs a fixed number of round
+  trips per epoch (about six), so its share depends on how long an epoch runs, and a fixed
+  120 generations last 0.3 s on an idle machine, 2 s on a busy one.
+`ratio_vs['same-host-netem']` is the sized pair (the scheduler's epochs), and
+`ratio_vs['same-host-netem-120-generations']` the fixed one.
 The machine is shared, so the configurations run interleaved, round after round, and each
 reports its best round (the least disturbed one) and its median. An epoch here is what the
 scheduler sends an island: 120 generations of its carried population of 32 (read from the
@@ -48,7 +52,7 @@ SPEC: dict[str, Any] = {
     "title": "hosts bench",
 }
 SAME_QUEUE = "bench.same-host"
-LONG_EPOCHS = 4  # per round of the "-long" modes
+SIZED_EPOCHS = 4  # per round of the "-sized" modes
 FAR_QUEUE = "bench.separate"
 
 
@@ -83,6 +87,25 @@ def _round(
         r.forget()
     wall = time.perf_counter() - started
     return epochs * generations / wall, max(0.0, (2 * wall - compute) / epochs)
+
+
+def _seconds_per_generation(
+    app: Any, queue: str, spec_cid: str, carried: list[str]
+) -> float:  # Any: Celery
+    """The workers' compute time per generation over 2 epochs of 120 generations, as the
+    scheduler measures it (compute_seconds / generations)."""
+    from services.scheduler.tasks import EVOLVE_EPOCH
+
+    results = [
+        app.send_task(
+            EVOLVE_EPOCH,
+            args=[spec_cid, str(77 + i), i, 120, carried, 2, "suna", True],
+            queue=queue,
+        )
+        for i in range(2)
+    ]
+    values = [r.get(timeout=600) for r in results]
+    return max(float(v["compute_seconds"]) / int(v["generations"]) for v in values)
 
 
 def _rejoin(market: Any, app: Any, spec_cid: str, hold: float) -> float:  # Any: Market, Celery
@@ -132,6 +155,7 @@ def main() -> None:
     from services.common.spec import parse_spec
     from services.scheduler.celery_app import make_app
     from services.scheduler.config import SolverSettings
+    from services.scheduler.islands import sized_epoch
     from services.scheduler.private_store import PrivateAgents
     from services.scheduler.tasks import run_epoch
     from tests.fixtures.hosted_market import EDGEMARKET, start_market, wait_log, worker_env
@@ -174,26 +198,38 @@ def main() -> None:
                 "separate",
                 "separate-userspace-link",
                 "separate-netem",
-                "same-host-long",
-                "separate-netem-long",
+                "same-host-sized",
+                "separate-netem-sized",
             )
             gps: dict[str, list[float]] = {m: [] for m in modes}
             idle: dict[str, list[float]] = {m: [] for m in modes}
             _round(app, FAR_QUEUE, spec_cid, 2, 5, 0, carried)
+            # the workers' hard limit per epoch (worker_env): a sized epoch stays below half
+            limit = float(worker_env(market, solver)["EDGEMARKET_EPOCH_TIME_LIMIT"])
+            speeds: list[float] = []
+            sizes: list[int] = []
             timings["setup_s"] = time.perf_counter() - t0
             for r in range(rounds):
+                # the scheduler's epoch size for this task at this round's speed (the machine's
+                # load changes from minute to minute)
+                speeds.append(_seconds_per_generation(app, SAME_QUEUE, spec_cid, carried))
+                sized = sized_epoch(
+                    speeds[-1],
+                    target_seconds=settings.epoch_seconds,
+                    seconds_left=3600,
+                    time_limit=limit,
+                )
+                sizes.append(sized)
                 turn = r % len(modes)
                 for mode in modes[turn:] + modes[:turn]:  # no mode always runs first
                     queue = {
                         "same-host": SAME_QUEUE,
-                        "same-host-long": SAME_QUEUE,
+                        "same-host-sized": SAME_QUEUE,
                         "separate": FAR_QUEUE,
                     }.get(mode, remote_queue)
-                    # the long modes: epochs 3x as long, fewer of them (the far link's cost is
-                    # per epoch, so it weighs less on longer ones, as on the scheduler's 10 s)
                     n, g = (
-                        (LONG_EPOCHS, 3 * generations)
-                        if mode.endswith("-long")
+                        (SIZED_EPOCHS, sized)
+                        if mode.endswith("-sized")
                         else (
                             epochs,
                             generations,
@@ -227,7 +263,12 @@ def main() -> None:
                 "rounds": rounds,
                 "epochs_per_round": epochs,
                 "generations_per_epoch": generations,
-                "long_epochs": {"epochs_per_round": LONG_EPOCHS, "generations": 3 * generations},
+                "sized_epochs": {
+                    "epochs_per_round": SIZED_EPOCHS,
+                    "generations_median": statistics.median(sizes),
+                    "target_s": settings.epoch_seconds,
+                    "s_per_generation_median": round(statistics.median(speeds), 5),
+                },
                 "workers": 2,
                 "carried_agents": len(carried),
                 "generations_per_s": {k: round(v, 1) for k, v in best.items()},
@@ -239,9 +280,11 @@ def main() -> None:
                 "(userspace link: no netem in this kernel)",
                 "ratio_vs": {
                     "same-host": round(best["separate"] / best["same-host"], 3),
-                    "same-host-netem": round(best["separate-netem"] / best["same-host"], 3),
-                    "same-host-netem-long-epochs": round(
-                        best["separate-netem-long"] / best["same-host-long"], 3
+                    "same-host-netem": round(
+                        best["separate-netem-sized"] / best["same-host-sized"], 3
+                    ),
+                    "same-host-netem-120-generations": round(
+                        best["separate-netem"] / best["same-host"], 3
                     ),
                     "same-host-userspace-link": round(
                         best["separate-userspace-link"] / best["same-host"], 3
