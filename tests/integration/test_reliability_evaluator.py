@@ -257,9 +257,7 @@ def test_rpc_dropped_after_an_attestation_was_mined(
     assert proxy.calls["eth_sendRawTransaction"] == 1  # the retry sent nothing
 
 
-def test_redis_restarted_mid_run(
-    scene: Scene, private_redis: Callable[..., PrivateRedis]
-) -> None:
+def test_redis_restarted_mid_run(scene: Scene, private_redis: Callable[..., PrivateRedis]) -> None:
     server = private_redis(persistent=True)
     client, stream = redis.Redis.from_url(server.url, socket_timeout=5), "s"
     ix = index(scene, client, stream)  # the reveals
@@ -275,7 +273,9 @@ def test_redis_restarted_mid_run(
     assert scene.assert_exactly_once(client, stream) == [1]
 
 
-def service_env(scene: Scene, tmp_path: Path, rpc_url: str, redis_url: str, stream: str) -> dict[str, str]:
+def service_env(
+    scene: Scene, tmp_path: Path, rpc_url: str, redis_url: str, stream: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")}
     deployment = scene.deployment.save(tmp_path / "deployment.json")
     env.update(
