@@ -374,8 +374,8 @@ class Scheduler:
         share the islands out again and send the epochs that are due; then wait briefly for
         the next result. Returns the pause before the next turn (None: the loop's interval)."""
         self._take_on()
-        self._harvest()
         now = self.node.chain_now()
+        self._harvest(now)
         self._refresh_and_retire(now)
         self._dispatch(now)
         # Commit after dispatching: a commit waits for its block, the workers should not.
@@ -560,7 +560,7 @@ class Scheduler:
         island.sent.append(self.dispatcher.send(args, expires=max(expires, 1.0)))
         island.sent_at = time.monotonic()
 
-    def _harvest(self) -> None:
+    def _harvest(self, now: int) -> None:
         for task in list(self.live.values()):
             for island in task.islands:
                 if not island.sent:
@@ -569,12 +569,17 @@ class Scheduler:
                 if value is not None:
                     self._epoch_done(task, island, value)
                 elif island.sent and time.monotonic() - island.sent_at > self.settings.epoch_timeout:
+                    left = self._stop_at(task) - now
+                    if left <= 0:
+                        continue  # retired in this turn: its results are no longer needed
                     log.warning(
                         "epoch late, sending it again",
                         extra={"task_id": task.task_id, "island": island.index},
                     )
                     assert island.args is not None
-                    island.sent.append(self.dispatcher.send(island.args))
+                    # Like the first copy, it expires at the deadline less the margin: no
+                    # worker spends time on it once the commit window is closing.
+                    island.sent.append(self.dispatcher.send(island.args, expires=max(left, 1.0)))
                     island.sent_at = time.monotonic()
 
     def _first_done(self, task: LiveTask, island: Island) -> JsonObject | None:
@@ -760,6 +765,18 @@ class Scheduler:
                 self.store.mark(commitment, RevealState.ABANDONED)
                 log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
                 return False
+            except (chain.ChainError, OSError, Web3Exception) as exc:
+                if isinstance(exc, chain.RpcError):
+                    raise  # the node answered: refused, so nothing was sent
+                # The node may have mined it and only the reply was lost. The intent is on
+                # record: the settle loop finds the solution on chain, or sends the commit
+                # again while commits are open. Either way this agent is committed, and the
+                # work loop must not spend a second bond on it.
+                log.warning(
+                    "commit sent, its outcome unknown; the settle loop will read it from the chain",
+                    extra={"task_id": task_id, "error": repr(exc)},
+                )
+                return True
             solution_id = tx.event(chain.SolutionCommitted).solution_id
             self.store.mark(commitment, RevealState.COMMITTED, solution_id)
         finally:
