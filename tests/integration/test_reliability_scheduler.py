@@ -150,15 +150,17 @@ class Scene:
             shrink_seconds=0.2,
         )
 
-    def create(self) -> int:
+    def create(self, content: LocalContentStore | None = None) -> int:
         created = create_task(
-            Node(self.market, self.deployment, self.requester), self.content,
+            Node(self.market, self.deployment, self.requester), content or self.content,
             parse_spec(json.dumps(SPEC)), bounty=ETHER, evaluators=[self.evaluator],
             commit_seconds=3600, reveal_seconds=600, commit_bond=ETHER // 10,
         )  # fmt: skip
         return created.task_id
 
-    def scheduler(self, rpc_url: str | None = None) -> Scheduler:
+    def scheduler(
+        self, rpc_url: str | None = None, content: LocalContentStore | None = None
+    ) -> Scheduler:
         settings = self.settings()
         w3 = self.chain.w3 if rpc_url is None else Web3(Web3.HTTPProvider(rpc_url))
         market = Marketplace.from_deployment(w3, self.deployment, self.solver)
@@ -167,7 +169,7 @@ class Scene:
             settings,
             node,
             RevealStore(store_path(settings, node)),
-            self.content,
+            content or self.content,
             make_app(settings),
             PrivateAgents(
                 redis.Redis.from_url(settings.redis_url, socket_timeout=5),
@@ -415,6 +417,34 @@ def test_redis_restarted_while_epochs_are_out(scene: Scene) -> None:
     scene.assert_exactly_once(tasks, s.store, stream=True)
 
 
+def test_epochs_failing_on_the_worker_until_the_spec_reaches_it(scene: Scene) -> None:
+    """The harvest's faults: the workers cannot read the spec yet (the requester's upload has
+    not reached their content store), so the first epoch fails on the worker, which retries
+    it; the harvest finds it late and sends a second copy. Once the spec is there a copy
+    comes back (the other is dropped) and the task is evolved, committed and revealed once."""
+    own = LocalContentStore(scene.tmp / "solver-content")  # where the scheduler reads it
+    tasks = [scene.create(own)]
+    s = scene.scheduler(content=own)
+    with intake(scene, s.on_task_created):
+        scene.index()
+        wait_for(accepted(s, tasks), 30, "the task taken on")
+
+    def resent() -> bool:
+        turn(s, s.work_step)
+        scene.stack.procs.check_alive()
+        live = s.live.get(tasks[0])
+        return live is not None and any(len(i.sent) >= 2 for i in live.islands)
+
+    wait_for(resent, 60, "the late epoch sent again")
+    live = s.live[tasks[0]]
+    assert sum(i.epochs for i in live.islands) == 0
+    scene.content.put(own.get(live.spec_cid))  # the upload reaches the workers' store
+    evolve(scene, s, tasks)
+    assert not any(i.dead for i in s.live[tasks[0]].islands)
+    finish(scene, s, tasks)
+    scene.assert_exactly_once(tasks, s.store, stream=True)
+
+
 def start_service(scene: Scene, rpc_url: str, log: Path) -> subprocess.Popen[bytes]:
     settings = scene.settings()
     deployment = scene.deployment.save(scene.tmp / "deployment.json")
@@ -456,13 +486,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         kill9(proc)
 
 
-@pytest.mark.parametrize("where", ["commit", "reveal"])
+@pytest.mark.parametrize("where", ["before-commit", "commit", "reveal"])
 def test_kill_9_between_a_mined_transaction_and_its_record(
     scene: Scene, proxy: RpcProxy, where: str
 ) -> None:
     """The service's commit (or first reveal) is mined and the proxy holds its reply; the
-    service is killed there, before it could record the solution id (or the reveal). The
-    restarted service reads the chain: nothing committed twice, everything revealed once."""
+    service is killed there, before it could record the solution id (or the reveal). Or it is
+    killed with its commit written down as an intent but not yet at the node (before-commit).
+    The restarted service reads the chain: nothing committed twice, everything revealed once."""
     tasks = [scene.create()]
     scene.index()
     log = scene.tmp / "scheduler.log"
@@ -473,8 +504,8 @@ def test_kill_9_between_a_mined_transaction_and_its_record(
             f"scheduler-31337-{scene.deployment.address.lower()}-{scene.solver.address.lower()}.sqlite"
         )
     )
-    if where == "commit":
-        proxy.arm("eth_sendRawTransaction", "hold")
+    if where != "reveal":
+        proxy.arm("eth_sendRawTransaction", "stall" if where == "before-commit" else "hold")
     proc = start_service(scene, proxy.url, log)
     try:
         if where == "reveal":
@@ -493,16 +524,25 @@ def test_kill_9_between_a_mined_transaction_and_its_record(
         kill9(proc)
     finally:
         kill9(proc)
-    if where == "commit":
-        assert len(scene.events("SolutionCommitted", tasks[0])) == 1, log.read_text()[-3000:]
+    if where != "reveal":
+        committed = 0 if where == "before-commit" else 1
+        assert len(scene.events("SolutionCommitted", tasks[0])) == committed, log.read_text()[
+            -3000:
+        ]
         rows = RevealStore(store_file).all_for(tasks[0])
         assert [r.state for r in rows] == [RevealState.COMMITTING]  # its id never recorded
     else:
         assert len(scene.events("SolutionRevealed", tasks[0])) == 1, log.read_text()[-3000:]
     successor = start_service(scene, scene.chain.url, log)
     try:
-        if where == "commit":
-            time.sleep(3)  # the successor evolves a while with the commitment it inherited
+        if where != "reveal":
+            # The successor sends the commit it inherited if it never got out, and evolves on.
+            wait_for(
+                lambda: scene.market.commit_count(tasks[0], scene.solver.address) >= 1,
+                60,
+                "the inherited commitment on chain",
+            )
+            time.sleep(2)
             scene.chain.travel_to(scene.commit_deadline(tasks))
 
         def all_revealed() -> bool:
