@@ -150,10 +150,10 @@ class Scene:
             shrink_seconds=0.2,
         )
 
-    def create(self, content: LocalContentStore | None = None) -> int:
+    def create(self, content: LocalContentStore | None = None, spec: Any = SPEC) -> int:
         created = create_task(
             Node(self.market, self.deployment, self.requester), content or self.content,
-            parse_spec(json.dumps(SPEC)), bounty=ETHER, evaluators=[self.evaluator],
+            parse_spec(json.dumps(spec)), bounty=ETHER, evaluators=[self.evaluator],
             commit_seconds=3600, reveal_seconds=600, commit_bond=ETHER // 10,
         )  # fmt: skip
         return created.task_id
@@ -423,7 +423,8 @@ def test_epochs_failing_on_the_worker_until_the_spec_reaches_it(scene: Scene) ->
     it; the harvest finds it late and sends a second copy. Once the spec is there a copy
     comes back (the other is dropped) and the task is evolved, committed and revealed once."""
     own = LocalContentStore(scene.tmp / "solver-content")  # where the scheduler reads it
-    tasks = [scene.create(own)]
+    # A spec of this test's own: no other test has put it in the workers' store.
+    tasks = [scene.create(own, {**SPEC, "title": f"harvest {scene.name}"})]
     s = scene.scheduler(content=own)
     with intake(scene, s.on_task_created):
         scene.index()
