@@ -372,6 +372,43 @@ def test_rpc_reply_lost_after_a_mined_commit(scene: Scene, proxy: RpcProxy) -> N
     scene.assert_exactly_once(tasks, s.store, stream=True)
 
 
+def test_rpc_reply_lost_while_the_commit_is_still_pending(scene: Scene, proxy: RpcProxy) -> None:
+    """On a chain with block times the commit whose reply was lost may still wait in the node's
+    pool when the settle loop looks for it. Sending it again then makes two solutions of one
+    commitment, only one of which is ever revealed: the other's bond is lost. Anvil stops
+    mining on its own here, so the commit is certainly still pending."""
+    tasks = [scene.create()]
+    s = scene.scheduler(proxy.url)
+    with intake(scene, s.on_task_created):
+        scene.index()
+        wait_for(accepted(s, tasks), 30, "the task taken on")
+    proxy.arm("eth_sendRawTransaction", "drop")
+    settle = threading.Thread(target=turn, args=(s, s.settle_step))
+    scene.chain.rpc("evm_setAutomine", [False])
+    try:
+
+        def sent() -> bool:
+            turn(s, s.work_step)
+            scene.stack.procs.check_alive()
+            return proxy.fired.is_set()
+
+        wait_for(sent, 90, "a commit sent")
+        assert s.market.commit_count(tasks[0], s.me) == 0  # in the node's pool, not mined
+        settle.start()  # the settle loop's pass, alongside the work loop in the service
+        wait_for(
+            lambda: not settle.is_alive() or proxy.calls["eth_sendRawTransaction"] >= 2,
+            30,
+            "the settle loop to send again or to wait",
+        )
+    finally:
+        scene.chain.mine(1)
+        scene.chain.rpc("evm_setAutomine", [True])
+    settle.join(timeout=60)
+    evolve(scene, s, tasks, epochs=2)
+    finish(scene, s, tasks)
+    scene.assert_exactly_once(tasks, s.store, stream=True)
+
+
 def test_rpc_reply_lost_after_a_mined_reveal(scene: Scene, proxy: RpcProxy) -> None:
     tasks = [scene.create(), scene.create()]
     s = scene.scheduler(proxy.url)
