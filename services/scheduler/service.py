@@ -18,6 +18,7 @@ import redis
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
+from eth_utils.address import to_checksum_address
 from web3.exceptions import Web3Exception
 
 from services.common import chain
@@ -801,6 +802,11 @@ class Scheduler:
                 return sid
         return None
 
+    def _transactions_pending(self) -> bool:
+        """Whether transactions of ours wait in the node's pool (sent, not yet mined)."""
+        eth, me = self.market.w3.eth, to_checksum_address(self.me)
+        return eth.get_transaction_count(me, "pending") > eth.get_transaction_count(me, "latest")
+
     def reveal_due(self) -> None:
         for listed in self.store.pending():
             if listed.commitment in self.in_flight:
@@ -834,6 +840,15 @@ class Scheduler:
             if solution_id is not None:
                 self.store.mark(pending.commitment, RevealState.COMMITTED, solution_id)
             elif task.state == chain.OnChainTaskState.OPEN and now < task.commit_deadline:
+                if self._transactions_pending():
+                    # Its transaction may be among them (the reply lost, or a predecessor's):
+                    # sending the commitment again would make a second solution of it, never
+                    # revealed, its bond lost. Look again once they are mined or dropped.
+                    log.info(
+                        "commitment not on chain yet, our transactions still pending; waiting",
+                        extra={"task_id": pending.task_id},
+                    )
+                    return
                 # The commit never reached the chain (we died before sending): send it now.
                 with self.tx_lock:
                     tx = self.market.commit_solution(
