@@ -257,6 +257,39 @@ def test_rpc_dropped_after_an_attestation_was_mined(
     assert proxy.calls["eth_sendRawTransaction"] == 1  # the retry sent nothing
 
 
+def test_rpc_dropped_while_the_attestation_is_still_pending(
+    scene: Scene, proxy: RpcProxy, redis_url: str, redis_prefix: str
+) -> None:
+    """On a chain with block times the lost attestScores may still wait in the node's pool
+    when the entry is retried: the chain's latest state says nothing is attested yet, and the
+    retry must not send a second transaction that would revert once the first is mined.
+    Anvil stops mining on its own here, so the first is certainly still pending."""
+    client, stream = redis.Redis.from_url(redis_url), redis_prefix + "s"
+    scene.seal()
+    index(scene, client, stream)
+    e = scene.make_evaluator(proxy.url)
+    proxy.arm("eth_sendRawTransaction", "drop")
+    scene.chain.rpc("evm_setAutomine", [False])
+    try:
+        with consuming(client, stream, scene.group, handlers(e)):
+            wait_for(proxy.fired.is_set, 60, "the attestation sent")
+            wait_for(
+                lambda: (
+                    proxy.calls.get("eth_sendRawTransaction", 0) >= 2
+                    or settled(client, stream, scene.group)()
+                ),
+                60,
+                "the retry",
+            )
+            scene.chain.mine(1)
+            scene.chain.rpc("evm_setAutomine", [True])
+            wait_for(scene.attested, 60, "every solution attested")
+            wait_for(settled(client, stream, scene.group), 60, "the acks")
+    finally:
+        scene.chain.rpc("evm_setAutomine", [True])
+    assert scene.assert_exactly_once(client, stream) == [1]
+
+
 def test_redis_restarted_mid_run(scene: Scene, private_redis: Callable[..., PrivateRedis]) -> None:
     server = private_redis(persistent=True)
     client, stream = redis.Redis.from_url(server.url, socket_timeout=5), "s"
