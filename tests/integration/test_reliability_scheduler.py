@@ -47,6 +47,7 @@ from services.scheduler.private_store import PrivateAgents
 from services.scheduler.reveals import RevealState, RevealStore, SolverTaskState
 from services.scheduler.service import LOOP_ERRORS, Scheduler, store_path
 from tests.fixtures.chain import ETHER, Chain
+from tests.fixtures.redis_proxy import RedisProxy
 from tests.fixtures.rpc_proxy import RpcProxy
 from tests.fixtures.services import PrivateRedis
 from tests.integration.test_indexer import drain, make_indexer
@@ -177,6 +178,12 @@ class Scene:
                 600,
             ),
         )
+
+    @property
+    def store_file(self) -> Path:
+        """The service's state file (services.scheduler.service.store_path)."""
+        name = f"scheduler-31337-{self.deployment.address.lower()}-{self.solver.address.lower()}"
+        return self.tmp / "state" / f"{name}.sqlite"
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.stack.redis.url, socket_timeout=5)
@@ -483,7 +490,9 @@ def test_epochs_failing_on_the_worker_until_the_spec_reaches_it(scene: Scene) ->
     scene.assert_exactly_once(tasks, s.store, stream=True)
 
 
-def start_service(scene: Scene, rpc_url: str, log: Path) -> subprocess.Popen[bytes]:
+def start_service(
+    scene: Scene, rpc_url: str, log: Path, redis_url: str | None = None
+) -> subprocess.Popen[bytes]:
     settings = scene.settings()
     deployment = scene.deployment.save(scene.tmp / "deployment.json")
     env = scene.stack.env(
@@ -501,6 +510,7 @@ def start_service(scene: Scene, rpc_url: str, log: Path) -> subprocess.Popen[byt
         EDGEMARKET_IMPROVEMENT_MARGIN=str(settings.improvement_margin),
         EDGEMARKET_KEEPER_INTERVAL=str(settings.keeper_interval),
         EDGEMARKET_SHRINK_SECONDS=str(settings.shrink_seconds),
+        EDGEMARKET_REDIS_URL=redis_url or scene.stack.redis.url,
     )
     with log.open("ab") as out:
         return subprocess.Popen(
@@ -535,13 +545,7 @@ def test_kill_9_between_a_mined_transaction_and_its_record(
     tasks = [scene.create()]
     scene.index()
     log = scene.tmp / "scheduler.log"
-    store_file = (
-        scene.tmp
-        / "state"
-        / (
-            f"scheduler-31337-{scene.deployment.address.lower()}-{scene.solver.address.lower()}.sqlite"
-        )
-    )
+    store_file = scene.store_file
     if where != "reveal":
         proxy.arm("eth_sendRawTransaction", "stall" if where == "before-commit" else "hold")
     proc = start_service(scene, proxy.url, log)
@@ -591,3 +595,43 @@ def test_kill_9_between_a_mined_transaction_and_its_record(
     finally:
         stop(successor)
     scene.assert_exactly_once(tasks, RevealStore(store_file), stream=True)
+
+
+def test_kill_9_between_taking_a_task_on_and_the_ack(scene: Scene) -> None:
+    """The intake's durable effect is the task written to the solver's store, its
+    acknowledgement the XACK after it: a proxy in front of Redis holds that XACK and the
+    service is killed there. The restarted service is handed the entry again, finds the task
+    on record, acknowledges it, and works it as a clean run does."""
+    tasks = [scene.create()]
+    scene.index()
+    log = scene.tmp / "scheduler.log"
+    proxy = RedisProxy(scene.stack.redis.port)
+    proxy.hold(b"XACK")
+    proc = start_service(scene, scene.chain.url, log, redis_url=proxy.url)
+    try:
+        wait_for(proxy.fired.is_set, 60, "the intake's acknowledgement")
+        kill9(proc)
+    finally:
+        kill9(proc)
+        proxy.close()
+    rec = RevealStore(scene.store_file).task(tasks[0])
+    assert rec is not None and rec.state == SolverTaskState.ACCEPTED, log.read_text()[-3000:]
+    assert scene.client().xpending(scene.stream, scene.group)["pending"] == 1
+    successor = start_service(scene, scene.chain.url, log)
+    try:
+        wait_for(
+            lambda: scene.market.commit_count(tasks[0], scene.solver.address) >= 1,
+            60,
+            "a commitment",
+        )
+        time.sleep(2)  # it goes on evolving, perhaps committing an improvement
+        scene.chain.travel_to(scene.commit_deadline(tasks))
+
+        def all_revealed() -> bool:
+            rows = RevealStore(scene.store_file).all_for(tasks[0])
+            return bool(rows) and all(r.state == RevealState.REVEALED for r in rows)
+
+        wait_for(all_revealed, 90, "every commitment revealed")
+    finally:
+        stop(successor)
+    scene.assert_exactly_once(tasks, RevealStore(scene.store_file), stream=True)
