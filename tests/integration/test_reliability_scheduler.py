@@ -54,6 +54,9 @@ from tests.integration.test_indexer import drain, make_indexer
 from tests.integration.test_market_e2e import Procs
 from tests.integration.test_reliability_projector import wait_for
 
+# One Redis and Celery worker for the module: under `--dist loadgroup` its tests share a worker.
+pytestmark = pytest.mark.xdist_group("reliability-scheduler")
+
 ROOT = Path(__file__).resolve().parents[2]
 CONSUMER = "scheduler-host"
 QUEUE = "edgemarket.reliability"
