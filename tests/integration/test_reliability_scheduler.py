@@ -373,8 +373,14 @@ def test_rpc_reply_lost_after_a_mined_commit(scene: Scene, proxy: RpcProxy) -> N
         wait_for(accepted(s, tasks), 30, "the task taken on")
     # The commitment to a perfect agent: later epochs keep finding that same champion.
     proxy.arm("eth_sendRawTransaction", "drop", when=lambda: perfect(s, tasks[0]))
-    evolve(scene, s, tasks)
-    assert proxy.fired.is_set()
+
+    def dropped() -> bool:
+        turn(s, s.work_step)
+        scene.stack.procs.check_alive()
+        return proxy.fired.is_set()
+
+    wait_for(dropped, 90, "a perfect agent's commit sent")
+    evolve(scene, s, tasks)  # the same champion keeps coming back
     for _ in range(2):
         turn(s, s.settle_step)  # the settle loop runs alongside in the service
     evolve(scene, s, tasks, epochs=4)
