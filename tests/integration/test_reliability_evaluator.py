@@ -71,12 +71,14 @@ class Scene:
     def group(self) -> str:
         return f"evaluator-{self.evaluator.address.lower()}"
 
-    def make_evaluator(self, rpc_url: str | None = None) -> Evaluator:
+    def make_evaluator(self, rpc_url: str | None = None, workers: int = 0) -> Evaluator:
         if rpc_url is None:
-            return Evaluator(node_for(self.chain, self.deployment, self.evaluator), self.content)
-        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
-        market = Marketplace.from_deployment(w3, self.deployment, self.evaluator)
-        return Evaluator(Node(market, self.deployment, self.evaluator), self.content)
+            node = node_for(self.chain, self.deployment, self.evaluator)
+        else:
+            w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 10}))
+            market = Marketplace.from_deployment(w3, self.deployment, self.evaluator)
+            node = Node(market, self.deployment, self.evaluator)
+        return Evaluator(node, self.content, workers=workers)
 
     def seal(self) -> None:
         self.chain.travel_to(self.reveal_deadline)
@@ -255,6 +257,34 @@ def test_rpc_dropped_after_an_attestation_was_mined(
         wait_for(settled(client, stream, scene.group), 60, "the acks")
     assert scene.assert_exactly_once(client, stream) == [1]
     assert proxy.calls["eth_sendRawTransaction"] == 1  # the retry sent nothing
+
+
+def test_rpc_dropped_after_the_second_of_several_batches(
+    chain: Chain,
+    marketplace_deployment: Deployment,
+    proxy: RpcProxy,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+) -> None:
+    """Scoring in a one-worker pool, slow agents come back one at a time and each is attested
+    in its own transaction; the reply of the second is lost after it was mined. The retry
+    scores and attests only the solutions the chain says are not attested yet."""
+    scene = make_scene(chain, marketplace_deployment, tmp_path, SLOW_SPEC)
+    client, stream = redis.Redis.from_url(redis_url), redis_prefix + "s"
+    scene.seal()
+    index(scene, client, stream)
+    e = scene.make_evaluator(proxy.url, workers=1)
+    proxy.arm("eth_sendRawTransaction", "drop", nth=2)
+    try:
+        with consuming(client, stream, scene.group, handlers(e)):
+            wait_for(proxy.fired.is_set, 60, "the second attestation sent")
+            wait_for(scene.attested, 60, "every solution attested")
+            wait_for(settled(client, stream, scene.group), 60, "the acks")
+    finally:
+        e.close()
+    statuses = scene.assert_exactly_once(client, stream)
+    assert len(statuses) == proxy.calls["eth_sendRawTransaction"]  # none sent twice
 
 
 def test_rpc_dropped_while_the_attestation_is_still_pending(
