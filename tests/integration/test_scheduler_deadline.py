@@ -1,8 +1,8 @@
 """The scheduler never keeps dispatching after the commit deadline (issue 11, finding 3), ported to
 the market loop: with epochs that never come back (no worker drains the queue, as when the
 workers cannot run the spec or are all gone), it keeps its islands busy and re-sends late
-epochs until the commit deadline less its margin, then retires the task and sends nothing
-more. Every epoch it queues, first copy or re-send, expires by that time, so no worker spends
+epochs until the commit deadline less its margin, then sends nothing more and retires the
+task (at once, or once half the margin is left if it waits for epochs still out). Every epoch it queues, first copy or re-send, expires by that time, so no worker spends
 time on it after the window has closed. Real anvil, real Redis broker; the broker's own queue
 is read to see what was sent."""
 
@@ -104,11 +104,15 @@ def test_dispatch_stops_at_the_commit_deadline_when_epochs_never_come_back(
     resent = before[: len(before) - first]
     horizon = time.time() + 20 + 5  # sent before now, + what was left of the window, + slack
     assert all(e is not None and e <= horizon for e in resent), (resent, horizon)
-    # At the deadline less the margin the task is retired with its epochs still out.
+    # From the deadline less the margin nothing more is sent, not even a late copy; the task
+    # is retired with its epochs still out, by the time half the margin is left at the latest.
     chain.travel_to(stop_at)
     turns(3)
+    assert len(queued(client, queue)) == len(before)
+    chain.travel_to(created.commit_deadline - MARGIN // 2)
+    turns(3)
     assert s.live == {}
-    assert len(queued(client, queue)) == len(before)  # nothing sent at or after it
+    assert len(queued(client, queue)) == len(before)
     rec = s.store.task(created.task_id)
     assert rec is not None and rec.state == SolverTaskState.DONE
     assert "nothing committed" in rec.reason
