@@ -1,6 +1,7 @@
 """The evaluator's fault matrix (README "Reliability") on a real anvil, Redis and the real core:
 a handler that fails once, the RPC connection dropped after an attestScores was mined (before
-its receipt came back), Redis restarted mid-run, and the real service (`edgemarket run
+its receipt came back: the only batch, the second of several, or one still waiting in the
+node's pool), Redis restarted mid-run, and the real service (`edgemarket run
 evaluator`, scoring in its process pool) killed with SIGKILL in the middle of its attestations
 and between its last attestation and the stream's ack. In every case each revealed solution
 ends with exactly one attestation from this evaluator (one ScoreAttested event each, no

@@ -1,15 +1,18 @@
 """The scheduler's fault matrix (README "Reliability") on a real anvil, Redis, Celery worker and
 core, against the market loop (every task at once, anytime, each improvement committed): its
-intake handler failing once, the RPC reply lost after a commit or a reveal was mined, Redis
+intake handler failing once, epochs failing on the worker (the harvest), the RPC reply lost
+after a commit or a reveal was mined or while a commit still waits in the node's pool, Redis
 (broker, results, stream and private store) restarted while epochs are out, and the real
-service (`edgemarket run scheduler`) killed with SIGKILL between a mined commit and its
-record, and between a mined reveal and its record. In every case each task ends as a clean
+service (`edgemarket run scheduler`) killed with SIGKILL between a task written to its store
+and the stream's ack, with a commit intent written but not sent, between a mined commit and
+its record, and between a mined reveal and its record. In every case each task ends as a clean
 run does: every commitment of this solver is a different agent, each claim better than the
 last, each revealed exactly once (the chain's events counted), no bond left behind (every
 commitment revealed, none abandoned), and nothing pending or dead in the intake's group.
 
 Faults go in at real boundaries: a proxy in front of anvil loses the reply of a transaction
-that reached the node, redis-server is killed and restarted, the service process is killed.
+that reached the node (or holds it, or never passes it on), a proxy in front of Redis holds an
+XACK, redis-server is killed and restarted, the service process is killed.
 One Redis and one Celery worker serve the whole module; each test has its own chain snapshot,
 stream, private-store prefix and state."""
 
