@@ -49,8 +49,9 @@ test-c:
 
 # Most tests wait on chain windows rather than the CPU, so four pytest workers overlap those
 # waits even on two cores (xdist; every fixture is per-test: own Redis prefix, database, ports,
-# anvil per worker). TEST_WORKERS=0 runs them in one process. Tests marked
-# xdist_group("hosts") share one set of network hosts per module and run in one worker, in turn.
+# anvil per worker; a module marked xdist_group keeps its shared services in one worker:
+# test_hosts.py and test_hosts_compose.py share the group "hosts" and run in turn).
+# TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 4
 test-py: install test-deps
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25 tests
