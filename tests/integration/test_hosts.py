@@ -33,9 +33,9 @@ from tests.fixtures.hosted_market import (
 )
 from tests.fixtures.hosts import wait_for
 
-# One worker runs this module and test_hosts_compose.py in turn (make test: --dist loadgroup): the
-# tests share their hosts, the partition test joins the latency test's thread.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hosts")]
+# One pytest worker runs this whole module (make test: --dist loadfile): the tests share their
+# hosts, and the partition test joins the latency test's thread.
+pytestmark = [pytest.mark.slow]
 
 # Epochs of a few seconds each, so that a cable can be cut while one runs.
 LONG_EPOCHS: dict[str, Any] = {

@@ -52,7 +52,7 @@ from tests.fixtures.hosts import (
 )
 from tests.fixtures.services import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hosts")]  # one worker, with test_hosts.py
+pytestmark = [pytest.mark.slow]
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.fixtures.hosts import Network
-
-pytestmark = [pytest.mark.xdist_group("hosts")]
 
 
 def test_the_cable_survives_settings_changed_back_to_back(tmp_path: Path) -> None:
