@@ -216,7 +216,20 @@ def index(scene: Scene, client: redis.Redis, stream: str) -> Any:  # Any: the In
 
 
 def settled(client: redis.Redis, stream: str, group: str) -> Callable[[], bool]:
-    return lambda: client.xpending(stream, group)["pending"] == 0
+    """The group exists, has been handed every entry of the stream, and acknowledged them all
+    (not merely "nothing pending", which also holds before the consumer has read anything)."""
+
+    def done() -> bool:
+        try:
+            groups = client.xinfo_groups(stream)
+            last = client.xinfo_stream(stream)["last-generated-id"]
+        except redis.ResponseError:
+            return False  # no stream or group yet: the consumer thread has not started
+        name = group.encode()
+        ours = next((g for g in groups if g["name"] in (name, group)), None)
+        return ours is not None and ours["pending"] == 0 and ours["last-delivered-id"] == last
+
+    return done
 
 
 def test_handler_failing_once(scene: Scene, redis_url: str, redis_prefix: str) -> None:
