@@ -23,6 +23,9 @@
 #ifndef START_WIRES
 #define START_WIRES 2u
 #endif
+#ifndef MOTIFS
+#define MOTIFS 30u /* boolean tasks: per cent of mutations that add or change a term */
+#endif
 #ifndef CONFIRM
 #define CONFIRM 16u
 #endif
@@ -34,6 +37,18 @@ static int boolean_env(const bsn_params *p) {
 /* The training fitness a perfect agent reaches (none for mountain-car). */
 static int64_t perfect(const bsn_params *p) {
     return p->env == BSN_ENV_MOUNTAIN_CAR ? INT64_MAX : 1000000;
+}
+
+static uint32_t cases_of(const bsn_params *p) {
+    if (p->env == BSN_ENV_MUX6) return 64;
+    if (p->env == BSN_ENV_MUX11) return 2048;
+    return 1u << p->parity_bits;
+}
+
+static uint32_t want_of(const bsn_params *p, uint32_t c) {
+    if (p->env == BSN_ENV_MUX6) return (c >> (2 + (c & 3u))) & 1u;
+    if (p->env == BSN_ENV_MUX11) return (c >> (3 + (c & 7u))) & 1u;
+    return bsn_pc16((uint16_t)c) & 1u;
 }
 
 static int has_random(const bsn_agent *a) {
@@ -111,8 +126,187 @@ static void add_bias(bsn_net *net, bsn_rng *r) {
     push_conn(net, t, any_target(net, r), BSN_NONE, any_weight(r));
 }
 
+/* ---- boolean motifs ------------------------------------------------------------------------
+ * In this model a neuron sees its sources' states, and an input's state is the complement of
+ * its observation; a neuron that does not fire passes on 0. So with threshold neurons alone a
+ * circuit computes monotone functions of the complemented inputs: "x = 0" literals. The other
+ * literal, "x = 1", needs a neuron that fires in both cases: an identity neuron N reading a
+ * constant source K (weight 0xFF00) and the input (weight 0x00FF) holds 0xFF00 when x = 0 (it
+ * fires on the input) and 0x00FF when x = 1 (it fires on K), so its low byte is x. A threshold
+ * neuron T reading k literals through disjoint groups of low bits that add up to 4 fires
+ * exactly when all of them hold: a conjunction, whose state 0xFF00 the output reads as 1. The
+ * output ORs them: any boolean function is a set of such terms (a hand-built parity-4 agent
+ * in tests/unit/test_bisuna_search.py scores 1,000,000). Every such circuit is monotone in its
+ * sources' firing, so it settles to the same answer whatever order the passes run in. */
+
+/* A constant source: a threshold neuron whose inputs all come from random neurons. */
+static uint32_t find_const(const bsn_net *net) {
+    uint32_t io = net->n_in + net->n_out;
+    for (uint32_t h = io; h < net->n; h++) {
+        if (net->kind[h] != BSN_KIND_THRESHOLD) continue;
+        uint32_t n = 0, ok = 1;
+        for (uint32_t i = 0; i < net->nc && ok; i++) {
+            const bsn_conn *c = &net->c[i];
+            if (c->to != h) continue;
+            n++;
+            ok = c->mod == BSN_NONE && net->kind[c->from] == BSN_KIND_RANDOM;
+        }
+        if (ok && n >= 2) return h;
+    }
+    return BSN_NONE;
+}
+
+/* The neuron whose low byte is input v (created, with a constant, if needed); BSN_NONE if the
+ * network is full. */
+static uint32_t positive_literal(bsn_net *net, bsn_rng *r, uint32_t v) {
+    for (uint32_t i = 0; i < net->nc; i++) {
+        const bsn_conn *c = &net->c[i];
+        if (c->from == v && c->weight == 0x00FFu && c->mod == BSN_NONE &&
+            net->kind[c->to] == BSN_KIND_IDENTITY && net->rate[c->to] == 0)
+            return c->to;
+    }
+    uint32_t k = find_const(net);
+    if (k == BSN_NONE) {
+        if (net->n + 4 > net->cap_n || net->nc + 6 > net->cap_c) return BSN_NONE;
+        k = net->n + 2;
+        for (uint32_t j = 0; j < 2; j++) {
+            uint32_t id = net->n++;
+            net->kind[id] = BSN_KIND_RANDOM;
+            net->rate[id] = 0;
+            push_conn(net, bsn_rng_below(r, net->n_in), id, BSN_NONE, 0xFFFFu);
+            push_conn(net, id, k, BSN_NONE, 0xFFFFu);
+        }
+        net->n++;
+        net->kind[k] = BSN_KIND_THRESHOLD;
+        net->rate[k] = 0;
+    }
+    if (net->n + 1 > net->cap_n || net->nc + 2 > net->cap_c) return BSN_NONE;
+    uint32_t id = net->n++;
+    net->kind[id] = BSN_KIND_IDENTITY;
+    net->rate[id] = 0;
+    push_conn(net, k, id, BSN_NONE, 0xFF00u);
+    push_conn(net, v, id, BSN_NONE, 0x00FFu);
+    return id;
+}
+
+/* The input a literal source stands for, and its polarity (1: "x = 1"), or BSN_NONE. */
+static uint32_t literal_of(const bsn_net *net, uint32_t src, uint32_t *positive) {
+    if (src < net->n_in) {
+        *positive = 0;
+        return src;
+    }
+    if (net->kind[src] != BSN_KIND_IDENTITY) return BSN_NONE;
+    for (uint32_t i = 0; i < net->nc; i++) {
+        const bsn_conn *c = &net->c[i];
+        if (c->to == src && c->from < net->n_in && c->weight == 0x00FFu) {
+            *positive = 1;
+            return c->from;
+        }
+    }
+    return BSN_NONE;
+}
+
+/* A source for literal (v, positive), or BSN_NONE. */
+static uint32_t literal_source(bsn_net *net, bsn_rng *r, uint32_t v, uint32_t positive) {
+    return positive ? positive_literal(net, r, v) : v;
+}
+
+/* What a mutation may ask about the lineage it works for (NULL: nothing). */
+typedef struct motif_ctx {
+    bsn_pop *pop;
+    uint32_t lineage;
+} motif_ctx;
+
+/* The parent's per-case outcomes, computed once per parent. */
+static const uint64_t *lineage_right(const motif_ctx *m) {
+    bsn_pop *pop = m->pop;
+    uint64_t *right = pop->right + (size_t)m->lineage * pop->words;
+    if (!pop->known[m->lineage]) {
+        bsn_agent *a = pop->cur[pop->start[m->lineage]];
+        const bsn_net *net = a->nets[0];
+        uint64_t fuel = 0;
+        if (pop->sc.lanes != NULL && net->n <= pop->sc.lanes_neurons && bsn_lanes_supported(net))
+            (void)bsn_lanes_boolean(net, pop->p.env, pop->seeds[1], pop->sc.lanes,
+                                    pop->sc.lanes_aux, UINT64_MAX, NULL, right);
+        else
+            (void)bsn_boolean_scalar(a, &pop->p, pop->seeds[1], UINT64_MAX, &fuel, right);
+        pop->known[m->lineage] = 1;
+    }
+    return right;
+}
+
+/* A case the parent gets wrong that answers 1 (a term can cover it), or BSN_NONE. */
+static uint32_t missed_one(const motif_ctx *m, bsn_rng *r) {
+    const uint64_t *right = lineage_right(m);
+    uint32_t cases = cases_of(&m->pop->p), n = 0, pick = BSN_NONE;
+    for (uint32_t c = 0; c < cases; c++) {
+        if ((right[c / 64] >> (c % 64)) & 1u) continue;
+        if (!want_of(&m->pop->p, c)) continue;
+        if (bsn_rng_below(r, ++n) == 0) pick = c; /* reservoir: uniform over the misses */
+    }
+    return pick;
+}
+
+/* Adds a conjunction of 1-4 literals feeding the output (or another term): literals of a case
+ * the parent misses (when the lineage can say), so that the term covers it, else random. */
+static void add_term(bsn_net *net, bsn_rng *r, const motif_ctx *m) {
+    static const uint8_t WIDTHS[4][4] = {{4}, {2, 2}, {2, 1, 1}, {1, 1, 1, 1}};
+    uint32_t most = net->n_in < 4 ? net->n_in : 4;
+    uint32_t k = 1 + bsn_rng_below(r, most), vars[4], pos[4], nv = 0;
+    uint32_t c = m ? missed_one(m, r) : BSN_NONE;
+    while (nv < k) { /* k distinct variables */
+        uint32_t v = bsn_rng_below(r, net->n_in), dup = 0;
+        for (uint32_t j = 0; j < nv; j++) dup |= vars[j] == v;
+        if (!dup) {
+            pos[nv] = c == BSN_NONE ? bsn_rng_below(r, 2) : (c >> v) & 1u;
+            vars[nv++] = v;
+        }
+    }
+    uint32_t src[4];
+    for (uint32_t j = 0; j < k; j++) {
+        src[j] = literal_source(net, r, vars[j], pos[j]);
+        if (src[j] == BSN_NONE) return;
+    }
+    if (net->n + 1 > net->cap_n || net->nc + k + 1 > net->cap_c) return;
+    uint32_t t = net->n++;
+    net->kind[t] = BSN_KIND_THRESHOLD;
+    net->rate[t] = 0;
+    uint32_t bit = 0;
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t w = WIDTHS[k - 1][j];
+        push_conn(net, src[j], t, BSN_NONE, (uint16_t)(((1u << w) - 1u) << bit));
+        bit += w;
+    }
+    uint32_t to = net->n_in + bsn_rng_below(r, net->n_out);
+    push_conn(net, t, to, BSN_NONE, 0xFF00u);
+}
+
+/* Changes one literal of a term: its polarity, or its variable. */
+static void change_literal(bsn_net *net, bsn_rng *r) {
+    uint32_t cand[64], n = 0;
+    for (uint32_t i = 0; i < net->nc && n < 64; i++) {
+        uint32_t p;
+        const bsn_conn *c = &net->c[i];
+        if (c->to >= net->n_in + net->n_out && net->kind[c->to] == BSN_KIND_THRESHOLD &&
+            c->mod == BSN_NONE && literal_of(net, c->from, &p) != BSN_NONE)
+            cand[n++] = i;
+    }
+    if (n == 0) return;
+    uint32_t i = cand[bsn_rng_below(r, n)], p;
+    uint32_t v = literal_of(net, net->c[i].from, &p);
+    if (bsn_rng_below(r, 2)) p ^= 1u;
+    else v = bsn_rng_below(r, net->n_in);
+    uint32_t s = literal_source(net, r, v, p);
+    if (s != BSN_NONE) net->c[i].from = (uint16_t)s;
+}
+
 /* One mutation; connections are left unsorted (the caller sorts once). */
-static void mutate_once(bsn_net *net, bsn_rng *r, int shrink) {
+static void mutate_once(bsn_net *net, bsn_rng *r, int shrink, const motif_ctx *m) {
+    if (m && bsn_rng_below(r, 100) < MOTIFS) {
+        if (shrink || bsn_rng_below(r, 2)) change_literal(net, r);
+        else add_term(net, r, m);
+        return;
+    }
     uint32_t roll = bsn_rng_below(r, 100), io = net->n_in + net->n_out;
     if (shrink && roll < 25) roll = 30 + (roll & 1) * 55; /* solved: favour removals */
     if (roll < 3) { /* add a constant source */
@@ -187,12 +381,13 @@ static void finish(bsn_net *net) {
     bsn_net_prepare(net);
 }
 
-static void mutate_child(bsn_pop *pop, bsn_agent *a, int shrink) {
+static void mutate_child(bsn_pop *pop, bsn_agent *a, int shrink, uint32_t lineage) {
+    motif_ctx ctx = {pop, lineage};
     uint32_t m = 1;
     while (m < MAX_MUTATIONS && bsn_rng_below(&pop->rng, 2)) m++;
     for (uint32_t i = 0; i < m; i++) {
         uint32_t k = a->n_nets == 1 ? 0 : bsn_rng_below(&pop->rng, a->n_nets);
-        mutate_once(a->nets[k], &pop->rng, shrink);
+        mutate_once(a->nets[k], &pop->rng, shrink, boolean_env(&pop->p) ? &ctx : NULL);
     }
     for (uint32_t k = 0; k < a->n_nets; k++) finish(a->nets[k]);
 }
@@ -207,7 +402,7 @@ void bsn_es_agent(bsn_pop *pop, bsn_agent *a) {
         bsn_net_init_io(net, in[k], on[k]);
         for (uint32_t o = 0; o < on[k]; o++)
             push_conn(net, bsn_rng_below(&pop->rng, in[k]), in[k] + o, BSN_NONE, 0xFFFFu);
-        for (uint32_t i = 0; i < START_WIRES; i++) mutate_once(net, &pop->rng, 0);
+        for (uint32_t i = 0; i < START_WIRES; i++) mutate_once(net, &pop->rng, 0, NULL);
         finish(net);
     }
 }
@@ -219,7 +414,13 @@ int bsn_es_init(bsn_pop *pop) {
     pop->start = bsn_alloc(&pop->alloc, (L + 1) * sizeof(uint32_t));
     pop->improved = bsn_alloc(&pop->alloc, L * sizeof(uint64_t));
     pop->fresh = bsn_alloc(&pop->alloc, L);
-    if (pop->start == NULL || pop->improved == NULL || pop->fresh == NULL) return BSN_E_NOMEM;
+    pop->known = bsn_alloc(&pop->alloc, L);
+    pop->words = boolean_env(&pop->p) ? (cases_of(&pop->p) + 63) / 64 : 0;
+    pop->right = bsn_alloc(&pop->alloc, (size_t)L * (pop->words ? pop->words : 1) * 8);
+    if (pop->start == NULL || pop->improved == NULL || pop->fresh == NULL ||
+        pop->known == NULL || pop->right == NULL)
+        return BSN_E_NOMEM;
+    memset(pop->known, 0, L);
     for (uint32_t l = 0; l <= L; l++) pop->start[l] = (uint32_t)((uint64_t)l * pop->size / L);
     for (uint32_t l = 0; l < L; l++) {
         pop->improved[l] = 0;
@@ -271,6 +472,7 @@ void bsn_es_generation(bsn_pop *pop) {
     uint32_t best_l = 0;
     for (uint32_t l = 0; l < pop->lineages; l++) {
         uint32_t P = pop->start[l], end = pop->start[l + 1];
+        if (!pop->fresh[l]) pop->known[l] = 0; /* a new parent (loaded, migrant) */
         if (!pop->fresh[l] || !det || has_random(pop->cur[P])) {
             bsn_pop_evaluate_slot(pop, P);
             if (pop->fit[P] >= top && has_random(pop->cur[P])) confirm(pop, P);
@@ -284,7 +486,7 @@ void bsn_es_generation(bsn_pop *pop) {
         for (uint32_t i = P + 1; i < end; i++) {
             bsn_agent *child = pop->cur[i];
             copy_into(child, pop->cur[P]);
-            mutate_child(pop, child, solved);
+            mutate_child(pop, child, solved, l);
             size_t cs = bsn_agent_size(child);
             if (cs > pop->p.limits.max_agent_bytes) {
                 copy_into(child, pop->cur[P]);
@@ -302,7 +504,10 @@ void bsn_es_generation(bsn_pop *pop) {
                 pick_size = cs;
             }
         }
-        if (pick != P) swap_slots(pop, P, pick);
+        if (pick != P) {
+            swap_slots(pop, P, pick);
+            pop->known[l] = 0;
+        }
         if (pop->fit[P] > pf) pop->improved[l] = pop->generation;
         uint32_t B = pop->start[best_l];
         if (l > 0 && bsn_es_better(pop, P, B)) best_l = l;
@@ -315,5 +520,6 @@ void bsn_es_generation(bsn_pop *pop) {
         bsn_es_agent(pop, pop->cur[P]);
         bsn_pop_evaluate_slot(pop, P);
         pop->improved[l] = pop->generation;
+        pop->known[l] = 0;
     }
 }
