@@ -27,7 +27,7 @@
 #define MOTIFS 30u /* boolean tasks: per cent of mutations that add or change a term */
 #endif
 #ifndef CONFIRM
-#define CONFIRM 16u
+#define CONFIRM 64u
 #endif
 
 static int boolean_env(const bsn_params *p) {
@@ -105,6 +105,15 @@ static uint32_t any_target(const bsn_net *net, bsn_rng *r) {
 static const uint8_t NEW_KINDS[8] = {BSN_KIND_THRESHOLD, BSN_KIND_THRESHOLD, BSN_KIND_RANDOM,
                                      BSN_KIND_IDENTITY,  BSN_KIND_IDENTITY,  BSN_KIND_ACTIVATION,
                                      BSN_KIND_ROLL,      BSN_KIND_CONTROL};
+
+/* A new neuron's kind. On the boolean tasks random neurons only make answers luck (the
+ * constant source is made by its own mutation), so none are drawn there. */
+static uint8_t new_kind(bsn_rng *r, int boolean) {
+    uint8_t k;
+    do k = NEW_KINDS[bsn_rng_below(r, 8)];
+    while (boolean && k == BSN_KIND_RANDOM);
+    return k;
+}
 
 /* A constant source: a threshold neuron reading two random neurons (each fed by an input so
  * that it runs) fires in all but about one step in a million, so its state is a constant
@@ -211,6 +220,9 @@ static uint32_t literal_source(bsn_net *net, bsn_rng *r, uint32_t v, uint32_t po
     return positive ? positive_literal(net, r, v) : v;
 }
 
+/* Bits per literal of a conjunction of 1-4 literals: they add up to 4. */
+static const uint8_t WIDTHS[4][4] = {{4}, {2, 2}, {2, 1, 1}, {1, 1, 1, 1}};
+
 /* What a mutation may ask about the lineage it works for (NULL: nothing). */
 typedef struct motif_ctx {
     bsn_pop *pop;
@@ -250,7 +262,6 @@ static uint32_t missed_one(const motif_ctx *m, bsn_rng *r) {
 /* Adds a conjunction of 1-4 literals feeding the output (or another term): literals of a case
  * the parent misses (when the lineage can say), so that the term covers it, else random. */
 static void add_term(bsn_net *net, bsn_rng *r, const motif_ctx *m) {
-    static const uint8_t WIDTHS[4][4] = {{4}, {2, 2}, {2, 1, 1}, {1, 1, 1, 1}};
     uint32_t most = net->n_in < 4 ? net->n_in : 4;
     uint32_t k = 1 + bsn_rng_below(r, most), vars[4], pos[4], nv = 0;
     uint32_t c = m ? missed_one(m, r) : BSN_NONE;
@@ -281,6 +292,59 @@ static void add_term(bsn_net *net, bsn_rng *r, const motif_ctx *m) {
     push_conn(net, t, to, BSN_NONE, 0xFF00u);
 }
 
+/* A term's literal connections (at most 8), or 0 when t is not a term. */
+static uint32_t term_literals(const bsn_net *net, uint32_t t, uint32_t *idx) {
+    if (t < net->n_in + net->n_out || net->kind[t] != BSN_KIND_THRESHOLD) return 0;
+    uint32_t n = 0, p;
+    for (uint32_t i = 0; i < net->nc; i++) {
+        const bsn_conn *c = &net->c[i];
+        if (c->to != t || c->mod != BSN_NONE) continue;
+        if (literal_of(net, c->from, &p) == BSN_NONE) return 0;
+        if (n == 8) return 0;
+        idx[n++] = i;
+    }
+    return n;
+}
+
+/* Sets a term's weights so that it is the conjunction of its (at most 4) literals. */
+static void reweigh(bsn_net *net, const uint32_t *idx, uint32_t n) {
+    if (n == 0 || n > 4) return;
+    uint32_t bit = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t w = WIDTHS[n - 1][j];
+        net->c[idx[j]].weight = (uint16_t)(((1u << w) - 1u) << bit);
+        bit += w;
+    }
+}
+
+/* Drops a literal from a term, or adds one (a variable it does not read, either polarity):
+ * a term covers more cases or fewer. */
+static void resize_term(bsn_net *net, bsn_rng *r) {
+    uint32_t terms[64], nt = 0, idx[8];
+    for (uint32_t h = net->n_in + net->n_out; h < net->n && nt < 64; h++)
+        if (term_literals(net, h, idx)) terms[nt++] = h;
+    if (nt == 0) return;
+    uint32_t t = terms[bsn_rng_below(r, nt)], n = term_literals(net, t, idx);
+    if (n > 1 && (n >= 4 || n >= net->n_in || bsn_rng_below(r, 2))) {
+        drop_conn(net, idx[bsn_rng_below(r, n)]);
+        n = term_literals(net, t, idx);
+        reweigh(net, idx, n);
+        return;
+    }
+    if (n >= 4 || n >= net->n_in) return;
+    uint32_t v, p, used;
+    do { /* a variable the term does not read yet */
+        v = bsn_rng_below(r, net->n_in);
+        used = 0;
+        for (uint32_t j = 0; j < n; j++) used |= literal_of(net, net->c[idx[j]].from, &p) == v;
+    } while (used);
+    uint32_t s = literal_source(net, r, v, bsn_rng_below(r, 2));
+    if (s == BSN_NONE || net->nc >= net->cap_c) return;
+    push_conn(net, s, t, BSN_NONE, 0);
+    n = term_literals(net, t, idx);
+    reweigh(net, idx, n);
+}
+
 /* Changes one literal of a term: its polarity, or its variable. */
 static void change_literal(bsn_net *net, bsn_rng *r) {
     uint32_t cand[64], n = 0;
@@ -300,11 +364,39 @@ static void change_literal(bsn_net *net, bsn_rng *r) {
     if (s != BSN_NONE) net->c[i].from = (uint16_t)s;
 }
 
-/* One mutation; connections are left unsorted (the caller sorts once). */
-static void mutate_once(bsn_net *net, bsn_rng *r, int shrink, const motif_ctx *m) {
+/* On the boolean tasks (guard): random neurons matter only inside constant sources, so no
+ * mutation reads a random neuron anew, changes what one feeds, or removes one; any other use
+ * makes an answer luck, and a winner that holds on 65 seeds by luck still loses the scorer's
+ * points on other seeds. */
+static int lucky(const bsn_net *net, const bsn_conn *c) {
+    return net->kind[c->from] == BSN_KIND_RANDOM ||
+           (c->mod != BSN_NONE && net->kind[c->mod] == BSN_KIND_RANDOM);
+}
+
+static int reads_random(const bsn_net *net, uint32_t h) {
+    for (uint32_t i = 0; i < net->nc; i++)
+        if (net->c[i].to == h && lucky(net, &net->c[i])) return 1;
+    return 0;
+}
+
+/* A source (or modulator) for a new or rewired connection: any neuron, not a random one when
+ * guarded (BSN_NONE: none found). */
+static uint32_t any_source(const bsn_net *net, bsn_rng *r, int guard) {
+    for (int tries = 0; tries < 8; tries++) {
+        uint32_t s = bsn_rng_below(r, net->n);
+        if (!guard || net->kind[s] != BSN_KIND_RANDOM) return s;
+    }
+    return BSN_NONE;
+}
+
+/* One mutation; connections are left unsorted (the caller sorts once). guard: a boolean task
+ * (see lucky); m: the lineage, for the motif mutations (NULL: none). */
+static void mutate_once(bsn_net *net, bsn_rng *r, int shrink, int guard, const motif_ctx *m) {
     if (m && bsn_rng_below(r, 100) < MOTIFS) {
-        if (shrink || bsn_rng_below(r, 2)) change_literal(net, r);
-        else add_term(net, r, m);
+        uint32_t op = bsn_rng_below(r, 3);
+        if (op == 0 && !shrink) add_term(net, r, m);
+        else if (op == 1) resize_term(net, r);
+        else change_literal(net, r);
         return;
     }
     uint32_t roll = bsn_rng_below(r, 100), io = net->n_in + net->n_out;
@@ -312,24 +404,36 @@ static void mutate_once(bsn_net *net, bsn_rng *r, int shrink, const motif_ctx *m
     if (roll < 3) { /* add a constant source */
         add_bias(net, r);
     } else if (roll < 25) { /* add a connection */
-        uint32_t from = bsn_rng_below(r, net->n), to = any_target(net, r);
-        if (bsn_rng_below(r, 10) < 3) push_conn(net, from, to, bsn_rng_below(r, net->n), 0);
-        else push_conn(net, from, to, BSN_NONE, any_weight(r));
+        uint32_t from = any_source(net, r, guard), to = any_target(net, r);
+        if (from == BSN_NONE) return;
+        if (bsn_rng_below(r, 10) < 3) {
+            uint32_t mod = any_source(net, r, guard);
+            if (mod != BSN_NONE) push_conn(net, from, to, mod, 0);
+        } else {
+            push_conn(net, from, to, BSN_NONE, any_weight(r));
+        }
     } else if (roll < 40) { /* remove a connection */
-        if (net->nc) drop_conn(net, bsn_rng_below(r, net->nc));
+        if (net->nc == 0) return;
+        uint32_t i = bsn_rng_below(r, net->nc);
+        if (!guard || !lucky(net, &net->c[i])) drop_conn(net, i);
     } else if (roll < 62) { /* change a weight */
         if (net->nc == 0) return;
         bsn_conn *c = &net->c[bsn_rng_below(r, net->nc)];
+        if (guard && lucky(net, c)) return;
         if (c->mod != BSN_NONE) { /* a new modulator, or a weight in its place */
-            if (bsn_rng_below(r, 4)) c->mod = (uint16_t)bsn_rng_below(r, net->n);
-            else {
+            if (bsn_rng_below(r, 4)) {
+                uint32_t mod = any_source(net, r, guard);
+                if (mod != BSN_NONE) c->mod = (uint16_t)mod;
+            } else {
                 c->mod = BSN_NONE;
                 c->weight = any_weight(r);
             }
             return;
         }
         if (bsn_rng_below(r, 6) == 0) { /* modulated from now on */
-            c->mod = (uint16_t)bsn_rng_below(r, net->n);
+            uint32_t mod = any_source(net, r, guard);
+            if (mod == BSN_NONE) return;
+            c->mod = (uint16_t)mod;
             c->weight = 0;
             return;
         }
@@ -342,27 +446,35 @@ static void mutate_once(bsn_net *net, bsn_rng *r, int shrink, const motif_ctx *m
     } else if (roll < 75) { /* rewire a connection */
         if (net->nc == 0) return;
         bsn_conn *c = &net->c[bsn_rng_below(r, net->nc)];
-        if (bsn_rng_below(r, 2)) c->from = (uint16_t)bsn_rng_below(r, net->n);
-        else c->to = (uint16_t)any_target(net, r);
+        if (guard && lucky(net, c)) return;
+        if (bsn_rng_below(r, 2)) {
+            uint32_t from = any_source(net, r, guard);
+            if (from != BSN_NONE) c->from = (uint16_t)from;
+        } else {
+            c->to = (uint16_t)any_target(net, r);
+        }
     } else if (roll < 85) { /* add a neuron, on a connection or between two neurons */
         if (net->n >= net->cap_n || net->nc + 2 > net->cap_c) return;
+        uint32_t on = net->nc && bsn_rng_below(r, 2), i = on ? bsn_rng_below(r, net->nc) : 0;
+        uint32_t from = on ? net->c[i].from : any_source(net, r, guard);
+        if (from == BSN_NONE || (guard && on && lucky(net, &net->c[i]))) return;
         uint32_t id = net->n++;
-        net->kind[id] = NEW_KINDS[bsn_rng_below(r, 8)];
+        net->kind[id] = new_kind(r, guard);
         net->rate[id] = bsn_rng_below(r, 4) == 0 ? (uint8_t)(1 + bsn_rng_below(r, 2)) : 0;
-        if (net->nc && bsn_rng_below(r, 2)) {
-            uint32_t i = bsn_rng_below(r, net->nc);
+        if (on) {
             bsn_conn c = net->c[i];
             drop_conn(net, i);
             push_conn(net, c.from, id, BSN_NONE, any_weight(r));
             push_conn(net, id, c.to, c.mod, c.weight);
         } else {
-            push_conn(net, bsn_rng_below(r, net->n), id, BSN_NONE, any_weight(r));
+            push_conn(net, from, id, BSN_NONE, any_weight(r));
             push_conn(net, id, any_target(net, r), BSN_NONE, any_weight(r));
         }
     } else if (roll < 92) { /* remove a hidden neuron: cut its connections (orphan removal
                                drops it) */
         if (net->n <= io) return;
         uint32_t d = io + bsn_rng_below(r, net->n - io);
+        if (guard && net->kind[d] == BSN_KIND_RANDOM) return;
         for (uint32_t i = net->nc; i-- > 0;) {
             const bsn_conn *c = &net->c[i];
             if (c->from == d || c->to == d || c->mod == d) drop_conn(net, i);
@@ -370,7 +482,8 @@ static void mutate_once(bsn_net *net, bsn_rng *r, int shrink, const motif_ctx *m
     } else { /* change a hidden neuron's kind or rate */
         if (net->n <= io) return;
         uint32_t h = io + bsn_rng_below(r, net->n - io);
-        if (bsn_rng_below(r, 2)) net->kind[h] = NEW_KINDS[bsn_rng_below(r, 8)];
+        if (guard && (net->kind[h] == BSN_KIND_RANDOM || reads_random(net, h))) return;
+        if (bsn_rng_below(r, 2)) net->kind[h] = new_kind(r, guard);
         else net->rate[h] = (uint8_t)bsn_rng_below(r, 3);
     }
 }
@@ -387,7 +500,8 @@ static void mutate_child(bsn_pop *pop, bsn_agent *a, int shrink, uint32_t lineag
     while (m < MAX_MUTATIONS && bsn_rng_below(&pop->rng, 2)) m++;
     for (uint32_t i = 0; i < m; i++) {
         uint32_t k = a->n_nets == 1 ? 0 : bsn_rng_below(&pop->rng, a->n_nets);
-        mutate_once(a->nets[k], &pop->rng, shrink, boolean_env(&pop->p) ? &ctx : NULL);
+        int guard = boolean_env(&pop->p);
+        mutate_once(a->nets[k], &pop->rng, shrink, guard, guard ? &ctx : NULL);
     }
     for (uint32_t k = 0; k < a->n_nets; k++) finish(a->nets[k]);
 }
@@ -402,7 +516,8 @@ void bsn_es_agent(bsn_pop *pop, bsn_agent *a) {
         bsn_net_init_io(net, in[k], on[k]);
         for (uint32_t o = 0; o < on[k]; o++)
             push_conn(net, bsn_rng_below(&pop->rng, in[k]), in[k] + o, BSN_NONE, 0xFFFFu);
-        for (uint32_t i = 0; i < START_WIRES; i++) mutate_once(net, &pop->rng, 0, NULL);
+        for (uint32_t i = 0; i < START_WIRES; i++)
+            mutate_once(net, &pop->rng, 0, boolean_env(&pop->p), NULL);
         finish(net);
     }
 }
