@@ -365,17 +365,18 @@ static void change_literal(bsn_net *net, bsn_rng *r) {
 }
 
 /* On the boolean tasks (guard): random neurons matter only inside constant sources, so no
- * mutation reads a random neuron anew, changes what one feeds, or removes one; any other use
+ * mutation reads a random neuron anew, touches a connection into or out of one, or removes one;
+ * any other use
  * makes an answer luck, and a winner that holds on 65 seeds by luck still loses the scorer's
  * points on other seeds. */
 static int lucky(const bsn_net *net, const bsn_conn *c) {
-    return net->kind[c->from] == BSN_KIND_RANDOM ||
+    return net->kind[c->from] == BSN_KIND_RANDOM || net->kind[c->to] == BSN_KIND_RANDOM ||
            (c->mod != BSN_NONE && net->kind[c->mod] == BSN_KIND_RANDOM);
 }
 
 static int reads_random(const bsn_net *net, uint32_t h) {
     for (uint32_t i = 0; i < net->nc; i++)
-        if (net->c[i].to == h && lucky(net, &net->c[i])) return 1;
+        if (net->c[i].to == h && net->kind[net->c[i].from] == BSN_KIND_RANDOM) return 1;
     return 0;
 }
 
@@ -612,7 +613,7 @@ void bsn_es_generation(bsn_pop *pop) {
             if (pop->fit[i] >= top && has_random(child)) confirm(pop, i);
             int64_t cf = pop->fit[i];
             int take;
-            if (pick == P) take = cf > pf || (cf == pf && (!solved || cs <= psize));
+            if (pick == P) take = cf > pf || (cf == pf && (!(solved || det) || cs <= psize));
             else take = cf > pop->fit[pick] || (cf == pop->fit[pick] && cs < pick_size);
             if (take) {
                 pick = i;
