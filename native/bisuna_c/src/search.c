@@ -366,9 +366,8 @@ static void change_literal(bsn_net *net, bsn_rng *r) {
 
 /* On the boolean tasks (guard): random neurons matter only inside constant sources, so no
  * mutation reads a random neuron anew, touches a connection into or out of one, or removes one;
- * any other use
- * makes an answer luck, and a winner that holds on 65 seeds by luck still loses the scorer's
- * points on other seeds. */
+ * any other use makes an answer luck, and a winner that holds on 65 seeds by luck still loses
+ * the scorer's points on other seeds. */
 static int lucky(const bsn_net *net, const bsn_conn *c) {
     return net->kind[c->from] == BSN_KIND_RANDOM || net->kind[c->to] == BSN_KIND_RANDOM ||
            (c->mod != BSN_NONE && net->kind[c->mod] == BSN_KIND_RANDOM);
