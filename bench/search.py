@@ -246,15 +246,15 @@ def summarise(runs: list[tuple[bool, int, float]], cap: float) -> dict[str, Any]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="3 seeds, two tasks, small caps")
+    ap.add_argument("--quick", action="store_true", help="2 seeds, three tasks, small caps")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--tasks", default=None, help="comma-separated, default all")
     ap.add_argument("--solvers", default="es,suna,neat-python,deap")
     ap.add_argument("--cap-scale", type=float, default=1.0, help="multiplies every CPU cap")
     args = ap.parse_args()
     if args.quick:
-        tasks = ["multiplexer-6", "parity-4"]
-        seeds, scale = args.seeds or 2, 0.05 * args.cap_scale
+        tasks = ["multiplexer-6", "parity-3", "parity-4"]
+        seeds, scale = args.seeds or 2, 0.04 * args.cap_scale
     else:
         tasks = list(TASKS)
         seeds, scale = args.seeds or 10, args.cap_scale
