@@ -263,7 +263,7 @@ static uint32_t missed_one(const motif_ctx *m, bsn_rng *r) {
  * the parent misses (when the lineage can say), so that the term covers it, else random. */
 static void add_term(bsn_net *net, bsn_rng *r, const motif_ctx *m) {
     uint32_t most = net->n_in < 4 ? net->n_in : 4;
-    uint32_t k = 1 + bsn_rng_below(r, most), vars[4], pos[4], nv = 0;
+    uint32_t k = bsn_rng_below(r, 2) ? most : 1 + bsn_rng_below(r, most), vars[4], pos[4], nv = 0;
     uint32_t c = m ? missed_one(m, r) : BSN_NONE;
     while (nv < k) { /* k distinct variables */
         uint32_t v = bsn_rng_below(r, net->n_in), dup = 0;
