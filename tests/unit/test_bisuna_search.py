@@ -159,8 +159,12 @@ def test_es_solves_multiplexer_6_and_parity_3_and_the_winner_holds(
 def test_suna_solves_parity_3() -> None:
     # Known answer for the baseline: seed 6 reaches a perfect training fitness in about 3,060
     # generations.
-    solve({"env": {"name": "parity-n", "params": {"n": 3}}, "budget": {"population": 100}}, 6,
-          "suna", 4_000)
+    solve(
+        {"env": {"name": "parity-n", "params": {"n": 3}}, "budget": {"population": 100}},
+        6,
+        "suna",
+        4_000,
+    )
 
 
 def test_suna_solves_multiplexer_6() -> None:
