@@ -18,6 +18,7 @@ import redis
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
+from eth_utils.address import to_checksum_address
 from web3.exceptions import Web3Exception
 
 from services.common import chain
@@ -374,8 +375,8 @@ class Scheduler:
         share the islands out again and send the epochs that are due; then wait briefly for
         the next result. Returns the pause before the next turn (None: the loop's interval)."""
         self._take_on()
-        self._harvest()
         now = self.node.chain_now()
+        self._harvest(now)
         self._refresh_and_retire(now)
         self._dispatch(now)
         # Commit after dispatching: a commit waits for its block, the workers should not.
@@ -560,7 +561,7 @@ class Scheduler:
         island.sent.append(self.dispatcher.send(args, expires=max(expires, 1.0)))
         island.sent_at = time.monotonic()
 
-    def _harvest(self) -> None:
+    def _harvest(self, now: int) -> None:
         for task in list(self.live.values()):
             for island in task.islands:
                 if not island.sent:
@@ -569,12 +570,17 @@ class Scheduler:
                 if value is not None:
                     self._epoch_done(task, island, value)
                 elif island.sent and time.monotonic() - island.sent_at > self.settings.epoch_timeout:
+                    left = self._stop_at(task) - now
+                    if left <= 0:
+                        continue  # retired in this turn: its results are no longer needed
                     log.warning(
                         "epoch late, sending it again",
                         extra={"task_id": task.task_id, "island": island.index},
                     )
                     assert island.args is not None
-                    island.sent.append(self.dispatcher.send(island.args))
+                    # Like the first copy, it expires at the deadline less the margin: no
+                    # worker spends time on it once the commit window is closing.
+                    island.sent.append(self.dispatcher.send(island.args, expires=max(left, 1.0)))
                     island.sent_at = time.monotonic()
 
     def _first_done(self, task: LiveTask, island: Island) -> JsonObject | None:
@@ -760,6 +766,18 @@ class Scheduler:
                 self.store.mark(commitment, RevealState.ABANDONED)
                 log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
                 return False
+            except (chain.ChainError, OSError, Web3Exception) as exc:
+                if isinstance(exc, chain.RpcError):
+                    raise  # the node answered: refused, so nothing was sent
+                # The node may have mined it and only the reply was lost. The intent is on
+                # record: the settle loop finds the solution on chain, or sends the commit
+                # again while commits are open. Either way this agent is committed, and the
+                # work loop must not spend a second bond on it.
+                log.warning(
+                    "commit sent, its outcome unknown; the settle loop will read it from the chain",
+                    extra={"task_id": task_id, "error": repr(exc)},
+                )
+                return True
             solution_id = tx.event(chain.SolutionCommitted).solution_id
             self.store.mark(commitment, RevealState.COMMITTED, solution_id)
         finally:
@@ -783,6 +801,11 @@ class Scheduler:
             if sol.commitment == pending.commitment and sol.solver.lower() == self.me.lower():
                 return sid
         return None
+
+    def _transactions_pending(self) -> bool:
+        """Whether transactions of ours wait in the node's pool (sent, not yet mined)."""
+        eth, me = self.market.w3.eth, to_checksum_address(self.me)
+        return eth.get_transaction_count(me, "pending") > eth.get_transaction_count(me, "latest")
 
     def reveal_due(self) -> None:
         for listed in self.store.pending():
@@ -817,6 +840,15 @@ class Scheduler:
             if solution_id is not None:
                 self.store.mark(pending.commitment, RevealState.COMMITTED, solution_id)
             elif task.state == chain.OnChainTaskState.OPEN and now < task.commit_deadline:
+                if self._transactions_pending():
+                    # Its transaction may be among them (the reply lost, or a predecessor's):
+                    # sending the commitment again would make a second solution of it, never
+                    # revealed, its bond lost. Look again once they are mined or dropped.
+                    log.info(
+                        "commitment not on chain yet, our transactions still pending; waiting",
+                        extra={"task_id": pending.task_id},
+                    )
+                    return
                 # The commit never reached the chain (we died before sending): send it now.
                 with self.tx_lock:
                     tx = self.market.commit_solution(
