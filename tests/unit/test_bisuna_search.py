@@ -80,7 +80,8 @@ def test_population_carried_across_epochs(strategy: str) -> None:
     pop = bisuna.Population(MUX11, 3, strategy=strategy)
     pop.evolve(10)
     members = pop.export_population()
-    assert len(members) == (pop.size if strategy == "suna" else pop.size // 5)
+    # es: a lineage per 1 + 9 agents on the boolean tasks (1 + 4 elsewhere)
+    assert len(members) == (pop.size if strategy == "suna" else pop.size // 10)
     nxt = bisuna.Population(MUX11, 4, strategy=strategy)
     nxt.load(members)
     assert nxt.export_population()[: len(members)] == members
@@ -146,8 +147,8 @@ def solve(task: dict[str, object], seed: int, strategy: str, generations: int) -
 def test_es_solves_multiplexer_6_and_parity_3_and_the_winner_holds(
     env: dict[str, object], seed: int
 ) -> None:
-    # Known answers: seeds 1-6 solve multiplexer-6 within 120 generations and parity-3 within
-    # 20 (2026-12-02); the bound leaves room, a regression to the old es (parity-3 unsolved,
+    # Known answers: seeds 1-6 solve multiplexer-6 within 180 generations and parity-3 within
+    # 10 (2026-12-02); the bound leaves room, a regression to the old es (parity-3 unsolved,
     # multiplexer-6 in ~2,500 generations) fails. The winner's random neurons sit only in
     # constant sources, so it scores perfectly on other evaluation seeds too.
     task = {"env": env, "budget": {"population": 100}}
