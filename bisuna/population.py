@@ -114,8 +114,8 @@ def cipher_preview(
 class Population:
     """A BiSUNA population for an edgemarket/task@1 spec, seeded with a 64-bit seed, searching
     with a strategy from `strategies()`: "suna" (the published BiSUNA generation, the default)
-    or "es" (lineages of a (1 + 4) evolution strategy with neutral drift and restarts; see
-    README, "Search strategies").
+    or "es" (lineages of a (1 + 4) evolution strategy, (1 + 9) on the boolean tasks, with
+    neutral drift and restarts; see README, "Search strategies").
 
     `evolve` runs whole generations in C, in batches, with the GIL released. One population
     is safe to use from several threads (calls are serialised)."""

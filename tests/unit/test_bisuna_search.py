@@ -1,6 +1,7 @@
 """Search strategies: chosen by name, deterministic for a seed, valid canonical agents within
 the spec's limits, the scores the evaluators give, populations carried across epochs, and
-known answers (each strategy solves multiplexer-6 on a fixed seed within a small budget)."""
+known answers (each strategy solves multiplexer-6 and parity-3 on fixed seeds within a small
+budget), and the hand-built circuit the `es` motifs aim at."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 import bisuna
 from bisuna import bindings as _b
+from bisuna.agent import Connection, Network
 
 LIMITS = {"max_neurons": 40, "max_connections": 80, "max_agent_bytes": 1200}
 
@@ -57,16 +59,18 @@ def test_deterministic_valid_agents_within_limits(strategy: str, task: dict[str,
 
 @pytest.mark.parametrize("strategy", ["suna", "es"])
 def test_a_strategy_never_changes_a_score(strategy: str) -> None:
-    # An agent without random neurons scores the same under every seed on a boolean task,
-    # so its training fitness must be what bisuna.score gives it.
+    # An agent that scores the same under every seed on a boolean task (no random neurons, or
+    # random neurons only in constant sources, as es keeps them) must have as its training
+    # fitness what bisuna.score gives it.
     pop = bisuna.Population(spec("parity-n", n=4), 9, strategy=strategy)
     pop.evolve(40)
     checked = 0
     for raw, fitness in ranked(pop):
         agent = bisuna.Agent.from_bytes(raw)
-        if any("random" in net["neurons_by_kind"] for net in agent.describe()["networks"]):
-            continue
-        assert bisuna.score(agent, pop.spec, b"\x01" * 32) == fitness
+        scores = {bisuna.score(agent, pop.spec, bytes([k]) * 32) for k in range(6)}
+        if len(scores) > 1:
+            continue  # luck-dependent: its fitness is one draw
+        assert scores == {fitness}
         checked += 1
     assert checked > 0
 
@@ -76,7 +80,8 @@ def test_population_carried_across_epochs(strategy: str) -> None:
     pop = bisuna.Population(MUX11, 3, strategy=strategy)
     pop.evolve(10)
     members = pop.export_population()
-    assert len(members) == (pop.size if strategy == "suna" else pop.size // 5)
+    # es: a lineage per 1 + 9 agents on the boolean tasks (1 + 4 elsewhere)
+    assert len(members) == (pop.size if strategy == "suna" else pop.size // 10)
     nxt = bisuna.Population(MUX11, 4, strategy=strategy)
     nxt.load(members)
     assert nxt.export_population()[: len(members)] == members
@@ -86,15 +91,81 @@ def test_population_carried_across_epochs(strategy: str) -> None:
         nxt.load(members + members)
 
 
-def test_es_solves_multiplexer_6_and_the_winner_scores_perfectly() -> None:
-    # Known answer: seed 2 solves in about 2,500 generations (~200,000 evaluations).
-    task = {"env": {"name": "multiplexer-6"}, "budget": {"population": 100}}
-    pop = bisuna.Population(task, 2, strategy="es")
+def parity_by_terms(n: int) -> bisuna.Agent:
+    """A parity-n agent built by hand from the motifs the `es` mutations insert: a constant
+    source (a threshold neuron reading two random neurons), for each input x an identity
+    neuron whose low byte is x (it reads the constant through 0xFF00 and x through 0x00FF),
+    and one threshold neuron per odd minterm, reading its literals through groups of low bits
+    that add up to 4; the output ORs the terms."""
+    out, r1, r2, const = n, n + 1, n + 2, n + 3
+    lit = [n + 4 + i for i in range(n)]
+    minterms = [c for c in range(1 << n) if bin(c).count("1") % 2]
+    hidden = [("random", 1), ("random", 1), ("threshold", 1)] + [("identity", 1)] * n
+    hidden += [("threshold", 1)] * len(minterms)
+    conns = [Connection(0, r1), Connection(0, r2), Connection(r1, const), Connection(r2, const)]
+    for i in range(n):
+        conns += [Connection(const, lit[i], 0xFF00), Connection(i, lit[i], 0x00FF)]
+    widths = {3: [2, 1, 1], 4: [1, 1, 1, 1]}[n]
+    for m, term in enumerate(minterms):
+        t = n + 4 + n + m
+        conns.append(Connection(t, out, 0xFF00))
+        bit = 0
+        for i in range(n):
+            w = ((1 << widths[i]) - 1) << bit
+            bit += widths[i]
+            # x = 1: the literal neuron's low byte; x = 0: the input's own state (~x)
+            conns.append(Connection(lit[i] if term >> i & 1 else i, t, w))
+    return bisuna.Agent.from_networks([Network(n, 1, tuple(hidden), tuple(conns))])
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_hand_built_parity_from_the_es_motifs_scores_perfectly(n: int) -> None:
+    task = spec("parity-n", n=n)
+    agent = parity_by_terms(n)
+    assert [bisuna.score(agent, task, bytes([k]) * 32) for k in range(8)] == [1_000_000] * 8
+    # without the constant source, the all-ones case (every input state 0) is lost
+    net = agent.network(0)
+    cut = [c for c in net.connections if c.target != n + 3]
+    broken = bisuna.Agent.from_networks([Network(n, 1, net.hidden, tuple(cut))])
+    assert bisuna.score(broken, task, b"\x01" * 32) < 1_000_000
+
+
+def solve(task: dict[str, object], seed: int, strategy: str, generations: int) -> bisuna.Population:
+    pop = bisuna.Population(task, seed, strategy=strategy)
     while pop.best_fitness < 1_000_000 if pop.generation else True:
-        assert pop.generation < 6_000, "es no longer solves multiplexer-6 from seed 2"
-        pop.evolve(100)
+        assert pop.generation < generations, f"{strategy} no longer solves it from seed {seed}"
+        pop.evolve(10)
+    return pop
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    "env",
+    [{"name": "multiplexer-6"}, {"name": "parity-n", "params": {"n": 3}}],
+    ids=["multiplexer-6", "parity-3"],
+)
+def test_es_solves_multiplexer_6_and_parity_3_and_the_winner_holds(
+    env: dict[str, object], seed: int
+) -> None:
+    # Known answers: seeds 1-6 solve multiplexer-6 within 180 generations and parity-3 within
+    # 10 (2026-12-02); the bound leaves room, a regression to the old es (parity-3 unsolved,
+    # multiplexer-6 in ~2,500 generations) fails. The winner's random neurons sit only in
+    # constant sources, so it scores perfectly on other evaluation seeds too.
+    task = {"env": env, "budget": {"population": 100}}
+    pop = solve(task, seed, "es", 600)
     best = pop.best()
-    assert [bisuna.score(best, task, bytes([k]) * 32) for k in range(4)] == [1_000_000] * 4
+    assert [bisuna.score(best, task, bytes([k]) * 32) for k in range(16)] == [1_000_000] * 16
+
+
+def test_suna_solves_parity_3() -> None:
+    # Known answer for the baseline: seed 6 reaches a perfect training fitness in about 3,060
+    # generations.
+    solve(
+        {"env": {"name": "parity-n", "params": {"n": 3}}, "budget": {"population": 100}},
+        6,
+        "suna",
+        4_000,
+    )
 
 
 def test_suna_solves_multiplexer_6() -> None:

@@ -261,10 +261,11 @@ static int64_t cipher_eval(bsn_agent *a, const bsn_params *p, const uint64_t *se
 /* Every case: reset, one step. The definition; bsn_lanes_boolean computes the same count
  * 64 cases at a time. */
 uint32_t bsn_boolean_scalar(bsn_agent *a, const bsn_params *p, uint64_t seed, uint64_t limit,
-                            uint64_t *fuel) {
+                            uint64_t *fuel, uint64_t *right) {
     bsn_net *net = a->nets[0];
     uint32_t nb = net->n_in, cases = 1u << nb, correct = 0;
     uint16_t in[16], out[1];
+    if (right) memset(right, 0, ((cases + 63) / 64) * sizeof *right);
     for (uint32_t c = 0; c < cases; c++) {
         bsn_net_reset(net, seed);
         net->t = c; /* random neurons: the step index is the case index */
@@ -275,6 +276,7 @@ uint32_t bsn_boolean_scalar(bsn_agent *a, const bsn_params *p, uint64_t seed, ui
         else if (p->env == BSN_ENV_MUX11) want = (c >> (3 + (c & 7u))) & 1u;
         else want = bsn_pc16(c) & 1u;
         correct += (uint32_t)(out[0] >> 15) == want;
+        if (right && (uint32_t)(out[0] >> 15) == want) right[c / 64] |= 1ull << (c % 64);
         *fuel += net->step_fuel;
         if (*fuel > limit) break;
     }
@@ -288,10 +290,10 @@ static int64_t boolean_eval(bsn_agent *a, const bsn_params *p, const uint64_t *s
     if (s->lanes != NULL && net->n <= s->lanes_neurons && bsn_lanes_supported(net)) {
         uint64_t fuel = 0;
         correct = bsn_lanes_boolean(net, p->env, seeds[1], s->lanes, s->lanes_aux, s->fuel_limit,
-                                    s->count_fuel ? &fuel : NULL);
+                                    s->count_fuel ? &fuel : NULL, NULL);
         s->fuel_used += fuel;
     } else {
-        correct = bsn_boolean_scalar(a, p, seeds[1], s->fuel_limit, &s->fuel_used);
+        correct = bsn_boolean_scalar(a, p, seeds[1], s->fuel_limit, &s->fuel_used, NULL);
     }
     if (s->fuel_used > s->fuel_limit) return 0;
     return (int64_t)correct * MILLION / cases;

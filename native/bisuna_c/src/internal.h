@@ -178,11 +178,11 @@ BSN_INTERNAL size_t bsn_lanes_align(void);
 BSN_INTERNAL int bsn_lanes_supported(const bsn_net *net);
 BSN_INTERNAL uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t seed,
                                         bsn_lane_neuron *L, uint16_t *aux, uint64_t limit,
-                                        uint64_t *fuel);
+                                        uint64_t *fuel, uint64_t *right);
 /* The scalar reference for the boolean tasks (what the lanes must reproduce); adds the fuel
  * of the cases it runs to *fuel and stops after the case where it exceeds `limit`. */
 BSN_INTERNAL uint32_t bsn_boolean_scalar(bsn_agent *a, const bsn_params *p, uint64_t seed,
-                                         uint64_t limit, uint64_t *fuel);
+                                         uint64_t limit, uint64_t *fuel, uint64_t *right);
 /* Sets the scratch's fuel limit for a scorer version: none for /1, bsn_fuel_ceiling for /2.
  * BSN_E_SCORER, BSN_E_SPEC (the ceiling exceeds BSN_FUEL_BOUND). */
 BSN_INTERNAL int bsn_fuel_setup(bsn_scratch *s, const bsn_params *p, uint32_t scorer);

@@ -258,10 +258,11 @@ BSN_INLINE void ltouch(const bsn_net *net, bsn_lane_neuron *L, live_lists *ls, u
 /* Correct cases of a boolean task (env: BSN_ENV_MUX6, MUX11 or PARITY); random neurons draw
  * from `seed`. aux: 10 × neurons 16-bit words of scratch. fuel (may be NULL) gets the fuel of
  * the cases, as bsn_net_step counts it, summed; once it exceeds `limit` (after a batch of 64
- * cases), the rest are skipped. */
+ * cases), the rest are skipped. right (may be NULL): bit c set when case c is right
+ * (cases / 64 words, cleared first; the scorer passes NULL). */
 BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t seed,
                                       bsn_lane_neuron *L, uint16_t *aux, uint64_t limit,
-                                      uint64_t *fuel) {
+                                      uint64_t *fuel, uint64_t *right) {
     uint32_t nb = net->n_in, cases = 1u << nb, correct = 0;
     lv ones = ~(lv){0}, idx;
     live_lists ls;
@@ -402,10 +403,17 @@ BSN_CLONES uint32_t bsn_lanes_boolean(const bsn_net *net, uint32_t env, uint64_t
         if (env == BSN_ENV_MUX6) want = __builtin_convertvector((dc.t >> ((dc.t & 3) + 2)) & 1, lv);
         else if (env == BSN_ENV_MUX11) want = __builtin_convertvector((dc.t >> ((dc.t & 7) + 3)) & 1, lv);
         else want = popcnt(c) & 1;
-        lv right = ((L[o].out >> 15) ^ want ^ 1) & valid & 1; /* 1 in each lane that is right */
+        lv ok = ((L[o].out >> 15) ^ want ^ 1) & valid & 1; /* 1 in each lane that is right */
         uint64_t q[LANES / 4];
-        memcpy(q, &right, sizeof q);
+        uint16_t r16[LANES];
+        memcpy(q, &ok, sizeof q);
+        memcpy(r16, &ok, sizeof r16);
         for (int i = 0; i < LANES / 4; i++) correct += bsn_pc64(q[i]);
+        if (right) {
+            uint64_t bits = 0;
+            for (int i = 0; i < LANES; i++) bits |= (uint64_t)(r16[i] & 1u) << i;
+            right[base / LANES] = bits;
+        }
     }
     if (fuel) *fuel = used;
     return correct;

@@ -31,6 +31,8 @@ void bsn_pop_free(bsn_pop *pop) {
     bsn_dealloc(&al, pop->start);
     bsn_dealloc(&al, pop->improved);
     bsn_dealloc(&al, pop->fresh);
+    bsn_dealloc(&al, pop->right);
+    bsn_dealloc(&al, pop->known);
     bsn_scratch_free(&pop->sc, &al);
     bsn_dealloc(&al, pop);
 }

@@ -34,6 +34,10 @@ struct bsn_pop {
     uint32_t *start;       /* lineages + 1 entries */
     uint64_t *improved;    /* es: per lineage, the generation of its last improvement */
     uint8_t *fresh;        /* es: per lineage, the parent's fitness is current */
+    uint64_t *right;       /* es, boolean tasks: per lineage, `words` words: bit c set when
+                              the parent gets case c right (computed when a mutation asks) */
+    uint8_t *known;        /* es: per lineage, `right` holds the current parent's cases */
+    uint32_t words;
 };
 
 BSN_INTERNAL void bsn_pop_evaluate_slot(bsn_pop *pop, uint32_t i);

@@ -410,9 +410,18 @@ static void test_lanes_equal_scalar(void) {
             CHECK(bsn_agent_random(&p, seed, 100 + (uint32_t)seed * 13, NULL, &a) == BSN_OK);
             for (int gen = 0; gen < 4 && a; gen++) {
                 {
-                    uint64_t fl = 0, fs = 0;
-                    uint32_t lanes = bsn_lanes_boolean(a->nets[0], p.env, 1, sc.lanes, sc.lanes_aux, UINT64_MAX, &fl);
-                    uint32_t scalar = bsn_boolean_scalar(a, &p, 1, UINT64_MAX, &fs);
+                    uint64_t fl = 0, fs = 0, rl[32], rs[32];
+                    uint32_t lanes = bsn_lanes_boolean(a->nets[0], p.env, 1, sc.lanes, sc.lanes_aux, UINT64_MAX, &fl, NULL);
+                    uint32_t scalar = bsn_boolean_scalar(a, &p, 1, UINT64_MAX, &fs, NULL);
+                    /* the optional per-case outcomes: the same cases right on both paths, and
+                     * asking for them changes neither count */
+                    uint64_t fl2 = 0, fs2 = 0;
+                    uint32_t words = ((1u << a->nets[0]->n_in) + 63) / 64, nr = 0;
+                    CHECK(bsn_lanes_boolean(a->nets[0], p.env, 1, sc.lanes, sc.lanes_aux, UINT64_MAX, &fl2, rl) == lanes);
+                    CHECK(bsn_boolean_scalar(a, &p, 1, UINT64_MAX, &fs2, rs) == scalar);
+                    CHECK(memcmp(rl, rs, words * sizeof *rl) == 0);
+                    for (uint32_t w = 0; w < words; w++) nr += (uint32_t)bsn_pc64(rs[w]);
+                    CHECK(nr == scalar);
                     if (lanes != scalar || fl != fs) fprintf(stderr, "%s seed %llu: lanes %u scalar %u, fuel %llu %llu\n", envs[e], (unsigned long long)seed, lanes, scalar, (unsigned long long)fl, (unsigned long long)fs);
                     CHECK(lanes == scalar);
                     CHECK(fl == fs); /* the lanes count fuel exactly as the scalar step does */
@@ -493,8 +502,8 @@ static void test_lanes_equal_scalar_dense(void) {
             if (a == NULL) continue;
             CHECK(bsn_lanes_supported(a->nets[0]));
             uint64_t fl = 0, fs = 0;
-            uint32_t lanes = bsn_lanes_boolean(a->nets[0], p.env, 1, sc.lanes, sc.lanes_aux, UINT64_MAX, &fl);
-            uint32_t scalar = bsn_boolean_scalar(a, &p, 1, UINT64_MAX, &fs);
+            uint32_t lanes = bsn_lanes_boolean(a->nets[0], p.env, 1, sc.lanes, sc.lanes_aux, UINT64_MAX, &fl, NULL);
+            uint32_t scalar = bsn_boolean_scalar(a, &p, 1, UINT64_MAX, &fs, NULL);
             CHECK(fl == fs);
             dense_lanes++;
             for (uint32_t i = 0; i < a->nets[0]->n; i++) if (a->nets[0]->kind[i] == BSN_KIND_RANDOM) { dense_random++; break; }
@@ -583,7 +592,7 @@ static void test_fuel(void) {
     CHECK(bsn_score_detail(a, &m, BSN_SCORER_CORE_2, seeds, 2, &s, &f2, &oof) == BSN_OK);
     CHECK(s == 0 && oof == 1 && f2 > c && f2 <= f1);
     uint64_t fs = 0;
-    (void)bsn_boolean_scalar(a, &m, seeds[1], c, &fs); /* the scalar path stops too */
+    (void)bsn_boolean_scalar(a, &m, seeds[1], c, &fs, NULL); /* the scalar path stops too */
     CHECK(fs > c);
     size_t failed = 9;
     uint8_t oofs[2] = {9, 9};
