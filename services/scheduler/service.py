@@ -52,6 +52,8 @@ log = get_logger("edgemarket.scheduler")
 EPOCH_ATTEMPTS = 3
 # Islands one task may have (running or idle, their populations in the private store).
 MAX_ISLANDS_PER_TASK = 1024
+# A worker process that returned no epoch for this long no longer counts as serving.
+WORKER_SEEN_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Island:
     args: list[Any] | None = None  # Any: the running epoch's Celery arguments
     generations: int = 0
     sent_at: float = 0.0
+    expected_seconds: float = 0.0  # the running epoch's generations at the measured speed
     failures: int = 0
     dead: bool = False
 
@@ -104,10 +107,11 @@ class LiveTask:
     reveal_deadline: int
     bounty: int
     bond: int
-    last: Candidate | None  # our best commitment so far (its claimed score)
-    commits: int  # commitments made (the contract's count for us)
+    last: Candidate | None  # the best we handed to the committer so far
     islands: list[Island] = field(default_factory=list)
     seconds_per_generation: float | None = None
+    largest: int = 0  # generations of the task's largest finished epoch
+    last_sent: float = 0.0  # time.monotonic() of its last epoch sent (who waited longest)
     best: Candidate | None = None  # the best agent so far, by validation score
     validated: dict[bytes, int] = field(default_factory=dict)
     shrunk: set[bytes] = field(default_factory=set)  # perfect agents already pruned
@@ -125,6 +129,58 @@ class LiveTask:
         island = new(self)
         self.islands.append(island)
         return island
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What the work loop hands the commit thread: commit `candidate` on the task if it is
+    still worth it; `final` (why the task was retired) closes the task on our side after."""
+
+    task_id: int
+    candidate: Candidate | None
+    bond: int
+    commit_deadline: int
+    reveal_deadline: int
+    final: str = ""
+
+
+class CommitMailbox:
+    """Proposals waiting for the commit thread, so the work loop never waits for a block: per
+    task only the newest waits (a better champion replaces one not yet sent), and the task
+    whose commit window closes first goes first."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._waiting: dict[int, Proposal] = {}
+        self._busy: set[int] = set()
+
+    def put(self, proposal: Proposal) -> None:
+        with self._cv:
+            old = self._waiting.get(proposal.task_id)
+            if old is not None and old.final and not proposal.final:
+                proposal = Proposal(**{**proposal.__dict__, "final": old.final})
+            self._waiting[proposal.task_id] = proposal
+            self._cv.notify()
+
+    def take(self, timeout: float) -> Proposal | None:
+        with self._cv:
+            if not self._waiting:
+                self._cv.wait(timeout)
+            if not self._waiting:
+                return None
+            tid = min(self._waiting, key=lambda t: (self._waiting[t].commit_deadline, t))
+            self._busy.add(tid)
+            return self._waiting.pop(tid)
+
+    def done(self, proposal: Proposal) -> None:
+        with self._cv:
+            self._busy.discard(proposal.task_id)
+            self._cv.notify_all()
+
+    def pending(self) -> int:
+        """Proposals waiting or being sent."""
+        with self._cv:
+            return len(self._waiting) + len(self._busy)
 
 
 class EpochDispatcher:
@@ -276,6 +332,12 @@ class Scheduler:
         # The work loop's tasks (its thread only), and commit bonds by task (wei).
         self.live: dict[int, LiveTask] = {}
         self.bonds: dict[int, int] = {}
+        # Tasks retired and handed to the committer for their last commitment (never re-taken).
+        self.retired: set[int] = set()
+        # Worker processes (hostname/pid) that returned an epoch, and when: how many are serving.
+        self.workers_seen: dict[str, float] = {}
+        # Set by run(): commitments go to the commit thread; None: committed inline (tests).
+        self.mailbox: CommitMailbox | None = None
 
     # ---------------------------------------------------------------- the stream side
 
@@ -378,11 +440,12 @@ class Scheduler:
         now = self.node.chain_now()
         self._refresh_and_retire(now)
         self._dispatch(now)
-        # Commit after dispatching: a commit waits for its block, the workers should not.
+        # Proposed after dispatching; with run()'s commit thread a commit never holds up
+        # the next epoch (it waits for its block there).
         for task in list(self.live.values()):
             if task.commit_due:
                 task.commit_due = False
-                self._maybe_commit(task)
+                self._propose(task)
         if not self.live:
             return None
         self._wait_for_a_result()
@@ -392,7 +455,7 @@ class Scheduler:
 
     def _take_on(self) -> None:
         for rec in self.store.tasks_in(SolverTaskState.ACCEPTED):
-            if rec.task_id in self.live:
+            if rec.task_id in self.live or rec.task_id in self.retired:
                 continue
             try:
                 task = self.market.get_task(rec.task_id)
@@ -416,17 +479,10 @@ class Scheduler:
                 bounty=task.bounty,
                 bond=task.commit_bond,
                 last=last[0] if last else None,
-                commits=max(
-                    len(self.store.all_for(rec.task_id)),
-                    self.market.commit_count(rec.task_id, self.me),
-                ),
             )
             self.bonds[rec.task_id] = task.commit_bond
             self.live[rec.task_id] = live
-            log.info(
-                "working on task",
-                extra={"task_id": rec.task_id, "commits_so_far": live.commits},
-            )
+            log.info("working on task", extra={"task_id": rec.task_id, "commits_so_far": len(ours)})
 
     def _stop_at(self, task: LiveTask) -> float:
         return task.commit_deadline - self.settings.commit_margin
@@ -449,26 +505,27 @@ class Scheduler:
 
     def _retire(self, task: LiveTask, why: str) -> None:
         """Stop evolving a task: epochs still out are dropped (their results are not needed);
-        its commitments, if any, are the settle loop's to reveal."""
-        if task.commit_due and why == "commit window closing":
-            task.commit_due = False
-            self._maybe_commit(task)  # the last epochs' best, while the window is still open
+        the committer gets the last epochs' best while the window is still open and then closes
+        the task on our side; its commitments are the settle loop's to reveal."""
+        dropped = sum(1 for i in task.islands if i.sent)
         for island in task.islands:
             for r in island.sent:
                 r.forget()
             island.sent.clear()
         del self.live[task.task_id]
+        self.retired.add(task.task_id)
         log.info(
             "task retired",
             extra={
                 "task_id": task.task_id,
                 "why": why,
-                "commits": task.commits,
                 "best_validation": task.best.fitness if task.best else None,
                 "epochs": sum(i.epochs for i in task.islands),
+                "epochs_dropped": dropped,
             },
         )
-        self._finish(task.task_id, why)
+        closing = why == "commit window closing"
+        self._submit(self._proposal(task, final=why, candidate=task.best if closing else None))
 
     def _finish(self, task_id: int, why: str) -> None:
         if any(p.state != RevealState.ABANDONED for p in self.store.all_for(task_id)):
@@ -491,12 +548,16 @@ class Scheduler:
         ]
 
     def _dispatch(self, now: int) -> None:
-        """Fill the free slots: the task furthest below its share gets the next island."""
+        """Fill the free slots, at most EDGEMARKET_ISLANDS epochs in flight: the task furthest
+        below its share gets the next island, and among equals the one that has waited longest
+        for an epoch. With more live tasks than slots every task still has a share of one, so
+        they take turns (none starves, a new task is first in line) while the workers' queue
+        stays shallow: an epoch is sized when it is about to run, not a queue's length ago."""
         s = self.settings
-        slots = max(s.islands, len(self.live))
+        slots = s.islands
         share = allocate(
             self._outlooks(now),
-            slots,
+            max(slots, len(self.live)),
             rule=s.allocation,
             horizon=s.value_horizon,
             gap_floor=s.value_gap_floor,
@@ -510,13 +571,16 @@ class Scheduler:
             ]
             if not wanting:
                 break
-            tid = max(wanting, key=lambda t: (share[t] - running[t], -t))
+            tid = max(wanting, key=lambda t: (share[t] - running[t], -self.live[t].last_sent, -t))
             task = self.live[tid]
+            # Counted from when the epoch is expected to start: after the work queued ahead.
+            seconds_left = self._stop_at(task) - now - self._queue_wait()
             generations = sized_epoch(
                 task.seconds_per_generation,
                 target_seconds=s.epoch_seconds,
-                seconds_left=self._stop_at(task) - now,
+                seconds_left=seconds_left,
                 time_limit=s.epoch_time_limit,
+                largest=task.largest,
             )
             island = task.idle_island(self._new_island)
             if generations < 1 or island is None:
@@ -525,6 +589,27 @@ class Scheduler:
             self._send_epoch(task, island, generations, self._stop_at(task) - now)
             running[tid] += 1
             free -= 1
+
+    def _queue_wait(self) -> float:
+        """Seconds until a worker is expected to be free for one more epoch: the epochs in
+        flight (the oldest as many as there are workers running, the rest queued whole)
+        shared among the worker processes seen lately."""
+        now = time.monotonic()
+        out = sorted((i for t in self.live.values() for i in t.islands if i.sent), key=lambda i: i.sent_at)
+        workers = self._workers(now)
+        left = [
+            max(0.0, i.expected_seconds - (now - i.sent_at)) if k < workers else i.expected_seconds
+            for k, i in enumerate(out)
+        ]
+        return sum(left) / workers
+
+    def _workers(self, now: float) -> int:
+        """Worker processes that returned an epoch within the last WORKER_SEEN_SECONDS (1 until
+        any has): the pool's size as this solver sees it, whatever its machines."""
+        for name, seen in list(self.workers_seen.items()):
+            if now - seen > WORKER_SEEN_SECONDS:
+                del self.workers_seen[name]
+        return max(1, len(self.workers_seen))
 
     def _new_island(self, task: LiveTask) -> Island:
         index = len(task.islands)
@@ -557,8 +642,9 @@ class Scheduler:
         ]
         island.args = args
         island.generations = generations
+        island.expected_seconds = generations * (task.seconds_per_generation or 0.0)
         island.sent.append(self.dispatcher.send(args, expires=max(expires, 1.0)))
-        island.sent_at = time.monotonic()
+        island.sent_at = task.last_sent = time.monotonic()
 
     def _harvest(self) -> None:
         for task in list(self.live.values()):
@@ -611,6 +697,9 @@ class Scheduler:
         island.population = [str(d) for d in value.get("population", [])]
         island.champions = [bytes.fromhex(h) for h in value["best"]]
         generations = max(int(value.get("generations", island.generations)), 1)
+        task.largest = max(task.largest, generations)
+        worker = f"{value.get('worker', '')}/{value.get('pid', '')}"
+        self.workers_seen[worker] = time.monotonic()
         measured = float(value.get("compute_seconds", 0.0)) / generations
         old = task.seconds_per_generation
         # The slower of the last measure and a running mean: epochs are sized not to overrun.
@@ -633,6 +722,10 @@ class Scheduler:
                 "epoch": island.epochs,
                 "generations": generations,
                 "compute_seconds": round(float(value.get("compute_seconds", 0.0)), 3),
+                "worker": value.get("worker", ""),
+                "started_at": value.get("started_at"),
+                "finished_at": value.get("finished_at"),
+                "harvested_at": time.time(),
                 "training_fitness": int(value["best_fitness"]),
                 "validation_score": score,
             },
@@ -665,25 +758,74 @@ class Scheduler:
             extra={"task_id": task.task_id, "from_bytes": len(perfect.agent), "to_bytes": len(smaller)},
         )
 
-    def _maybe_commit(self, task: LiveTask) -> None:
-        s = self.settings
+    def _propose(self, task: LiveTask) -> None:
+        """Hand the task's best to the committer when it beats what was handed before."""
         best = task.best
-        if best is None or not improves(best, task.last, s.improvement_margin, chain.MAX_SCORE):
+        if best is None or not improves(
+            best, task.last, self.settings.improvement_margin, chain.MAX_SCORE
+        ):
             return
-        if task.commits >= self.commit_limit(task):
-            return
+        task.last = best
+        self._submit(self._proposal(task, candidate=best))
+
+    def _proposal(self, task: LiveTask, *, candidate: Candidate | None, final: str = "") -> Proposal:
+        return Proposal(
+            task.task_id, candidate, task.bond, task.commit_deadline, task.reveal_deadline, final
+        )
+
+    def _submit(self, proposal: Proposal) -> None:
+        if self.mailbox is not None:
+            self.mailbox.put(proposal)
+        else:
+            self.settle_proposal(proposal)
+
+    def _maybe_commit(self, task: LiveTask) -> None:
+        """Commit the task's best now if it is worth a commitment (single-threaded use)."""
+        self.settle_proposal(self._proposal(task, candidate=task.best))
+
+    def commit_step(self) -> float | None:
+        """One turn of the commit thread: the most urgent proposal, committed or not."""
+        assert self.mailbox is not None
+        proposal = self.mailbox.take(timeout=1.0)
+        if proposal is not None:
+            try:
+                self.settle_proposal(proposal)
+            except LOOP_ERRORS:
+                if proposal.final:  # closing the task must not be lost: try again next turn
+                    self.mailbox.put(Proposal(**{**proposal.__dict__, "candidate": None}))
+                raise
+            finally:
+                self.mailbox.done(proposal)
+        return 0.0
+
+    def settle_proposal(self, proposal: Proposal) -> None:
+        """Commit the candidate if it still beats our best commitment by the margin, within the
+        task's commitment limit and the bond budget (all read from the durable store, so the
+        answer is the same after a restart); then close a retired task on our side."""
+        if proposal.candidate is not None and self._worth_committing(proposal):
+            self.commit(proposal.task_id, proposal.candidate, proposal.bond)
+        if proposal.final:
+            self._finish(proposal.task_id, proposal.final)
+
+    def _worth_committing(self, p: Proposal) -> bool:
+        s = self.settings
+        assert p.candidate is not None
+        rows = self.store.all_for(p.task_id)
+        ours = ranked([Candidate(r.agent, r.claimed_score, 0) for r in rows if r.state != RevealState.ABANDONED])
+        if not improves(p.candidate, ours[0] if ours else None, s.improvement_margin, chain.MAX_SCORE):
+            return False
+        if max(len(rows), self.market.commit_count(p.task_id, self.me)) >= self.commit_limit(p):
+            return False
         locked = self.bonds_locked()
-        if locked + task.bond > s.bond_budget:
+        if locked + p.bond > s.bond_budget:
             log.info(
                 "improvement not committed: bond budget",
-                extra={"task_id": task.task_id, "locked": locked, "budget": s.bond_budget},
+                extra={"task_id": p.task_id, "locked": locked, "budget": s.bond_budget},
             )
-            return
-        task.commits += 1
-        if self.commit(task.task_id, best, task.bond):
-            task.last = best
+            return False
+        return True
 
-    def commit_limit(self, task: LiveTask) -> int:
+    def commit_limit(self, task: LiveTask | Proposal) -> int:
         """Commitments worth making on a task: at most max_commits, and no more than its reveal
         window can reveal at `seconds_per_reveal` each (an unrevealed commitment loses its bond)."""
         window = task.reveal_deadline - task.commit_deadline
@@ -748,6 +890,7 @@ class Scheduler:
         """Commit to `best` (its validation score claimed); False if the contract refused."""
         claimed = min(max(best.fitness, 0), chain.MAX_SCORE)
         salt = os.urandom(32)
+        began = time.monotonic()
         commitment = self.market.commitment_for(task_id, best.agent, claimed, salt)
         self.in_flight.add(commitment)
         try:
@@ -771,6 +914,7 @@ class Scheduler:
                 "solution_id": solution_id,
                 "claimed_score": claimed,
                 "agent_bytes": len(best.agent),
+                "seconds": round(time.monotonic() - began, 3),
             },
         )
         return True
@@ -893,9 +1037,10 @@ def _loop(name: str, step: Callable[[], float | None], stop: threading.Event, in
 
 
 def run(settings: SolverSettings | None = None, *, stop: threading.Event | None = None) -> None:
-    """`edgemarket run scheduler`: three loops sharing the durable store, each with its own chain
+    """`edgemarket run scheduler`: four loops sharing the durable store, each with its own chain
     connection (web3 sessions are per thread): the stream consumer (intake), the settle loop
-    (reveal, withdraw) and, here, the work loop (evolve, commit)."""
+    (reveal, withdraw), the commit loop (the work loop's proposals, each waiting for its
+    block there) and, here, the work loop (evolve, validate, propose)."""
     settings = settings or SolverSettings()
     configure_logging(settings.log_level)
     stop = stop_event(stop)
@@ -914,7 +1059,8 @@ def run(settings: SolverSettings | None = None, *, stop: threading.Event | None 
             worker.tx_lock,
         )
 
-    intake, settler = sibling(), sibling()
+    intake, settler, committer = sibling(), sibling(), sibling()
+    worker.mailbox = committer.mailbox = CommitMailbox()
     handlers: dict[Kind, Callable[[Message], None]] = {Kind.TASK_CREATED: intake.on_task_created}
     threads = [
         threading.Thread(
@@ -934,6 +1080,12 @@ def run(settings: SolverSettings | None = None, *, stop: threading.Event | None 
             target=_loop,
             args=("settle", settler.settle_step, stop, settings.keeper_interval),
             name="scheduler-settle",
+            daemon=True,
+        ),
+        threading.Thread(
+            target=_loop,
+            args=("commit", committer.commit_step, stop, settings.keeper_interval),
+            name="scheduler-commit",
             daemon=True,
         ),
     ]

@@ -192,6 +192,7 @@ def evolve_epoch(
                 }
             )
 
+    started_at = time.time()  # wall clock, comparable across machines' logs (utilisation)
     try:
         result = run_epoch(
             spec,
@@ -207,4 +208,7 @@ def evolve_epoch(
         reporter.close()
     result["epoch"] = epoch
     result["worker"] = self.request.hostname or ""
+    result["pid"] = os.getpid()
+    result["started_at"] = started_at
+    result["finished_at"] = time.time()
     return result
