@@ -52,6 +52,8 @@ log = get_logger("edgemarket.scheduler")
 EPOCH_ATTEMPTS = 3
 # Islands one task may have (running or idle, their populations in the private store).
 MAX_ISLANDS_PER_TASK = 1024
+# The settle loop leaves bonds and credits alone while a reveal is this close (or open).
+REVEAL_SOON_SECONDS = 5
 # A worker process that returned no epoch for this long no longer counts as serving.
 WORKER_SEEN_SECONDS = 120.0
 
@@ -61,15 +63,6 @@ class _Intake:
     spec_cid: str
     commit_deadline: int
     reveal_deadline: int
-
-
-@dataclass
-class EpochOutcome:
-    """What one island returned for one epoch."""
-
-    agents: list[bytes]  # best first
-    best_fitness: int
-    compute_seconds: float
 
 
 def store_path(settings: SolverSettings, node: Node) -> Path:
@@ -183,118 +176,90 @@ class CommitMailbox:
             return len(self._waiting) + len(self._busy)
 
 
-class EpochDispatcher:
-    """Sends one epoch of every island to the workers and gathers the results. An epoch whose
-    result is late is sent again (epochs are deterministic, so whichever copy finishes first
-    is the answer); one that keeps failing leaves its island unchanged for this epoch."""
+def epoch_args(
+    spec_cid: str, island: Island, generations: int, inputs: list[str], keep: int
+) -> list[Any]:  # Any: Celery task arguments (str, int, list), JSON-serialised
+    """The arguments of an island's next epoch (`edgemarket.evolve_epoch`): its seed for that
+    epoch, the digests of the agents it starts from, and its population carried back."""
+    seed = str(epoch_seed(island.seed, island.epochs))
+    return [spec_cid, seed, island.epochs, generations, inputs, keep, island.strategy, True]
 
-    def __init__(
-        self, celery: Celery, private: PrivateAgents, *, queue: str, epoch_timeout: float
-    ) -> None:
+
+class EpochDispatcher:
+    """Sends islands' epochs to the workers and gathers each one as it completes. An epoch
+    whose result is late is sent again (epochs are deterministic, so whichever copy finishes
+    first is the answer); one that keeps failing gives its island up."""
+
+    def __init__(self, celery: Celery, *, queue: str, epoch_timeout: float) -> None:
         self.celery = celery
-        self.private = private
         self.queue = queue
         self.epoch_timeout = epoch_timeout
 
-    def send(self, args: list[Any], expires: float | None = None) -> AsyncResult:  # Any: Celery task arguments (str, int, list), JSON-serialised
-        """Queue one epoch; one not started within `expires` seconds is dropped by the worker."""
+    def send(self, island: Island, args: list[Any], expires: float | None = None) -> None:  # Any: see epoch_args
+        """Queue one epoch of the island; one not started within `expires` seconds is
+        dropped by the worker."""
+        island.args = args
+        island.sent.append(self._send(args, expires))
+        island.sent_at = time.monotonic()
+
+    def _send(self, args: list[Any], expires: float | None = None) -> AsyncResult:  # Any: see epoch_args
         result: AsyncResult = self.celery.send_task(
             EVOLVE_EPOCH, args=args, queue=self.queue, expires=expires
         )
         return result
 
-    def run(
-        self,
-        spec_cid: str,
-        seeds: list[bytes],
-        epoch: int,
-        generations: int,
-        inputs: list[list[bytes]],
-        keep: int,
-        stop_at: float | None = None,
-    ) -> list[EpochOutcome | None]:
-        """One epoch of every island; islands still running at `stop_at` (time.monotonic(),
-        the commit deadline less its margin) are given up, whatever the retries would do."""
-        digests = [self.private.put_many(agents) for agents in inputs]
-        args = [
-            [spec_cid, str(epoch_seed(seeds[i], epoch)), epoch, generations, digests[i], keep]
-            for i in range(len(seeds))
-        ]
-        sent: dict[int, list[AsyncResult]] = {i: [self.send(a)] for i, a in enumerate(args)}
-        last_sent = dict.fromkeys(sent, time.monotonic())
-        failures = dict.fromkeys(sent, 0)
-        outcomes: list[EpochOutcome | None] = [None] * len(seeds)
-        while sent:
-            if stop_at is not None and time.monotonic() >= stop_at:
-                log.warning(
-                    "commit deadline reached, epoch given up",
-                    extra={"epoch": epoch, "islands": sorted(sent)},
-                )
-                for results in sent.values():
-                    for r in results:
-                        r.forget()
-                break
-            for i in list(sent):
-                value = self._first_done(sent[i], i, epoch, failures)
-                if value is not None:
-                    outcomes[i] = EpochOutcome(
-                        agents=[bytes.fromhex(h) for h in value["best"]],
-                        best_fitness=int(value["best_fitness"]),
-                        compute_seconds=float(value.get("compute_seconds", 0.0)),
-                    )
-                    for r in sent.pop(i):
-                        r.forget()
-                elif failures[i] >= EPOCH_ATTEMPTS:
-                    log.error(
-                        "epoch failed, island sits it out", extra={"island": i, "epoch": epoch}
-                    )
-                    del sent[i]
-                elif not sent[i] or time.monotonic() - last_sent[i] > self.epoch_timeout:
-                    if sent[i]:
-                        log.warning(
-                            "epoch late, sending it again", extra={"island": i, "epoch": epoch}
-                        )
-                    sent[i].append(self.send(args[i]))
-                    last_sent[i] = time.monotonic()
-            if sent:
-                self._wait(sent, last_sent, stop_at)
-        return outcomes
+    def poll(self, island: Island, task_id: int) -> JsonObject | None:
+        """The island's epoch result once a copy has finished (None until then); a copy
+        late by `epoch_timeout` is sent again."""
+        value = self._first_done(island, task_id)
+        late = island.sent and time.monotonic() - island.sent_at > self.epoch_timeout
+        if value is None and late:
+            log.warning(
+                "epoch late, sending it again", extra={"task_id": task_id, "island": island.index}
+            )
+            assert island.args is not None
+            island.sent.append(self._send(island.args))
+            island.sent_at = time.monotonic()
+        return value
 
-    def _wait(
-        self,
-        sent: dict[int, list[AsyncResult]],
-        last_sent: dict[int, float],
-        stop_at: float | None = None,
-    ) -> None:
-        """Block until the first pending island's newest copy finishes (the result backend
-        pushes it, so gathering adds no polling delay), or for at most a second, or until
-        that island's copy is due to be sent again."""
-        island = next(iter(sent))
-        if not sent[island]:
+    def wait(self, islands: list[Island], timeout: float) -> None:
+        """Block until the oldest epoch in flight finishes (the result backend pushes it),
+        for at most `timeout` seconds; just sleep when none is."""
+        oldest = min((i for i in islands if i.sent), key=lambda i: i.sent_at, default=None)
+        if oldest is None:
+            time.sleep(timeout)
             return
-        left = self.epoch_timeout - (time.monotonic() - last_sent[island])
-        if stop_at is not None:
-            left = min(left, stop_at - time.monotonic())
         with contextlib.suppress(CeleryTimeout):
-            sent[island][-1].get(timeout=max(0.01, min(left, 1.0)), propagate=False)
+            oldest.sent[-1].get(timeout=timeout, propagate=False)
 
     @staticmethod
-    def _first_done(
-        results: list[AsyncResult], island: int, epoch: int, failures: dict[int, int]
-    ) -> JsonObject | None:
-        for r in list(results):
+    def _first_done(island: Island, task_id: int) -> JsonObject | None:
+        for r in list(island.sent):
             if not r.ready():
                 continue
             if r.successful():
                 value: JsonObject = r.result
+                for other in island.sent:
+                    other.forget()
+                island.sent.clear()
+                island.failures = 0
                 return value
-            failures[island] += 1
+            island.failures += 1
             log.warning(
                 "epoch failed",
-                extra={"island": island, "epoch": epoch, "error": repr(r.result)},
+                extra={"task_id": task_id, "island": island.index, "error": repr(r.result)},
             )
-            results.remove(r)
+            island.sent.remove(r)
             r.forget()
+            if island.failures >= EPOCH_ATTEMPTS:
+                log.error(
+                    "epoch keeps failing, island given up",
+                    extra={"task_id": task_id, "island": island.index},
+                )
+                island.dead = True
+                for other in island.sent:
+                    other.forget()
+                island.sent.clear()
         return None
 
 
@@ -327,7 +292,7 @@ class Scheduler:
         self.me = node.address
         self.keeper = Keeper(node, tx_lock=self.tx_lock)
         self.dispatcher = EpochDispatcher(
-            celery, private, queue=settings.queue, epoch_timeout=settings.epoch_timeout
+            celery, queue=settings.queue, epoch_timeout=settings.epoch_timeout
         )
         # The work loop's tasks (its thread only), and commit bonds by task (wei).
         self.live: dict[int, LiveTask] = {}
@@ -424,6 +389,8 @@ class Scheduler:
         for rec in self.store.tasks_in(SolverTaskState.COMMITTED):
             if not self.store.pending(rec.task_id):
                 self.store.set_task_state(rec.task_id, SolverTaskState.DONE, "reveals settled")
+        if self._reveals_due_soon():
+            return  # reveals have a deadline, bonds and credits none: they wait a turn
         # Bonds come back at verification, or after finalize when the evaluators never verified
         # the solution (reclaimBonds); bounties at finalize; all as credits: take them home.
         for rec in self.store.tasks_in(SolverTaskState.DONE):
@@ -448,7 +415,9 @@ class Scheduler:
                 self._propose(task)
         if not self.live:
             return None
-        self._wait_for_a_result()
+        # Block for the oldest epoch, a quarter second at most: new tasks and other islands'
+        # results are seen promptly.
+        self.dispatcher.wait([i for t in self.live.values() for i in t.islands], 0.25)
         return 0.0
 
     # -- taking tasks on and off
@@ -630,67 +599,19 @@ class Scheduler:
         carried = self.private.put_many(incoming) + island.population
         inputs = list(dict.fromkeys(carried))[: task.spec.budget.population]
         keep = max(self.settings.migrants, 1)
-        args = [
-            task.spec_cid,
-            str(epoch_seed(island.seed, island.epochs)),
-            island.epochs,
-            generations,
-            inputs,
-            keep,
-            island.strategy,
-            True,
-        ]
-        island.args = args
+        args = epoch_args(task.spec_cid, island, generations, inputs, keep)
         island.generations = generations
         island.expected_seconds = generations * (task.seconds_per_generation or 0.0)
-        island.sent.append(self.dispatcher.send(args, expires=max(expires, 1.0)))
-        island.sent_at = task.last_sent = time.monotonic()
+        self.dispatcher.send(island, args, expires=max(expires, 1.0))
+        task.last_sent = island.sent_at
 
     def _harvest(self) -> None:
         for task in list(self.live.values()):
             for island in task.islands:
-                if not island.sent:
-                    continue
-                value = self._first_done(task, island)
-                if value is not None:
-                    self._epoch_done(task, island, value)
-                elif island.sent and time.monotonic() - island.sent_at > self.settings.epoch_timeout:
-                    log.warning(
-                        "epoch late, sending it again",
-                        extra={"task_id": task.task_id, "island": island.index},
-                    )
-                    assert island.args is not None
-                    island.sent.append(self.dispatcher.send(island.args))
-                    island.sent_at = time.monotonic()
-
-    def _first_done(self, task: LiveTask, island: Island) -> JsonObject | None:
-        for r in list(island.sent):
-            if not r.ready():
-                continue
-            if r.successful():
-                value: JsonObject = r.result
-                for other in island.sent:
-                    other.forget()
-                island.sent.clear()
-                island.failures = 0
-                return value
-            island.failures += 1
-            log.warning(
-                "epoch failed",
-                extra={"task_id": task.task_id, "island": island.index, "error": repr(r.result)},
-            )
-            island.sent.remove(r)
-            r.forget()
-            if island.failures >= EPOCH_ATTEMPTS:
-                log.error(
-                    "epoch keeps failing, island given up",
-                    extra={"task_id": task.task_id, "island": island.index},
-                )
-                island.dead = True
-                for other in island.sent:
-                    other.forget()
-                island.sent.clear()
-        return None
+                if island.sent:
+                    value = self.dispatcher.poll(island, task.task_id)
+                    if value is not None:
+                        self._epoch_done(task, island, value)
 
     def _epoch_done(self, task: LiveTask, island: Island, value: JsonObject) -> None:
         island.epochs += 1
@@ -814,7 +735,19 @@ class Scheduler:
         ours = ranked([Candidate(r.agent, r.claimed_score, 0) for r in rows if r.state != RevealState.ABANDONED])
         if not improves(p.candidate, ours[0] if ours else None, s.improvement_margin, chain.MAX_SCORE):
             return False
-        if max(len(rows), self.market.commit_count(p.task_id, self.me)) >= self.commit_limit(p):
+        made = max(len(rows), self.market.commit_count(p.task_id, self.me))
+        if made >= self.commit_limit(p):
+            return False
+        # Reveals go out one at a time: our unrevealed commitments on tasks whose reveal
+        # windows overlap this one's share its room, and all but a retired task's last
+        # proposal leave one reveal free for that last (best) commitment.
+        sharing = self._reveals_sharing(p)
+        reserve = 0 if p.final else 1
+        if sharing + made + 1 + reserve > self.revealable(p):
+            log.info(
+                "improvement not committed: no reveal room",
+                extra={"task_id": p.task_id, "ours": made, "other_tasks": sharing},
+            )
             return False
         locked = self.bonds_locked()
         if locked + p.bond > s.bond_budget:
@@ -828,9 +761,27 @@ class Scheduler:
     def commit_limit(self, task: LiveTask | Proposal) -> int:
         """Commitments worth making on a task: at most max_commits, and no more than its reveal
         window can reveal at `seconds_per_reveal` each (an unrevealed commitment loses its bond)."""
+        return max(0, min(self.settings.max_commits, self.revealable(task)))
+
+    def revealable(self, task: LiveTask | Proposal) -> int:
+        """Reveals that fit in the task's reveal window at `seconds_per_reveal` each."""
         window = task.reveal_deadline - task.commit_deadline
-        revealable = int(window / self.settings.seconds_per_reveal)
-        return max(0, min(self.settings.max_commits, revealable))
+        return int(window / self.settings.seconds_per_reveal)
+
+    def _reveals_sharing(self, p: Proposal) -> int:
+        """Our unrevealed commitments that go out before p's reveals could be done: on other
+        tasks whose reveal windows close within p's (reveal_due takes the task whose window
+        closes first first; one closing later waits)."""
+        n = 0
+        for pending in self.store.pending():
+            rec = self.store.task(pending.task_id)
+            if (
+                pending.task_id != p.task_id
+                and rec is not None
+                and p.commit_deadline < rec.reveal_deadline <= p.reveal_deadline
+            ):
+                n += 1
+        return n
 
     def bonds_locked(self) -> int:
         """Bonds of our commitments on tasks not yet settled on our side (wei)."""
@@ -842,20 +793,6 @@ class Scheduler:
                     self.bonds[rec.task_id] = self.market.get_task(rec.task_id).commit_bond
                 total += n * self.bonds[rec.task_id]
         return total
-
-    def _wait_for_a_result(self) -> None:
-        """Block until the oldest running epoch finishes (the result backend pushes it), for at
-        most a quarter second, so new tasks and other islands' results are seen promptly."""
-        oldest = min(
-            (i for t in self.live.values() for i in t.islands if i.sent),
-            key=lambda i: i.sent_at,
-            default=None,
-        )
-        if oldest is None:
-            time.sleep(0.25)
-            return
-        with contextlib.suppress(CeleryTimeout):
-            oldest.sent[-1].get(timeout=0.25, propagate=False)
 
     def _validation_seed(self, task_id: int, draw: int = 0) -> bytes:
         """A private evaluation seed of ours for the task (draw 0 picks what to commit)."""
@@ -928,8 +865,27 @@ class Scheduler:
                 return sid
         return None
 
+    def _reveals_due_soon(self) -> bool:
+        """Whether a commitment of ours is in, or within REVEAL_SOON_SECONDS of, its reveal
+        window."""
+        now = self.node.chain_now()
+        for p in self.store.pending():
+            rec = self.store.task(p.task_id)
+            if rec is None:
+                continue
+            if rec.commit_deadline - REVEAL_SOON_SECONDS <= now < rec.reveal_deadline:
+                return True
+        return False
+
     def reveal_due(self) -> None:
-        for listed in self.store.pending():
+        """Reveal every commitment whose commit phase is over, the task whose reveal window
+        closes first first."""
+        records = {r.task_id: r for r in self.store.tasks_in(*SolverTaskState)}
+        due = sorted(
+            self.store.pending(),
+            key=lambda p: records[p.task_id].reveal_deadline if p.task_id in records else 0,
+        )
+        for listed in due:
             if listed.commitment in self.in_flight:
                 continue
             # Re-read: a commit that finished since the list was read has its solution id now,

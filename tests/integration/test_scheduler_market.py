@@ -27,7 +27,7 @@ from services.scheduler.config import SolverSettings
 from services.scheduler.islands import Candidate
 from services.scheduler.private_store import PrivateAgents
 from services.scheduler.reveals import RevealState, RevealStore, SolverTaskState
-from services.scheduler.service import Scheduler
+from services.scheduler.service import CommitMailbox, Proposal, Scheduler
 from tests.fixtures.chain import ETHER, Chain
 from tests.integration.test_market_e2e import Procs, wait_until
 
@@ -269,14 +269,28 @@ def test_commitments_improve_strictly_within_the_limit_and_the_bond_budget(
     assert t2.market.commit_count(other, thrifty.address) == 3
     assert t2.bonds_locked() == 3 * ETHER // 10
 
-    # A 10 s reveal window reveals three commitments at 3 s each: no more are made.
+    # A 10 s reveal window reveals three commitments at 3 s each: no more are made, and
+    # improvements along the way leave the third for the retired task's last (best) one.
     short = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=10)
     announce(s, short)
     s._take_on()
     for k, agent in enumerate(agents[:6]):
         s.live[short].best = Candidate(agent, 1000 * (k + 1), 0)
         s._maybe_commit(s.live[short])
+    assert s.market.commit_count(short, solver.address) == 2
+    last = s.live[short]
+    for k, agent in enumerate(agents[6:9]):
+        final = Proposal(short, Candidate(agent, 10_000 * (k + 1), 0), last.bond,
+                         last.commit_deadline, last.reveal_deadline, final="commit window closing")  # fmt: skip
+        s.settle_proposal(final)
     assert s.market.commit_count(short, solver.address) == 3 == s.commit_limit(s.live[short])
+    # Another task whose reveal window closes with this one's shares its room: nothing more.
+    twin = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=10)
+    announce(s, twin)
+    s._take_on()
+    s.live[twin].best = Candidate(agents[10], 1000, 0)
+    s._maybe_commit(s.live[twin])
+    assert s.market.commit_count(twin, solver.address) == 0
 
     # Every commitment is revealed; every bond comes back.
     market.chain.travel_to(max(s.market.get_task(t).commit_deadline for t in (tid, other, short)))
@@ -285,10 +299,76 @@ def test_commitments_improve_strictly_within_the_limit_and_the_bond_budget(
         sched.settle_step()
     assert all(s.market.get_solution(tid, i).revealed for i in range(16))
     assert all(s.market.get_solution(short, i).revealed for i in range(3))
+    assert s.market.solution_count(twin) == 0
     assert all(t2.market.get_solution(other, i).revealed for i in range(3))
     # Under contract v2 a revealed bond comes back at verification or, never verified, by
     # reclaimBonds after finalize (test_scheduler_keeper, test_contract_v2), not at reveal.
     assert t2.store.tasks_in(SolverTaskState.COMMITTED) == [] and t2.bonds_locked() == 0
+
+
+def test_the_work_loop_goes_on_while_a_commitment_waits(market: Market) -> None:
+    """run()'s layout: proposals go to the commit thread's mailbox. While one waits there (no
+    committer turn yet), the work loop keeps sending and gathering epochs; the committer then
+    sends the newest proposal only, and closes a retired task after its last commitment."""
+    requester, solver, evaluator = market.chain.accounts[30:33]
+    s = market.scheduler(solver)
+    s.mailbox = CommitMailbox()
+    committer = Scheduler(
+        s.settings, market.node(solver), s.store, s.content, s.celery, s.private,
+        s.in_flight, s.tx_lock,
+    )  # fmt: skip
+    committer.mailbox = s.mailbox
+    tid = market.create(requester, evaluator.address, SLOW, 3600)
+    announce(s, tid)
+
+    def proposed() -> bool:
+        _turn(s, market.procs)
+        return s.mailbox is not None and s.mailbox.pending() > 0
+
+    wait_until("a first proposal", proposed, market.procs, 120)
+    first = s.live[tid].last
+    epochs = sum(i.epochs for i in s.live[tid].islands)
+
+    def more_epochs() -> bool:
+        _turn(s, market.procs)
+        return sum(i.epochs for i in s.live[tid].islands) >= epochs + 4
+
+    wait_until("epochs while the commitment waits", more_epochs, market.procs, 120)
+    assert s.market.commit_count(tid, solver.address) == 0  # not sent: nobody waited for it
+    assert s.mailbox.pending() == 1  # one per task: a better champion replaced the first
+    committer.commit_step()
+    rows = s.store.all_for(tid)
+    assert len(rows) == 1 == s.market.commit_count(tid, solver.address)
+    assert s.live[tid].last is not None and first is not None
+    assert rows[0].claimed_score == s.live[tid].last.fitness >= first.fitness
+    assert s.mailbox.pending() == 0
+
+    # Retired at the window's end: not taken on again while its last proposal waits, and
+    # closed on our side (COMMITTED: a commitment to reveal) once the committer has seen it.
+    market.chain.travel_to(s.market.get_task(tid).commit_deadline)
+    _turn(s, market.procs)
+    _turn(s, market.procs)
+    assert tid not in s.live and tid in s.retired
+    assert s.store.task(tid).state is SolverTaskState.ACCEPTED  # type: ignore[union-attr]
+    committer.commit_step()
+    assert s.store.task(tid).state is SolverTaskState.COMMITTED  # type: ignore[union-attr]
+
+
+def test_tasks_beyond_the_slots_take_turns_and_the_queue_stays_shallow(market: Market) -> None:
+    requester, solver, evaluator = market.chain.accounts[33:36]
+    s = market.scheduler(solver, islands=1)
+    tids = [market.create(requester, evaluator.address, SLOW, 3600) for _ in range(3)]
+    for tid in tids:
+        announce(s, tid)
+    in_flight: list[int] = []
+
+    def every_task_had_a_turn() -> bool:
+        _turn(s, market.procs)
+        in_flight.append(sum(1 for t in s.live.values() for i in t.islands if i.sent))
+        return all(any(i.epochs for i in s.live[t].islands) for t in tids)
+
+    wait_until("an epoch of every task", every_task_had_a_turn, market.procs, 120)
+    assert max(in_flight) == 1  # one slot: one epoch out, never one per task
 
 
 def test_an_island_carries_its_whole_population(redis_url: str, redis_prefix: str) -> None:
