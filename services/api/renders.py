@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -25,6 +26,15 @@ CACHE_BYTES = 64 * 1024 * 1024
 """Rendered bytes kept (least recently used go first)."""
 MAX_RENDER_BYTES = 4 * 1024 * 1024
 """The largest picture or graph served; a render beyond it is a 422 problem."""
+RENDER_NICENESS = 10
+"""How much lower the render processes' CPU priority is than the API's (os.nice): renders are
+background work, and on a machine with few cores the event loop must win the CPU whenever both
+want it, or every route's latency follows the renders' load."""
+
+
+def _lower_priority(increment: int) -> None:
+    """The render processes' initializer."""
+    os.nice(increment)
 
 
 class Renders:
@@ -55,7 +65,10 @@ class Renders:
         if self._pool is None:
             # spawn: a fork of a threaded server could inherit a held lock.
             self._pool = ProcessPoolExecutor(
-                self._workers, mp_context=multiprocessing.get_context("spawn")
+                self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority,
+                initargs=(RENDER_NICENESS,),
             )
         return self._pool
 

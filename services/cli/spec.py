@@ -63,13 +63,15 @@ def template(env: str) -> str:
 
     about, params, samples = ENVIRONMENTS[env]
     budget, limits = Budget(), Limits()
-    scorer = known_scorers()[0]
+    scorer = known_scorers()[-1]  # the newest: bisuna-core/2 bounds every evaluation (fuel)
     lines = [
         f"// An edgemarket/task@1 spec for {env}. `//` comments are dropped when it is read;",
         "// the stored spec is canonical JSON. Every field but `scorer` and `env` has a default.",
         "{",
         '  "schema": "edgemarket/task@1",',
         f"  // The scorer every evaluator runs; this core knows: {', '.join(known_scorers())}.",
+        "  // bisuna-core/2 bounds each evaluation's work (fuel): a hostile agent scores 0",
+        "  // instead of stalling the evaluators. /1 stays for tasks created before it.",
         f'  "scorer": "{scorer}",',
         *(f"  // {line}" for line in textwrap.wrap(about, 90)),
     ]

@@ -474,7 +474,7 @@ DEMO_PAYLOAD_WORDS = 3
 
 DEMO_SPEC: JsonObject = {
     "schema": "edgemarket/task@1",
-    "scorer": "bisuna-core/1",
+    "scorer": "bisuna-core/2",
     # mix none: Alice sees the key and the plaintext apart, so a winner has learnt to encrypt
     # (with mix xor the environment hands her K xor P and three wires make a perfect pad).
     "env": {"name": "cipher", "params": {"payload_words": DEMO_PAYLOAD_WORDS, "mix": "none"}},

@@ -22,7 +22,14 @@ from tests.integration.test_market_e2e import Procs, node_for, procs, wait_until
 
 __all__ = ["procs"]  # the fixture, imported for this module's test
 
-SPEC = {**DEMO_SPEC, "scorer": "bisuna-core/2", "title": "hostile e2e"}
+# The demo's windows and limits, but the one-word xor cipher: there a wire from input to output
+# is a perfect pad, so the honest agent below is perfect by construction.
+SPEC = {
+    **DEMO_SPEC,
+    "scorer": "bisuna-core/2",
+    "env": {"name": "cipher", "params": {"payload_words": 1, "mix": "xor"}},
+    "title": "hostile e2e",
+}
 BOND, FEE = 10**16, 10**15  # the demo's
 
 

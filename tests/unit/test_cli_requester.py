@@ -41,6 +41,7 @@ def test_every_template_is_commented_and_valid(env: str, tmp_path: Path) -> None
     path.write_text(text)
     spec = load_spec_file(path, runnable=True)
     assert spec.env.name == env and spec.scorer in bisuna.SCORERS
+    assert spec.scorer == bisuna.SCORERS[-1], "a new task names the newest, fuel-bounded scorer"
 
 
 def test_comments_are_stripped_outside_strings_only() -> None:
