@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
 import os
 import socket
 import threading
@@ -738,16 +739,11 @@ class Scheduler:
         made = max(len(rows), self.market.commit_count(p.task_id, self.me))
         if made >= self.commit_limit(p):
             return False
-        # Reveals go out one at a time: our unrevealed commitments on tasks whose reveal
-        # windows overlap this one's share its room, and all but a retired task's last
-        # proposal leave one reveal free for that last (best) commitment.
-        sharing = self._reveals_sharing(p)
-        reserve = 0 if p.final else 1
-        if sharing + made + 1 + reserve > self.revealable(p):
-            log.info(
-                "improvement not committed: no reveal room",
-                extra={"task_id": p.task_id, "ours": made, "other_tasks": sharing},
-            )
+        # Reveals go out one at a time, so every commitment of ours must still be revealable
+        # in time with this one; all but a retired task's last proposal also leave room for
+        # that last (best) commitment.
+        if not self._reveals_fit(p, 1 if p.final else 2):
+            log.info("improvement not committed: no reveal room", extra={"task_id": p.task_id})
             return False
         locked = self.bonds_locked()
         if locked + p.bond > s.bond_budget:
@@ -768,20 +764,29 @@ class Scheduler:
         window = task.reveal_deadline - task.commit_deadline
         return int(window / self.settings.seconds_per_reveal)
 
-    def _reveals_sharing(self, p: Proposal) -> int:
-        """Our unrevealed commitments that go out before p's reveals could be done: on other
-        tasks whose reveal windows close within p's (reveal_due takes the task whose window
-        closes first first; one closing later waits)."""
-        n = 0
+    def _reveals_fit(self, p: Proposal, more: int) -> bool:
+        """Whether our unrevealed commitments and `more` on p's task can all be revealed in
+        time at `seconds_per_reveal` each, as reveal_due sends them: none before its task's
+        commit deadline, the task whose reveal window closes first first."""
+        now = self.node.chain_now()
+        windows: list[tuple[int, int]] = [(p.commit_deadline, p.reveal_deadline)] * more
         for pending in self.store.pending():
             rec = self.store.task(pending.task_id)
-            if (
-                pending.task_id != p.task_id
-                and rec is not None
-                and p.commit_deadline < rec.reveal_deadline <= p.reveal_deadline
-            ):
-                n += 1
-        return n
+            if rec is not None and rec.reveal_deadline > now:
+                windows.append((rec.commit_deadline, rec.reveal_deadline))
+        windows.sort()
+        ready: list[int] = []  # reveal deadlines of the commitments whose reveal is open
+        t, k = float(now), 0
+        while k < len(windows) or ready:
+            if not ready:
+                t = max(t, windows[k][0])
+            while k < len(windows) and windows[k][0] <= t:
+                heapq.heappush(ready, windows[k][1])
+                k += 1
+            t += self.settings.seconds_per_reveal
+            if t > heapq.heappop(ready):
+                return False
+        return True
 
     def bonds_locked(self) -> int:
         """Bonds of our commitments on tasks not yet settled on our side (wei)."""
