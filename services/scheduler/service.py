@@ -470,7 +470,11 @@ class Scheduler:
                     self._retire(task, f"task is {info.state.name.lower()}")
                     continue
                 task.rivals = info.solution_count - self.market.commit_count(task.task_id, self.me)
-            if now >= self._stop_at(task):
+            # No epoch is sent after the stop; those still out (a loaded machine runs them
+            # slower than measured) are waited for until half the margin is left.
+            out = any(i.sent for i in task.islands)
+            last_call = task.commit_deadline - self.settings.commit_margin / 2
+            if now >= self._stop_at(task) and (not out or now >= last_call):
                 self._retire(task, "commit window closing")
 
     def _retire(self, task: LiveTask, why: str) -> None:
@@ -605,6 +609,16 @@ class Scheduler:
         island.expected_seconds = generations * (task.seconds_per_generation or 0.0)
         self.dispatcher.send(island, args, expires=max(expires, 1.0))
         task.last_sent = island.sent_at
+        log.info(
+            "epoch sent",
+            extra={
+                "task_id": task.task_id,
+                "island": island.index,
+                "epoch": island.epochs,
+                "generations": generations,
+                "expected_seconds": round(island.expected_seconds, 3),
+            },
+        )
 
     def _harvest(self) -> None:
         for task in list(self.live.values()):
