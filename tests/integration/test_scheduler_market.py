@@ -271,7 +271,8 @@ def test_commitments_improve_strictly_within_the_limit_and_the_bond_budget(
 
     # A 10 s reveal window reveals three commitments at 3 s each: no more are made, and
     # improvements along the way leave the third for the retired task's last (best) one.
-    short = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=10)
+    # (its commit window closes after the first task's reveals, which would share its room)
+    short = market.create(requester, evaluator.address, SLOW, 7200, reveal_seconds=10)
     announce(s, short)
     s._take_on()
     for k, agent in enumerate(agents[:6]):
@@ -292,10 +293,11 @@ def test_commitments_improve_strictly_within_the_limit_and_the_bond_budget(
     assert not s._reveals_fit(Proposal(0, None, 0, cd + 3, rd + 3), 2)
 
     # Every commitment is revealed; every bond comes back.
-    market.chain.travel_to(max(s.market.get_task(t).commit_deadline for t in (tid, other, short)))
-    for sched in (s, t2):
-        _turn(sched, market.procs)
-        sched.settle_step()
+    for group in ((tid, other), (short,)):
+        market.chain.travel_to(max(s.market.get_task(t).commit_deadline for t in group))
+        for sched in (s, t2):
+            _turn(sched, market.procs)
+            sched.settle_step()
     assert all(s.market.get_solution(tid, i).revealed for i in range(16))
     assert all(s.market.get_solution(short, i).revealed for i in range(3))
     assert all(t2.market.get_solution(other, i).revealed for i in range(3))
