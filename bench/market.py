@@ -10,10 +10,13 @@ the spec's budget spent once: `budget.islands` populations of `budget.generation
 on a private validation draw committed once), scored on each task's own evaluation seed from
 the market run. Queueing is ignored in its favour (every task gets its whole budget).
 
-`utilisation`: the workers' time inside epochs (each epoch's own wall time, as the scheduler
-logs it) over workers x the seconds during which any commit window was open; this machine is
-shared, so `cpu_utilisation` (the workers' CPU seconds over min(workers, cores) x those
-seconds) also counts what other processes took from them.
+`utilisation`: the workers' time inside epoch tasks (from the worker's start to its finish of
+each epoch whose result the scheduler used, as it logs them) over workers x the seconds
+during which any commit window was open; `evolve_utilisation` counts only the evolution inside
+them (not loading and storing the island's population). This machine is shared, so
+`cpu_utilisation` (the workers' CPU seconds over min(workers, cores) x those seconds) also
+shows what other processes took from them: it says how loaded the machine was, not how well
+the scheduler kept its workers busy.
 
 `p95_payout_s`: seconds from the end of the reveal phase to the payout (finalize), 95th
 percentile; the target is the evaluation window plus 30 s.
@@ -333,11 +336,15 @@ def main() -> int:  # one scenario, read top to bottom
             if len(finalized_at) == m:
                 break
         wall = time.monotonic() - started
-        epoch_seconds = 0.0
+        epoch_seconds = evolve_seconds = 0.0
         for k in range(len(solvers)):
             for line in (work / "logs" / f"scheduler-{k}.log").read_text().splitlines():
                 if '"epoch done"' in line:
-                    epoch_seconds += float(json.loads(line).get("compute_seconds", 0.0))
+                    done = json.loads(line)
+                    # the worker's time in the epoch task: its population loaded, evolved
+                    # (compute_seconds) and stored back for the island's next epoch
+                    epoch_seconds += float(done["finished_at"]) - float(done["started_at"])
+                    evolve_seconds += float(done.get("compute_seconds", 0.0))
         time.sleep(3)  # the last withdrawals
         stack.stop()
         stack = None
@@ -394,6 +401,9 @@ def main() -> int:  # one scenario, read top to bottom
         "p50_payout_s": percentile(payouts, 0.5),
         "p95_payout_s": percentile(payouts, 0.95),
         "utilisation": round(epoch_seconds / (len(workers) * open_seconds), 3)
+        if open_seconds
+        else 0.0,
+        "evolve_utilisation": round(evolve_seconds / (len(workers) * open_seconds), 3)
         if open_seconds
         else 0.0,
         "cpu_utilisation": round(busy / (cores * open_seconds), 3) if open_seconds else 0.0,
