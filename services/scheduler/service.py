@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +152,7 @@ class CommitMailbox:
         with self._cv:
             old = self._waiting.get(proposal.task_id)
             if old is not None and old.final and not proposal.final:
-                proposal = Proposal(**{**proposal.__dict__, "final": old.final})
+                proposal = replace(proposal, final=old.final)
             self._waiting[proposal.task_id] = proposal
             self._cv.notify()
 
@@ -728,7 +728,7 @@ class Scheduler:
                 self.settle_proposal(proposal)
             except LOOP_ERRORS:
                 if proposal.final:  # closing the task must not be lost: try again next turn
-                    self.mailbox.put(Proposal(**{**proposal.__dict__, "candidate": None}))
+                    self.mailbox.put(replace(proposal, candidate=None))
                 raise
             finally:
                 self.mailbox.done(proposal)
