@@ -855,7 +855,9 @@ class Scheduler:
             try:
                 with self.tx_lock:
                     tx = self.market.commit_solution(task_id, commitment, bond=bond)
-            except (chain.CommitPhaseOver, chain.TaskNotOpen, chain.TooManyCommits) as exc:
+            except chain.ContractError as exc:
+                # Refused at the estimate (the phase is over, too many commits...) or reverted
+                # when mined (the deadline passed in between): nothing committed, no bond taken.
                 self.store.mark(commitment, RevealState.ABANDONED)
                 log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
                 return False

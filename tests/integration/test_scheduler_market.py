@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -369,6 +370,42 @@ def test_tasks_beyond_the_slots_take_turns_and_the_queue_stays_shallow(market: M
 
     wait_until("an epoch of every task", every_task_had_a_turn, market.procs, 120)
     assert max(in_flight) == 1  # one slot: one epoch out, never one per task
+
+
+def test_a_commit_mined_after_the_deadline_is_abandoned(market: Market) -> None:
+    """Estimated while the window was open, mined after it closed: the transaction reverts,
+    nothing is committed and no bond is taken; the commitment is abandoned, not retried."""
+    requester, solver, evaluator = market.chain.accounts[36:39]
+    s = market.scheduler(solver)
+    tid = market.create(requester, evaluator.address, SLOW, 600)
+    deadline = s.market.get_task(tid).commit_deadline
+    pop = bisuna.Population(parse_spec(json.dumps(SLOW)).to_dict(), 3)
+    pop.evolve(1)
+    agent = pop.best().to_bytes()
+    ch = market.chain
+    sent = ch.w3.eth.get_transaction_count(solver.address)
+    outcome: list[bool] = []
+    ch.rpc("evm_setAutomine", [False])
+    try:
+        committer = threading.Thread(
+            target=lambda: outcome.append(s.commit(tid, Candidate(agent, 1000, 0), ETHER // 10))
+        )
+        committer.start()
+        wait_until(
+            "the commit in the mempool",
+            lambda: ch.w3.eth.get_transaction_count(solver.address, "pending") > sent,
+            market.procs,
+            30,
+        )
+        ch.rpc("evm_setNextBlockTimestamp", [deadline + 1])
+        ch.rpc("evm_mine", [])
+        committer.join(timeout=60)
+    finally:
+        ch.rpc("evm_setAutomine", [True])
+    assert outcome == [False]
+    [row] = s.store.all_for(tid)
+    assert row.state is RevealState.ABANDONED
+    assert s.market.solution_count(tid) == 0
 
 
 def test_an_island_carries_its_whole_population(redis_url: str, redis_prefix: str) -> None:
