@@ -15,7 +15,9 @@ from services.api.app import create_app
 from services.common.chain import Deployment
 from services.common.content import LocalContentStore, cid_of_digest
 from services.common.settings import Settings
+from services.common.messages import Kind
 from tests.integration.test_api import (
+    EVALUATORS,
     SPEC,
     SPEC_BYTES,
     Scenario,
@@ -100,6 +102,12 @@ def test_task_page_shows_the_live_leaderboard_and_the_preview(
     image.wait_for()
     page.wait_for_function("document.getElementById('preview-img').complete")
     assert page.evaluate("document.getElementById('preview-img').naturalWidth") > 500
+    # every preview drawn (the top three distinct agents), not just the first
+    page.wait_for_function(
+        "[...document.querySelectorAll('#preview img')].length === 3 && "
+        "[...document.querySelectorAll('#preview img')].every(i => i.complete && i.naturalWidth > 500)",
+        timeout=60_000,
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "leaderboard.png"), full_page=True)
 
@@ -121,6 +129,34 @@ def test_leaderboard_updates_without_reload(
     page.locator("#leaderboard tbody tr[data-solution='0']").wait_for(timeout=15_000)
     assert "committed" in page.locator("#leaderboard tbody tr").first.inner_text()
     page.locator("#solution-count", has_text="1").wait_for(timeout=15_000)
+
+
+def test_task_page_says_where_every_wei_went(
+    site: tuple[str, Scenario], page: Any, tmp_path: Path
+) -> None:
+    """Fees and bonds on the page: the task's bond and fee, each solution's bond, and every
+    credit the contract made, with totals; a new credit appears without a reload."""
+    base, world = site
+    page.goto(f"{base}/#/tasks/1")
+    page.locator("#credits tbody tr[data-reason='bounty']").wait_for()
+    bounty = page.locator("#credits tbody tr[data-reason='bounty'] td")
+    assert bounty.nth(2).inner_text() == "1" and bounty.nth(1).inner_text().startswith("0x")
+    details = page.locator("#task-details").inner_text()
+    assert "Commit bond" in details and "Evaluator fee" in details
+    head = [h.strip().lower() for h in page.locator("#leaderboard thead th").all_text_contents()]
+    bonds = page.locator("#leaderboard tbody tr td").nth(head.index("bond"))
+    assert bonds.inner_text() in {"held", "returned", "forfeited"}
+    assert page.locator("#credit-totals").inner_text() == "Totals: bounty 1 TFUEL"
+    c = world.chain
+    c.block()
+    project(
+        f"sqlite:///{tmp_path / 'api.db'}",
+        [c.msg(Kind.FEE_CREDITED, task_id="1", evaluator=EVALUATORS[0], amount=str(10**15))],
+        first_entry=world.entries + 1,
+    )
+    page.locator("#credits tbody tr[data-reason='fee']").wait_for(timeout=15_000)
+    assert page.locator("#credits tbody tr[data-reason='fee'] td").nth(2).inner_text() == "0.001"
+    page.locator("#credit-totals", has_text="fee 0.001 TFUEL").wait_for(timeout=15_000)
 
 
 def test_task_list_filters_and_links(site: tuple[str, Scenario], page: Any) -> None:

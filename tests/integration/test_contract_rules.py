@@ -13,25 +13,6 @@ BOND = ETHER // 10
 FEE = ETHER // 100
 
 
-@pytest.fixture
-def creator(chain: Chain) -> LocalAccount:
-    return chain.accounts[1]
-
-
-@pytest.fixture
-def solvers(chain: Chain) -> list[LocalAccount]:
-    return chain.accounts[2:5]
-
-
-@pytest.fixture
-def evaluators(chain: Chain) -> list[LocalAccount]:
-    return chain.accounts[10:15]
-
-
-def _as(mp: Marketplace, who: LocalAccount) -> Marketplace:
-    return mp.with_signer(who)
-
-
 def test_verified_only_when_quorum_evaluators_agree(
     chain: Chain,
     marketplace: Marketplace,
@@ -39,19 +20,19 @@ def test_verified_only_when_quorum_evaluators_agree(
     solvers: list[LocalAccount],
     evaluators: list[LocalAccount],
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     task = open_task(chain, mp, evaluators=[e.address for e in evaluators], quorum=3)
-    sol = commit_agent(_as(mp, solvers[0]), task.task_id, b"x", 1)
+    sol = commit_agent(mp.with_signer(solvers[0]), task.task_id, b"x", 1)
     chain.travel_to(task.commit_deadline)
-    reveal(_as(mp, solvers[0]), sol)
+    reveal(mp.with_signer(solvers[0]), sol)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
     scores = [600, 500, 600, 500]  # two and two: nobody reaches 3
     for ev, score in zip(evaluators, scores, strict=False):
-        result = _as(mp, ev).attest_score(task.task_id, sol.solution_id, score)
+        result = mp.with_signer(ev).attest_score(task.task_id, sol.solution_id, score)
         assert not [e for e in result.events if isinstance(e, c.SolutionVerified)]
     assert not mp.get_solution(task.task_id, sol.solution_id).verified
-    last = _as(mp, evaluators[4]).attest_score(task.task_id, sol.solution_id, 500)
+    last = mp.with_signer(evaluators[4]).attest_score(task.task_id, sol.solution_id, 500)
     verified = last.event(c.SolutionVerified)
     assert (verified.score, verified.best) == (500, True)
     info = mp.get_solution(task.task_id, sol.solution_id)
@@ -65,7 +46,7 @@ def test_ranking_highest_then_smaller_agent_then_lower_id(
     solvers: list[LocalAccount],
     evaluators: list[LocalAccount],
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     task = open_task(chain, mp, evaluators=[evaluators[0].address], quorum=1, min_score=100)
     a, b, d = solvers
     # ids 0..4: (solver, agent, true score)
@@ -76,13 +57,13 @@ def test_ranking_highest_then_smaller_agent_then_lower_id(
         (a, b"Q" * 10, 650),  # 3: smallest but lower score
         (b, b"Z" * 1, 50),  # 4: below nothing matters
     ]
-    commits = [commit_agent(_as(mp, who), task.task_id, agent, score) for who, agent, score in plan]
+    commits = [commit_agent(mp.with_signer(who), task.task_id, agent, score) for who, agent, score in plan]
     chain.travel_to(task.commit_deadline)
     for (who, _, _), cm in zip(plan, commits, strict=True):
-        reveal(_as(mp, who), cm)
+        reveal(mp.with_signer(who), cm)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
-    ev = _as(mp, evaluators[0])
+    ev = mp.with_signer(evaluators[0])
     expected_best = {2: True, 3: False, 0: False, 1: True, 4: False}
     for sid in (2, 3, 0, 1, 4):
         got = ev.attest_score(task.task_id, sid, plan[sid][2]).event(c.SolutionVerified)
@@ -101,17 +82,17 @@ def test_no_winner_below_min_score_refunds_the_creator(
     solvers: list[LocalAccount],
     evaluators: list[LocalAccount],
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     task = open_task(
         chain, mp, evaluators=[e.address for e in evaluators[:3]], quorum=2, min_score=800_000
     )
-    sol = commit_agent(_as(mp, solvers[0]), task.task_id, b"weak", 900_000)
+    sol = commit_agent(mp.with_signer(solvers[0]), task.task_id, b"weak", 900_000)
     chain.travel_to(task.commit_deadline)
-    reveal(_as(mp, solvers[0]), sol)
+    reveal(mp.with_signer(solvers[0]), sol)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
     for ev in evaluators[:3]:
-        _as(mp, ev).attest_score(task.task_id, sol.solution_id, 799_999)
+        mp.with_signer(ev).attest_score(task.task_id, sol.solution_id, 799_999)
     chain.travel_to(task.eval_deadline)
     fin = mp.finalize(task.task_id).event(TaskFinalized)
     assert (fin.winner, fin.solution_id, fin.score, fin.payout) == (
@@ -133,20 +114,20 @@ def test_fees_go_to_evaluators_that_attested_every_revealed_solution(
     solvers: list[LocalAccount],
     evaluators: list[LocalAccount],
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     evs = evaluators[:3]
     task = open_task(chain, mp, evaluators=[e.address for e in evs], quorum=2)
-    s0 = commit_agent(_as(mp, solvers[0]), task.task_id, b"a", 1)
-    s1 = commit_agent(_as(mp, solvers[1]), task.task_id, b"b", 1)
-    unrevealed = commit_agent(_as(mp, solvers[2]), task.task_id, b"c", 1)
+    s0 = commit_agent(mp.with_signer(solvers[0]), task.task_id, b"a", 1)
+    s1 = commit_agent(mp.with_signer(solvers[1]), task.task_id, b"b", 1)
+    unrevealed = commit_agent(mp.with_signer(solvers[2]), task.task_id, b"c", 1)
     chain.travel_to(task.commit_deadline)
-    reveal(_as(mp, solvers[0]), s0)
-    reveal(_as(mp, solvers[1]), s1)
+    reveal(mp.with_signer(solvers[0]), s0)
+    reveal(mp.with_signer(solvers[1]), s1)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
     for sid in (s0.solution_id, s1.solution_id):
-        _as(mp, evs[0]).attest_score(task.task_id, sid, 5)
-    _as(mp, evs[1]).attest_score(task.task_id, s0.solution_id, 5)  # misses s1
+        mp.with_signer(evs[0]).attest_score(task.task_id, sid, 5)
+    mp.with_signer(evs[1]).attest_score(task.task_id, s0.solution_id, 5)  # misses s1
     chain.travel_to(task.eval_deadline)
     mp.finalize(task.task_id)
     assert mp.credits(evs[0].address) == FEE
@@ -173,9 +154,9 @@ def test_no_reveals_pays_every_evaluator_and_forfeits_bonds(
     solvers: list[LocalAccount],
     evaluators: list[LocalAccount],
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     task = open_task(chain, mp, evaluators=[e.address for e in evaluators[:2]], quorum=2)
-    commit_agent(_as(mp, solvers[0]), task.task_id, b"never shown", 1)
+    commit_agent(mp.with_signer(solvers[0]), task.task_id, b"never shown", 1)
     chain.travel_to(task.eval_deadline)
     fin = mp.finalize(task.task_id).event(TaskFinalized)
     assert fin.winner == "0x" + "00" * 20
@@ -187,7 +168,7 @@ def test_no_reveals_pays_every_evaluator_and_forfeits_bonds(
 def test_each_credit_is_withdrawable_exactly_once(
     chain: Chain, marketplace: Marketplace, creator: LocalAccount
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     task = open_task(chain, mp, evaluators=[chain.accounts[10].address])
     mp.cancel_task(task.task_id)
     before = chain.balance(creator.address)
@@ -203,15 +184,15 @@ def test_each_credit_is_withdrawable_exactly_once(
 def test_seed_comes_from_a_block_after_the_reveal_deadline_and_never_changes(
     chain: Chain, marketplace: Marketplace, creator: LocalAccount, solvers: list[LocalAccount]
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     task = open_task(chain, mp, evaluators=[chain.accounts[10].address])
     salts = []
     for i, s in enumerate(solvers):
-        cm = commit_agent(_as(mp, s), task.task_id, bytes([i]) * 8, 1)
+        cm = commit_agent(mp.with_signer(s), task.task_id, bytes([i]) * 8, 1)
         salts.append(cm)
     chain.travel_to(task.commit_deadline)
     for s, cm in zip(solvers, salts, strict=True):
-        reveal(_as(mp, s), cm)
+        reveal(mp.with_signer(s), cm)
     last_reveal_block = chain.block_number()
     chain.travel_to(task.reveal_deadline)
     seed = seal(chain, mp, task.task_id)
@@ -232,7 +213,7 @@ def test_seed_comes_from_a_block_after_the_reveal_deadline_and_never_changes(
 def test_events_are_readable_from_the_chain(
     chain: Chain, marketplace: Marketplace, creator: LocalAccount
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     start = chain.block_number() + 1
     task = open_task(chain, mp, evaluators=[chain.accounts[10].address])
     mp.cancel_task(task.task_id)
@@ -265,23 +246,23 @@ def test_protocol_rank_key_agrees_with_the_contract(
     evaluators: list[LocalAccount],
 ) -> None:
     """The Python ranking rule (auditor, API, islands) orders solutions as the contract does."""
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     task = open_task(chain, mp, evaluators=[evaluators[0].address], quorum=1)
     plan = [(b"a" * 50, 400), (b"b" * 40, 400), (b"c" * 40, 400), (b"d" * 90, 500), (b"e", 300)]
     commits = [
-        commit_agent(_as(mp, solvers[i % 3]), task.task_id, agent, score)
+        commit_agent(mp.with_signer(solvers[i % 3]), task.task_id, agent, score)
         for i, (agent, score) in enumerate(plan)
     ]
     chain.travel_to(task.commit_deadline)
     for i, cm in enumerate(commits):
-        reveal(_as(mp, solvers[i % 3]), cm)
+        reveal(mp.with_signer(solvers[i % 3]), cm)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
     best: tuple[int, int, int] | None = None
     for sid in (4, 2, 0, 1, 3):
         agent, score = plan[sid]
         key = c.rank_key(score, len(agent), sid)
-        got = _as(mp, evaluators[0]).attest_score(task.task_id, sid, score)
+        got = mp.with_signer(evaluators[0]).attest_score(task.task_id, sid, score)
         assert got.event(c.SolutionVerified).best is (best is None or key < best), sid
         best = key if best is None else min(best, key)
     chain.travel_to(task.eval_deadline)

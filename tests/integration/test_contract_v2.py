@@ -15,25 +15,6 @@ FEE = ETHER // 100
 ZERO = "0x" + "00" * 20
 
 
-@pytest.fixture
-def creator(chain: Chain) -> LocalAccount:
-    return chain.accounts[1]
-
-
-@pytest.fixture
-def solvers(chain: Chain) -> list[LocalAccount]:
-    return chain.accounts[2:5]
-
-
-@pytest.fixture
-def evaluators(chain: Chain) -> list[LocalAccount]:
-    return chain.accounts[10:15]
-
-
-def _as(mp: Marketplace, who: LocalAccount) -> Marketplace:
-    return mp.with_signer(who)
-
-
 def _of(result: TxResult, cls: type[c.E]) -> list[c.E]:
     return [e for e in result.events if isinstance(e, cls)]
 
@@ -45,14 +26,14 @@ def test_a_score_zero_solution_never_wins_even_at_min_score_zero(
     solvers: list[LocalAccount],
     evaluators: list[LocalAccount],
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     task = open_task(chain, mp, evaluators=[evaluators[0].address], quorum=1, min_score=0)
-    junk = commit_agent(_as(mp, solvers[0]), task.task_id, b"junk", 1_000_000)
+    junk = commit_agent(mp.with_signer(solvers[0]), task.task_id, b"junk", 1_000_000)
     chain.travel_to(task.commit_deadline)
-    reveal(_as(mp, solvers[0]), junk)
+    reveal(mp.with_signer(solvers[0]), junk)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
-    verified = _as(mp, evaluators[0]).attest_score(task.task_id, junk.solution_id, 0)
+    verified = mp.with_signer(evaluators[0]).attest_score(task.task_id, junk.solution_id, 0)
     assert verified.event(c.SolutionVerified).best is False
     assert not mp.get_task(task.task_id).has_best
     chain.travel_to(task.eval_deadline)
@@ -69,16 +50,16 @@ def test_a_score_zero_solution_does_not_displace_a_real_one(
     solvers: list[LocalAccount],
     evaluators: list[LocalAccount],
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     task = open_task(chain, mp, evaluators=[evaluators[0].address], quorum=1)
-    small_junk = commit_agent(_as(mp, solvers[0]), task.task_id, b"j", 0)
-    real = commit_agent(_as(mp, solvers[1]), task.task_id, b"r" * 50, 1)
+    small_junk = commit_agent(mp.with_signer(solvers[0]), task.task_id, b"j", 0)
+    real = commit_agent(mp.with_signer(solvers[1]), task.task_id, b"r" * 50, 1)
     chain.travel_to(task.commit_deadline)
-    reveal(_as(mp, solvers[0]), small_junk)
-    reveal(_as(mp, solvers[1]), real)
+    reveal(mp.with_signer(solvers[0]), small_junk)
+    reveal(mp.with_signer(solvers[1]), real)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
-    ev = _as(mp, evaluators[0])
+    ev = mp.with_signer(evaluators[0])
     assert ev.attest_score(task.task_id, real.solution_id, 1).event(c.SolutionVerified).best
     assert (
         not ev.attest_score(task.task_id, small_junk.solution_id, 0).event(c.SolutionVerified).best
@@ -95,27 +76,27 @@ def test_a_zero_score_forfeits_the_bond_to_the_evaluators_that_verified_it(
     solvers: list[LocalAccount],
     evaluators: list[LocalAccount],
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     evs = evaluators[:5]
     bond = 1001  # 1001 = 3 * 333 + 2: the remainder goes to the attestation reaching quorum
     task = open_task(chain, mp, evaluators=[e.address for e in evs], quorum=3, commit_bond=bond)
-    junk = commit_agent(_as(mp, solvers[0]), task.task_id, b"junk", 999_999)
+    junk = commit_agent(mp.with_signer(solvers[0]), task.task_id, b"junk", 999_999)
     chain.travel_to(task.commit_deadline)
-    reveal(_as(mp, solvers[0]), junk)
+    reveal(mp.with_signer(solvers[0]), junk)
     assert mp.credits(solvers[0].address) == 0  # v2: not returned at reveal
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
     sid = junk.solution_id
-    _as(mp, evs[3]).attest_score(task.task_id, sid, 0)
-    _as(mp, evs[0]).attest_score(task.task_id, sid, 5)  # disagrees: no share
-    _as(mp, evs[1]).attest_score(task.task_id, sid, 0)
-    last = _as(mp, evs[4]).attest_score(task.task_id, sid, 0)  # reaches quorum 3
+    mp.with_signer(evs[3]).attest_score(task.task_id, sid, 0)
+    mp.with_signer(evs[0]).attest_score(task.task_id, sid, 5)  # disagrees: no share
+    mp.with_signer(evs[1]).attest_score(task.task_id, sid, 0)
+    last = mp.with_signer(evs[4]).attest_score(task.task_id, sid, 0)  # reaches quorum 3
     assert last.event(c.BondForfeited) == c.BondForfeited(
         task.task_id, sid, solvers[0].address, bond
     )
     shares = {e.evaluator: e.amount for e in _of(last, c.ForfeitShareCredited)}
     assert shares == {evs[1].address: 333, evs[3].address: 333, evs[4].address: 335}
-    late = _as(mp, evs[2]).attest_score(task.task_id, sid, 0)  # after verification: nothing
+    late = mp.with_signer(evs[2]).attest_score(task.task_id, sid, 0)  # after verification: nothing
     assert not _of(late, c.ForfeitShareCredited)
     for e in evs:
         assert mp.credits(e.address) == shares.get(e.address, 0)
@@ -135,10 +116,10 @@ def test_a_revealed_never_verified_solution_reclaims_its_bond_after_finalize(
     solvers: list[LocalAccount],
     evaluators: list[LocalAccount],
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     evs = evaluators[:3]
     task = open_task(chain, mp, evaluators=[e.address for e in evs], quorum=2)
-    solver = _as(mp, solvers[0])
+    solver = mp.with_signer(solvers[0])
     first = commit_agent(solver, task.task_id, b"one", 7)
     second = commit_agent(solver, task.task_id, b"two", 7)
     chain.travel_to(task.commit_deadline)
@@ -146,7 +127,7 @@ def test_a_revealed_never_verified_solution_reclaims_its_bond_after_finalize(
     reveal(solver, second)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
-    _as(mp, evs[0]).attest_score(task.task_id, first.solution_id, 7)  # evaluators go quiet
+    mp.with_signer(evs[0]).attest_score(task.task_id, first.solution_id, 7)  # evaluators go quiet
     with pytest.raises(c.TaskNotFinalized):
         mp.reclaim_bonds(task.task_id, solvers[0].address)
     assert mp.credits(solvers[0].address) == 0
@@ -159,7 +140,7 @@ def test_a_revealed_never_verified_solution_reclaims_its_bond_after_finalize(
     with pytest.raises(c.NoBondsHeld):
         mp.reclaim_bonds(task.task_id, solvers[1].address)
     # Anyone may sweep it; the credit goes to the solver.
-    returned = _as(mp, evs[1]).reclaim_bonds(task.task_id, solvers[0].address)
+    returned = mp.with_signer(evs[1]).reclaim_bonds(task.task_id, solvers[0].address)
     assert returned.event(c.BondReturned) == c.BondReturned(
         task.task_id, solvers[0].address, 2 * BOND
     )
@@ -178,24 +159,24 @@ def test_attest_scores_verifies_a_batch_as_single_attestations_would(
     solvers: list[LocalAccount],
     evaluators: list[LocalAccount],
 ) -> None:
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     evs = evaluators[:3]
     task = open_task(chain, mp, evaluators=[e.address for e in evs], quorum=2)
     plan = [(solvers[0], b"a" * 30, 500), (solvers[1], b"b" * 20, 0), (solvers[2], b"c" * 10, 900)]
-    commits = [commit_agent(_as(mp, who), task.task_id, agent, s) for who, agent, s in plan]
+    commits = [commit_agent(mp.with_signer(who), task.task_id, agent, s) for who, agent, s in plan]
     chain.travel_to(task.commit_deadline)
     for (who, _, _), cm in zip(plan, commits, strict=True):
-        reveal(_as(mp, who), cm)
+        reveal(mp.with_signer(who), cm)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
     ids = [cm.solution_id for cm in commits]
     scores = [s for _, _, s in plan]
-    first = _as(mp, evs[0]).attest_scores(task.task_id, ids, scores)
+    first = mp.with_signer(evs[0]).attest_scores(task.task_id, ids, scores)
     assert [(e.solution_id, e.score) for e in _of(first, c.ScoreAttested)] == list(
         zip(ids, scores, strict=True)
     )
     assert not _of(first, c.SolutionVerified)
-    second = _as(mp, evs[1]).attest_scores(task.task_id, ids, scores)
+    second = mp.with_signer(evs[1]).attest_scores(task.task_id, ids, scores)
     assert [(e.solution_id, e.score, e.best) for e in _of(second, c.SolutionVerified)] == [
         (0, 500, True),
         (1, 0, False),
@@ -203,26 +184,26 @@ def test_attest_scores_verifies_a_batch_as_single_attestations_would(
     ]
     assert mp.attestation_count(task.task_id, evs[1].address) == 3
     # All or nothing: one entry already attested reverts the whole batch.
-    _as(mp, evs[2]).attest_score(task.task_id, 0, 500)
+    mp.with_signer(evs[2]).attest_score(task.task_id, 0, 500)
     with pytest.raises(c.AlreadyAttested):
-        _as(mp, evs[2]).attest_scores(task.task_id, [1, 0], [0, 500])
+        mp.with_signer(evs[2]).attest_scores(task.task_id, [1, 0], [0, 500])
     with pytest.raises(c.AlreadyAttested):
-        _as(mp, evs[2]).attest_scores(task.task_id, [2, 2], [900, 900])
+        mp.with_signer(evs[2]).attest_scores(task.task_id, [2, 2], [900, 900])
     assert not mp.has_attested(task.task_id, 1, evs[2].address)
     assert not mp.has_attested(task.task_id, 2, evs[2].address)
     with pytest.raises(c.BatchLengthMismatch) as info:
-        _as(mp, evs[2]).attest_scores(task.task_id, [0, 1], [500])
+        mp.with_signer(evs[2]).attest_scores(task.task_id, [0, 1], [500])
     assert info.value.fields == {"ids": 2, "scores": 1}
     for size in (0, c.MAX_ATTEST_BATCH + 1):
         with pytest.raises(c.BadBatchSize):
-            _as(mp, evs[2]).attest_scores(task.task_id, [0] * size, [1] * size)
+            mp.with_signer(evs[2]).attest_scores(task.task_id, [0] * size, [1] * size)
     with pytest.raises(c.NotEvaluator):
-        _as(mp, solvers[0]).attest_scores(task.task_id, [0], [500])
+        mp.with_signer(solvers[0]).attest_scores(task.task_id, [0], [500])
     with pytest.raises(c.ScoreOutOfRange):
-        _as(mp, evs[2]).attest_scores(task.task_id, [1], [c.MAX_SCORE + 1])
+        mp.with_signer(evs[2]).attest_scores(task.task_id, [1], [c.MAX_SCORE + 1])
     chain.travel_to(task.eval_deadline)
     with pytest.raises(c.EvaluationClosed):
-        _as(mp, evs[2]).attest_scores(task.task_id, [1], [0])
+        mp.with_signer(evs[2]).attest_scores(task.task_id, [1], [0])
     fin = mp.finalize(task.task_id).event(TaskFinalized)
     assert (fin.solution_id, fin.score) == (2, 900)
 
@@ -236,22 +217,22 @@ def test_credit_events_account_for_every_wei(
 ) -> None:
     """Summing the credit events alone gives every account's credit: a read model needs
     nothing else to show where the bounty, the fees and every bond went."""
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     evs = evaluators[:3]
     start = chain.block_number() + 1
     task = open_task(chain, mp, evaluators=[e.address for e in evs], quorum=2, commit_bond=7)
-    good = commit_agent(_as(mp, solvers[0]), task.task_id, b"good", 10)
-    junk = commit_agent(_as(mp, solvers[1]), task.task_id, b"junk", 10)
-    quiet = commit_agent(_as(mp, solvers[2]), task.task_id, b"quiet", 10)
-    hidden = commit_agent(_as(mp, solvers[2]), task.task_id, b"hidden", 10)
+    good = commit_agent(mp.with_signer(solvers[0]), task.task_id, b"good", 10)
+    junk = commit_agent(mp.with_signer(solvers[1]), task.task_id, b"junk", 10)
+    quiet = commit_agent(mp.with_signer(solvers[2]), task.task_id, b"quiet", 10)
+    hidden = commit_agent(mp.with_signer(solvers[2]), task.task_id, b"hidden", 10)
     chain.travel_to(task.commit_deadline)
     for who, cm in ((solvers[0], good), (solvers[1], junk), (solvers[2], quiet)):
-        reveal(_as(mp, who), cm)
+        reveal(mp.with_signer(who), cm)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
-    _as(mp, evs[0]).attest_scores(task.task_id, [good.solution_id, junk.solution_id], [10, 0])
-    _as(mp, evs[1]).attest_scores(task.task_id, [good.solution_id, junk.solution_id], [10, 0])
-    _as(mp, evs[2]).attest_score(task.task_id, quiet.solution_id, 3)  # alone: never verified
+    mp.with_signer(evs[0]).attest_scores(task.task_id, [good.solution_id, junk.solution_id], [10, 0])
+    mp.with_signer(evs[1]).attest_scores(task.task_id, [good.solution_id, junk.solution_id], [10, 0])
+    mp.with_signer(evs[2]).attest_score(task.task_id, quiet.solution_id, 3)  # alone: never verified
     chain.travel_to(task.eval_deadline)
     fin = mp.finalize(task.task_id)
     # Nobody attested all three revealed solutions: the creator gets the three fees back, and
@@ -298,14 +279,14 @@ def test_an_attestation_that_becomes_the_verifying_one_after_its_estimate_still_
     """Evaluators race: another attestation is mined between ours' gas estimate and ours, so
     ours is the one that verifies at 0 and credits three forfeit shares. Its gas must cover
     that (v2's settlement costs more than v1's verification did)."""
-    mp = _as(marketplace, creator)
+    mp = marketplace.with_signer(creator)
     task = open_task(chain, mp, evaluators=[e.address for e in evaluators], quorum=3)
-    junk = commit_agent(_as(mp, solvers[0]), task.task_id, b"junk", 1)
+    junk = commit_agent(mp.with_signer(solvers[0]), task.task_id, b"junk", 1)
     chain.travel_to(task.commit_deadline)
-    reveal(_as(mp, solvers[0]), junk)
+    reveal(mp.with_signer(solvers[0]), junk)
     chain.travel_to(task.reveal_deadline)
     seal(chain, mp, task.task_id)
-    _as(mp, evaluators[0]).attest_score(task.task_id, junk.solution_id, 0)
+    mp.with_signer(evaluators[0]).attest_score(task.task_id, junk.solution_id, 0)
 
     real_estimate = transport.estimate_gas
     raced: list[TxResult] = []
@@ -315,11 +296,11 @@ def test_an_attestation_that_becomes_the_verifying_one_after_its_estimate_still_
         gas = real_estimate(*args)  # type: ignore[arg-type]
         if not racing:  # only around our own estimate, not the rival's
             racing.append(True)
-            raced.append(_as(mp, evaluators[1]).attest_score(task.task_id, junk.solution_id, 0))
+            raced.append(mp.with_signer(evaluators[1]).attest_score(task.task_id, junk.solution_id, 0))
         return gas
 
     monkeypatch.setattr(transport, "estimate_gas", estimate_then_race)
-    ours = _as(mp, evaluators[2]).attest_score(task.task_id, junk.solution_id, 0)
+    ours = mp.with_signer(evaluators[2]).attest_score(task.task_id, junk.solution_id, 0)
     assert not _of(raced[0], c.SolutionVerified)
     assert ours.event(c.SolutionVerified).score == 0
     assert len(_of(ours, c.ForfeitShareCredited)) == 3

@@ -126,6 +126,7 @@ async function taskView(id) {
       field("Bounty", `${tfuel(task.bounty_wei)} TFUEL`), field("Creator", el("span", { class: "mono" }, short(task.creator))),
       field("Commits close", when(task.commit_deadline)), field("Reveals close", when(task.reveal_deadline)),
       field("Evaluators", `${task.evaluators.length}, quorum ${task.quorum}`), field("Minimum score", score(task.min_score)),
+      field("Commit bond", `${tfuel(task.commit_bond_wei)} TFUEL`), field("Evaluator fee", `${tfuel(task.evaluator_fee_wei)} TFUEL each`),
       field("Solutions", el("span", { id: "solution-count" }, task.solutions)),
       field("Spec", el("span", { class: "mono", title: task.spec_cid || "" }, short(task.spec_cid || task.spec_digest, 8))),
       field("Winner", task.winner ? el("span", { class: "mono" }, short(task.winner)) : "—"),
@@ -134,6 +135,23 @@ async function taskView(id) {
     );
   }
   renderDetails(task);
+  // Where every wei went: one row per credit the contract made (bounty, fees, bonds, refunds,
+  // forfeited shares), summed per reason; refreshed with the task on new blocks.
+  const money = el("tbody");
+  const moneyTotals = el("p", { class: "muted", id: "credit-totals" });
+  const REASONS = { bounty: "bounty to the winner", fee: "evaluator's fee", bond: "bond back to its solver", forfeit: "share of a forfeited bond", refund: "refund to the requester", cancel: "cancelled: refund" };
+  async function renderCredits() {
+    const credits = await api(`/tasks/${id}/credits`);
+    money.replaceChildren(...(credits.credits.length ? credits.credits.map((c) => el("tr", { "data-reason": c.reason },
+      el("td", {}, REASONS[c.reason] || c.reason),
+      el("td", { class: "mono" }, short(c.account)),
+      el("td", { class: "num" }, tfuel(c.amount_wei)),
+      el("td", { class: "num" }, c.block),
+    )) : [el("tr", {}, el("td", { colspan: 4, class: "muted" }, "Nothing credited yet: the escrow holds the bounty, fees and bonds."))]));
+    const totals = Object.entries(credits.total_wei);
+    moneyTotals.textContent = totals.length ? "Totals: " + totals.map(([k, v]) => `${k} ${tfuel(v)} TFUEL`).join(", ") : "";
+  }
+  await renderCredits();
   let shownPreview = null;
 
   function render(lb) {
@@ -156,8 +174,9 @@ async function taskView(id) {
       el("td", { class: "num" }, score(e.claimed_score)),
       el("td", { class: "num" }, `${e.attestations.length}/${task.evaluators.length}`),
       el("td", { class: "num" }, e.agent_size ?? "—"),
+      el("td", {}, e.bond || "—"),
       el("td", { class: "mono" }, e.agent_digest ? el("a", { href: `#/agents/${e.agent_digest}` }, short(e.agent_digest)) : "—"),
-    )) : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No solutions committed yet."))]));
+    )) : [el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No solutions committed yet."))]));
     // The seed's "agents encrypting images, with their scores": the top three distinct agents.
     const shown = [];
     for (const e of lb.entries) {
@@ -190,9 +209,15 @@ async function taskView(id) {
     el("h2", {}, "Leaderboard"),
     el("p", { class: "muted" }, "Ranked as the contract ranks: verified score, then the smaller agent, then the lower solution id."),
     el("table", { id: "leaderboard" },
-      el("thead", {}, el("tr", {}, ["Rank", "Solution", "Solver", "Status", "Verified", "Claimed", "Attested", "Agent bytes", "Agent"].map((h, i) => el("th", { class: [0, 1, 4, 5, 6, 7].includes(i) ? "num" : "" }, h)))),
+      el("thead", {}, el("tr", {}, ["Rank", "Solution", "Solver", "Status", "Verified", "Claimed", "Attested", "Agent bytes", "Bond", "Agent"].map((h, i) => el("th", { class: [0, 1, 4, 5, 6, 7].includes(i) ? "num" : "" }, h)))),
       tbody,
     ),
+    el("h2", {}, "Where the money went"),
+    el("table", { id: "credits" },
+      el("thead", {}, el("tr", {}, ["Credit", "Account", "TFUEL", "Block"].map((h, i) => el("th", { class: i >= 2 ? "num" : "" }, h)))),
+      money,
+    ),
+    moneyTotals,
     preview,
   );
 
@@ -207,6 +232,7 @@ async function taskView(id) {
     if (lb.block !== lastBlock) {
       lastBlock = lb.block;
       api(`/tasks/${id}`).then(renderDetails).catch(() => {});
+      renderCredits().catch(() => {});
     }
   });
   teardown = () => source.close();
