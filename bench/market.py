@@ -261,8 +261,6 @@ def main() -> int:  # one scenario, read top to bottom
                 "EDGEMARKET_DEPLOYMENT_FILE": str(deployment.save(work / "deployments")),
                 "EDGEMARKET_KEEPER_INTERVAL": "1",
                 "EDGEMARKET_COMMIT_MARGIN": "4",
-                # a reveal takes a block (1 s) here; 2 s leaves room for the other transactions
-                "EDGEMARKET_SECONDS_PER_REVEAL": "2",
                 "EDGEMARKET_EPOCH_SECONDS": "3",
                 "EDGEMARKET_LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",

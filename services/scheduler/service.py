@@ -906,9 +906,16 @@ class Scheduler:
             self.store.pending(),
             key=lambda p: records[p.task_id].reveal_deadline if p.task_id in records else 0,
         )
+        # One clock for the whole pass: a commitment whose commit phase ends while the pass
+        # runs waits for the next pass, so a later task's reveals never go before an earlier
+        # one's (which a block mined mid-pass would otherwise allow).
+        now = self.node.chain_now()
         for listed in due:
             if listed.commitment in self.in_flight:
                 continue
+            rec = records.get(listed.task_id)
+            if listed.state is RevealState.COMMITTED and rec and now < rec.commit_deadline:
+                continue  # nothing to do before the commit deadline (no RPC spent on it)
             # Re-read: a commit that finished since the list was read has its solution id now,
             # and must not be taken for a crash's leftover and committed a second time.
             pending = self.store.get(listed.commitment)
