@@ -209,17 +209,20 @@ class EpochDispatcher:
         )
         return result
 
-    def poll(self, island: Island, task_id: int) -> JsonObject | None:
+    def poll(
+        self, island: Island, task_id: int, expires: float | None = None
+    ) -> JsonObject | None:
         """The island's epoch result once a copy has finished (None until then); a copy
-        late by `epoch_timeout` is sent again."""
+        late by `epoch_timeout` is sent again, like the first to expire within `expires`
+        seconds (none is sent when that is already over: the result is no longer needed)."""
         value = self._first_done(island, task_id)
         late = island.sent and time.monotonic() - island.sent_at > self.epoch_timeout
-        if value is None and late:
+        if value is None and late and (expires is None or expires > 0):
             log.warning(
                 "epoch late, sending it again", extra={"task_id": task_id, "island": island.index}
             )
             assert island.args is not None
-            island.sent.append(self._send(island.args))
+            island.sent.append(self._send(island.args, None if expires is None else max(expires, 1.0)))
             island.sent_at = time.monotonic()
         return value
 
@@ -404,8 +407,8 @@ class Scheduler:
         share the islands out again and send the epochs that are due; then wait briefly for
         the next result. Returns the pause before the next turn (None: the loop's interval)."""
         self._take_on()
-        self._harvest()
         now = self.node.chain_now()
+        self._harvest(now)
         self._refresh_and_retire(now)
         self._dispatch(now)
         # Proposed after dispatching; with run()'s commit thread a commit never holds up
@@ -620,11 +623,13 @@ class Scheduler:
             },
         )
 
-    def _harvest(self) -> None:
+    def _harvest(self, now: int) -> None:
         for task in list(self.live.values()):
             for island in task.islands:
                 if island.sent:
-                    value = self.dispatcher.poll(island, task.task_id)
+                    # a late epoch's copy, like the first, expires at the stop
+                    left = self._stop_at(task) - now
+                    value = self.dispatcher.poll(island, task.task_id, expires=left)
                     if value is not None:
                         self._epoch_done(task, island, value)
 
