@@ -759,9 +759,10 @@ class Scheduler:
         if made >= self.commit_limit(p):
             return False
         # Reveals go out one at a time, so every commitment of ours must still be revealable
-        # in time with this one; all but a retired task's last proposal also leave room for
-        # that last (best) commitment.
-        if not self._reveals_fit(p, 1 if p.final else 2):
+        # in time with this one, and one more for each task we have not committed on yet
+        # (a first commitment is worth more than another improvement). All but a task's
+        # first and a retired task's last proposal also leave room for that last (best) one.
+        if not self._reveals_fit(p, 1 if p.final or not ours else 2):
             log.info("improvement not committed: no reveal room", extra={"task_id": p.task_id})
             return False
         locked = self.bonds_locked()
@@ -784,15 +785,20 @@ class Scheduler:
         return int(window / self.settings.seconds_per_reveal)
 
     def _reveals_fit(self, p: Proposal, more: int) -> bool:
-        """Whether our unrevealed commitments and `more` on p's task can all be revealed in
-        time at `seconds_per_reveal` each, as reveal_due sends them: none before its task's
-        commit deadline, the task whose reveal window closes first first."""
+        """Whether our unrevealed commitments, `more` on p's task and a first one on every other
+        task we work on without a commitment yet can all be revealed in time at
+        `seconds_per_reveal` each, as reveal_due sends them: none before its task's commit
+        deadline, the task whose reveal window closes first first."""
         now = self.node.chain_now()
         windows: list[tuple[int, int]] = [(p.commit_deadline, p.reveal_deadline)] * more
         for pending in self.store.pending():
             rec = self.store.task(pending.task_id)
             if rec is not None and rec.reveal_deadline > now:
                 windows.append((rec.commit_deadline, rec.reveal_deadline))
+        for rec in self.store.tasks_in(SolverTaskState.ACCEPTED):
+            mine = [r for r in self.store.all_for(rec.task_id) if r.state != RevealState.ABANDONED]
+            if rec.task_id != p.task_id and not mine and now < rec.commit_deadline:
+                windows.append((rec.commit_deadline, rec.reveal_deadline))  # kept for its first
         windows.sort()
         ready: list[int] = []  # reveal deadlines of the commitments whose reveal is open
         t, k = float(now), 0

@@ -292,6 +292,14 @@ def test_commitments_improve_strictly_within_the_limit_and_the_bond_budget(
     assert not s._reveals_fit(Proposal(0, None, 0, cd, rd), 1)
     assert s._reveals_fit(Proposal(0, None, 0, cd + 3, rd + 3), 1)
     assert not s._reveals_fit(Proposal(0, None, 0, cd + 3, rd + 3), 2)
+    # A task we work on without a commitment yet keeps room for its first one.
+    s.store.put_task(
+        10**6, SolverTaskState.ACCEPTED, spec_cid="none", commit_deadline=cd + 3,
+        reveal_deadline=rd + 3,
+    )  # fmt: skip
+    assert not s._reveals_fit(Proposal(0, None, 0, cd + 3, rd + 3), 1)
+    assert s._reveals_fit(Proposal(10**6, None, 0, cd + 3, rd + 3), 1)
+    s.store.set_task_state(10**6, SolverTaskState.REJECTED, "not on chain: only its room was tested")
 
     # Every commitment is revealed; every bond comes back.
     for group in ((tid, other), (short,)):
