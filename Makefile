@@ -49,10 +49,11 @@ test-c:
 
 # Most tests wait on chain windows rather than the CPU, so four pytest workers overlap those
 # waits even on two cores (xdist; every fixture is per-test: own Redis prefix, database, ports,
-# anvil per worker). TEST_WORKERS=0 runs them in one process.
+# anvil per worker; a module marked xdist_group keeps its shared services in one worker).
+# TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 4
 test-py: install test-deps
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=25 tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25 tests
 
 # bench/api.py drives its load with wrk (Debian's package).
 bench: install

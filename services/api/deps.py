@@ -32,6 +32,9 @@ class ApiState:
     # The builds under way, per cache key: concurrent misses share one build (see
     # routes.tasks.leaderboard_or_404) instead of each running its own.
     leaderboard_builds: dict[tuple[int, str], asyncio.Future[Any]] = field(default_factory=dict)  # Any: as above
+    # Task rows per (task, projection version): GET /tasks/{id} between two projected
+    # messages costs no query and no thread (routes.tasks.get_task).
+    task_rows: dict[tuple[int, str], Any] = field(default_factory=dict)  # Any: as above
     # Specs and previews are immutable: keyed by digest.
     spec_summaries: dict[str, JsonObject] = field(default_factory=dict)
     # Previews and graphs: rendered in a bounded pool, single-flight, cached by agent digest.

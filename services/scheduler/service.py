@@ -19,6 +19,7 @@ import redis
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeout
 from celery.result import AsyncResult
+from eth_utils.address import to_checksum_address
 from web3.exceptions import Web3Exception
 
 from services.common import chain
@@ -872,6 +873,18 @@ class Scheduler:
                 self.store.mark(commitment, RevealState.ABANDONED)
                 log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
                 return False
+            except (chain.ChainError, OSError, Web3Exception) as exc:
+                if isinstance(exc, chain.RpcError):
+                    raise  # the node answered: refused, so nothing was sent
+                # The node may have mined it and only the reply was lost. The intent is on
+                # record: the settle loop finds the solution on chain, or sends the commit
+                # again while commits are open. Either way this agent is committed, and the
+                # work loop must not spend a second bond on it.
+                log.warning(
+                    "commit sent, its outcome unknown; the settle loop will read it from the chain",
+                    extra={"task_id": task_id, "error": repr(exc)},
+                )
+                return True
             solution_id = tx.event(chain.SolutionCommitted).solution_id
             self.store.mark(commitment, RevealState.COMMITTED, solution_id)
         finally:
@@ -908,6 +921,11 @@ class Scheduler:
             if rec.commit_deadline - REVEAL_SOON_SECONDS <= now < rec.reveal_deadline:
                 return True
         return False
+
+    def _transactions_pending(self) -> bool:
+        """Whether transactions of ours wait in the node's pool (sent, not yet mined)."""
+        eth, me = self.market.w3.eth, to_checksum_address(self.me)
+        return eth.get_transaction_count(me, "pending") > eth.get_transaction_count(me, "latest")
 
     def reveal_due(self) -> None:
         """Reveal every commitment whose commit phase is over, the task whose reveal window
@@ -956,6 +974,15 @@ class Scheduler:
             if solution_id is not None:
                 self.store.mark(pending.commitment, RevealState.COMMITTED, solution_id)
             elif task.state == chain.OnChainTaskState.OPEN and now < task.commit_deadline:
+                if self._transactions_pending():
+                    # Its transaction may be among them (the reply lost, or a predecessor's):
+                    # sending the commitment again would make a second solution of it, never
+                    # revealed, its bond lost. Look again once they are mined or dropped.
+                    log.info(
+                        "commitment not on chain yet, our transactions still pending; waiting",
+                        extra={"task_id": pending.task_id},
+                    )
+                    return
                 # The commit never reached the chain (we died before sending): send it now.
                 with self.tx_lock:
                     tx = self.market.commit_solution(

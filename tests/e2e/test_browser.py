@@ -14,8 +14,8 @@ import pytest
 from services.api.app import create_app
 from services.common.chain import Deployment
 from services.common.content import LocalContentStore, cid_of_digest
-from services.common.settings import Settings
 from services.common.messages import Kind
+from services.common.settings import Settings
 from tests.integration.test_api import (
     EVALUATORS,
     SPEC,

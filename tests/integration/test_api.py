@@ -786,3 +786,27 @@ def test_agent_explains_its_score_in_the_environments_terms(
     )
     unverified = client.get("/agents/0x" + read_world.agents["unverified"].digest.hex()).json()
     assert unverified["score_explained"] is None
+
+
+def test_a_task_at_an_unchanged_projection_costs_no_query(fresh_client: TestClient) -> None:
+    """GET /tasks/{id} is cached per projection version, like the leaderboard: repeated reads
+    of a task while nothing new is projected never reach the database (its phase still follows
+    the clock), and the answer is the same as an uncached one."""
+    from sqlalchemy import event
+
+    state = fresh_client.app.state.api  # type: ignore[attr-defined]
+    first = fresh_client.get("/tasks/1")
+    assert first.status_code == 200
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(state.engine, "before_cursor_execute", seen)
+    try:
+        again = [fresh_client.get("/tasks/1") for _ in range(20)]
+    finally:
+        event.remove(state.engine, "before_cursor_execute", seen)
+    assert all(r.status_code == 200 and r.json() == first.json() for r in again)
+    assert not [s for s in statements if "task.creator" in s], statements[:3]
+    assert fresh_client.get("/tasks/99").status_code == 404
