@@ -49,11 +49,14 @@ test-c:
 
 # Most tests wait on chain windows rather than the CPU, so four pytest workers overlap those
 # waits even on two cores (xdist; every fixture is per-test: own Redis prefix, database, ports,
-# anvil per worker; a module marked xdist_group keeps its shared services in one worker).
+# anvil per worker). Each test file runs whole in one worker (--dist loadfile), so a module's
+# shared services (test_hosts.py's network hosts, the reliability matrices') are built once and
+# its tests run in order. Not --dist loadgroup: with pytest 9.2 and xdist 3.8 it ignores
+# xdist_group marks and spreads a module's tests over every worker (pytest-xdist issue 1386).
 # TEST_WORKERS=0 runs them in one process.
 TEST_WORKERS ?= 4
 test-py: install test-deps
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25 tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25 tests
 
 # bench/api.py drives its load with wrk (Debian's package).
 bench: install

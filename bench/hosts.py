@@ -4,15 +4,25 @@ how long a worker host takes, once its cable is back, to finish an epoch again (
 
 The hosts are network namespaces on a bridge (tests/fixtures/hosts.py), set up as the README
 tells a user: the solver's Redis with a password and TLS only, `rediss://` URLs with the test
-CA, the content store over HTTP. Four ways to run the same epochs, each with 2 workers:
+CA, the content store over HTTP. Six ways to run the same epochs, each with 2 workers:
 - same-host: on the solver's host;
 - separate: on 2 hosts wired to the bridge by veth pairs (the kernel's path, like a LAN);
 - separate-userspace-link: on 2 hosts wired by the userspace cable of tests/fixtures/linkd.py
   (this kernel has no netem, so impairment needs that cable), unimpaired: its own cost;
-- separate-netem: the same cables with 50 ms each way and 1 % loss each way.
+- separate-netem: the same cables with 50 ms each way and 1 % loss each way;
+- same-host-sized and separate-netem-sized: the first and the last again with epochs sized
+  as the scheduler sizes them, `EDGEMARKET_EPOCH_SECONDS` (10 s) of work at the speed a
+  calibration round measured (4 of them a round): the far link costs a fixed number of round
+  trips per epoch (about six), so its share depends on how long an epoch runs, and a fixed
+  120 generations last 0.3 s on an idle machine, 2 s on a busy one.
+`ratio_vs['same-host-netem']` is the sized pair (the scheduler's epochs), and
+`ratio_vs['same-host-netem-120-generations']` the fixed one.
 The machine is shared, so the configurations run interleaved, round after round, and each
-reports its best round (the least disturbed one) and its median. An epoch here is 120
-generations of a population of 32 (about a second on an idle core).
+reports its best round (the least disturbed one) and its median. An epoch here is what the
+scheduler sends an island: 120 generations of its carried population of 32 (read from the
+solver's private store by digest, the evolved population written back), a fraction of a
+second to two seconds of work depending on the machine's load; the scheduler's own epochs
+last `EDGEMARKET_EPOCH_SECONDS` (10 s), so the far link weighs less on them than here.
 
 Needs root. Ends with one JSON line: {"bench": "hosts", ..., "ratio_vs": {"same-host": ...,
 "same-host-netem": ...}, "rejoin_s": ...}.
@@ -42,21 +52,32 @@ SPEC: dict[str, Any] = {
     "title": "hosts bench",
 }
 SAME_QUEUE = "bench.same-host"
+SIZED_EPOCHS = 4  # per round of the "-sized" modes
 FAR_QUEUE = "bench.separate"
 
 
 def _round(
-    app: Any, queue: str, spec_cid: str, epochs: int, generations: int, seed: int
+    app: Any,
+    queue: str,
+    spec_cid: str,
+    epochs: int,
+    generations: int,
+    seed: int,
+    carried: list[str],
 ) -> tuple[float, float]:  # Any: Celery
     """Generations/s of `epochs` epochs sent at once to `queue` and gathered, and the time per
     epoch the 2 workers spent not evolving (wall x 2 - compute, over epochs): the cost of the
-    path to Redis, less sensitive than the rate to how much CPU the machine's neighbours take."""
+    path to Redis, less sensitive than the rate to how much CPU the machine's neighbours take.
+    Each epoch is what the scheduler sends an island: its carried population by digest (read
+    from the private store), the evolved population written back (`carry`)."""
     from services.scheduler.tasks import EVOLVE_EPOCH
 
     started = time.perf_counter()
     results = [
         app.send_task(
-            EVOLVE_EPOCH, args=[spec_cid, str(seed * 1000 + i), i, generations, [], 2], queue=queue
+            EVOLVE_EPOCH,
+            args=[spec_cid, str(seed * 1000 + i), i, generations, carried, 2, "suna", True],
+            queue=queue,
         )
         for i in range(epochs)
     ]
@@ -66,6 +87,25 @@ def _round(
         r.forget()
     wall = time.perf_counter() - started
     return epochs * generations / wall, max(0.0, (2 * wall - compute) / epochs)
+
+
+def _seconds_per_generation(
+    app: Any, queue: str, spec_cid: str, carried: list[str]
+) -> float:  # Any: Celery
+    """The workers' compute time per generation over 2 epochs of 120 generations, as the
+    scheduler measures it (compute_seconds / generations)."""
+    from services.scheduler.tasks import EVOLVE_EPOCH
+
+    results = [
+        app.send_task(
+            EVOLVE_EPOCH,
+            args=[spec_cid, str(77 + i), i, 120, carried, 2, "suna", True],
+            queue=queue,
+        )
+        for i in range(2)
+    ]
+    values = [r.get(timeout=600) for r in results]
+    return max(float(v["compute_seconds"]) / int(v["generations"]) for v in values)
 
 
 def _rejoin(market: Any, app: Any, spec_cid: str, hold: float) -> float:  # Any: Market, Celery
@@ -115,6 +155,9 @@ def main() -> None:
     from services.common.spec import parse_spec
     from services.scheduler.celery_app import make_app
     from services.scheduler.config import SolverSettings
+    from services.scheduler.islands import sized_epoch
+    from services.scheduler.private_store import PrivateAgents
+    from services.scheduler.tasks import run_epoch
     from tests.fixtures.hosted_market import EDGEMARKET, start_market, wait_log, worker_env
 
     t0 = time.perf_counter()
@@ -137,26 +180,67 @@ def main() -> None:
             for process in [market.procs["worker-1"], market.procs["worker-2"], *started]:
                 wait_log(process, "ready.", 180)
             content = KuboContentStore(market.content_url)
-            spec_cid = content.put(parse_spec(json.dumps(SPEC).encode()).to_bytes())
+            spec = parse_spec(json.dumps(SPEC).encode())
+            spec_cid = content.put(spec.to_bytes())
             content.close()
-            app = make_app(SolverSettings(redis_url=market.operator_redis_url))
+            settings = SolverSettings(redis_url=market.operator_redis_url)
+            app = make_app(settings)
+            # an island's population, in the solver's private store as the scheduler keeps it
+            private = PrivateAgents(market.redis(), settings.private_prefix, settings.private_ttl)
+            carried = run_epoch(spec, 1, 2, [], 2, carry=private)["population"]
             remote_queue = "edgemarket.evolve"
             workers = [market.hosts["worker-1"], market.hosts["worker-2"]]
-            _round(app, SAME_QUEUE, spec_cid, 2, 5, 0)  # warm up: specs cached, pools forked
-            _round(app, remote_queue, spec_cid, 2, 5, 0)
-            modes = ("same-host", "separate", "separate-userspace-link", "separate-netem")
+            # warm up: specs cached, pools forked, connections open
+            _round(app, SAME_QUEUE, spec_cid, 2, 5, 0, carried)
+            _round(app, remote_queue, spec_cid, 2, 5, 0, carried)
+            modes = (
+                "same-host",
+                "separate",
+                "separate-userspace-link",
+                "separate-netem",
+                "same-host-sized",
+                "separate-netem-sized",
+            )
             gps: dict[str, list[float]] = {m: [] for m in modes}
             idle: dict[str, list[float]] = {m: [] for m in modes}
-            _round(app, FAR_QUEUE, spec_cid, 2, 5, 0)
+            _round(app, FAR_QUEUE, spec_cid, 2, 5, 0, carried)
+            # the workers' hard limit per epoch (worker_env): a sized epoch stays below half
+            limit = float(worker_env(market, solver)["EDGEMARKET_EPOCH_TIME_LIMIT"])
+            speeds: list[float] = []
+            sizes: list[int] = []
             timings["setup_s"] = time.perf_counter() - t0
             for r in range(rounds):
-                for mode in modes[r % 4 :] + modes[: r % 4]:  # no mode always runs first
-                    queue = {"same-host": SAME_QUEUE, "separate": FAR_QUEUE}.get(mode, remote_queue)
-                    if mode == "separate-netem":
+                # the scheduler's epoch size for this task at this round's speed (the machine's
+                # load changes from minute to minute)
+                speeds.append(_seconds_per_generation(app, SAME_QUEUE, spec_cid, carried))
+                sized = sized_epoch(
+                    speeds[-1],
+                    target_seconds=settings.epoch_seconds,
+                    seconds_left=3600,
+                    time_limit=limit,
+                    largest=10**6,  # a task well under way: its epochs have grown to the target
+                )
+                sizes.append(sized)
+                turn = r % len(modes)
+                for mode in modes[turn:] + modes[:turn]:  # no mode always runs first
+                    queue = {
+                        "same-host": SAME_QUEUE,
+                        "same-host-sized": SAME_QUEUE,
+                        "separate": FAR_QUEUE,
+                    }.get(mode, remote_queue)
+                    n, g = (
+                        (SIZED_EPOCHS, sized)
+                        if mode.endswith("-sized")
+                        else (
+                            epochs,
+                            generations,
+                        )
+                    )
+                    if mode.startswith("separate-netem"):
                         for w in workers:
                             w.impair(delay_ms=50, loss=0.01)
                     try:
-                        rate, overhead = _round(app, queue, spec_cid, epochs, generations, r)
+                        rate, overhead = _round(app, queue, spec_cid, n, g, r, carried)
                         gps[mode].append(rate)
                         idle[mode].append(overhead)
                     finally:
@@ -180,7 +264,14 @@ def main() -> None:
                 "rounds": rounds,
                 "epochs_per_round": epochs,
                 "generations_per_epoch": generations,
+                "sized_epochs": {
+                    "epochs_per_round": SIZED_EPOCHS,
+                    "generations_median": statistics.median(sizes),
+                    "target_s": settings.epoch_seconds,
+                    "s_per_generation_median": round(statistics.median(speeds), 5),
+                },
                 "workers": 2,
+                "carried_agents": len(carried),
                 "generations_per_s": {k: round(v, 1) for k, v in best.items()},
                 "generations_per_s_median": {k: round(v, 1) for k, v in median.items()},
                 "not_evolving_ms_per_epoch_median": {
@@ -190,7 +281,12 @@ def main() -> None:
                 "(userspace link: no netem in this kernel)",
                 "ratio_vs": {
                     "same-host": round(best["separate"] / best["same-host"], 3),
-                    "same-host-netem": round(best["separate-netem"] / best["same-host"], 3),
+                    "same-host-netem": round(
+                        best["separate-netem-sized"] / best["same-host-sized"], 3
+                    ),
+                    "same-host-netem-120-generations": round(
+                        best["separate-netem"] / best["same-host"], 3
+                    ),
                     "same-host-userspace-link": round(
                         best["separate-userspace-link"] / best["same-host"], 3
                     ),

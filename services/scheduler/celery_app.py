@@ -45,9 +45,21 @@ def redis_tls_options(url: str) -> dict[str, Any] | None:  # Any: ssl constants 
     return options
 
 
+class _App(Celery):  # type: ignore[misc]  # Celery ships no types
+    """Celery with the one-round-trip Redis result backend (services/scheduler/results.py)."""
+
+    def _get_backend(self) -> Any:  # Any: a Celery result backend
+        url = self.conf.result_backend
+        if isinstance(url, str) and urlsplit(url).scheme in ("redis", "rediss"):
+            from services.scheduler.results import OneTripRedisBackend
+
+            return OneTripRedisBackend(app=self, url=url)
+        return super()._get_backend()
+
+
 def make_app(settings: SolverSettings) -> Celery:
     """A Celery app on the configured broker (Redis by default, RabbitMQ by amqp:// URL)."""
-    app = Celery(
+    app = _App(
         "edgemarket",
         broker=settings.effective_broker_url,
         backend=settings.redis_url,
@@ -64,7 +76,10 @@ def make_app(settings: SolverSettings) -> Celery:
         worker_prefetch_multiplier=1,
         task_time_limit=settings.epoch_time_limit,
         task_soft_time_limit=settings.epoch_time_limit * 0.9,
-        task_track_started=True,
+        # No STARTED state: Celery writes it before the task runs, two round trips to Redis
+        # that a far worker waits for every epoch; the epoch's first progress report (sent from
+        # a thread of its own, with the same hostname and pid) says it is running.
+        task_track_started=False,
         task_default_queue=settings.queue,
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
         result_backend_transport_options={"visibility_timeout": settings.visibility_timeout},

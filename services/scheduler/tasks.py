@@ -170,13 +170,16 @@ def evolve_epoch(
     """Args are small: the spec's CID, the epoch's 64-bit seed (decimal string, JSON-safe),
     and the digests of the agents to import, read from the solver's private store; with
     `carry` the whole evolved population goes back there, and only its digests come back."""
+    started_at = time.time()  # wall clock, comparable across machines' logs (utilisation)
     spec = _spec(spec_cid)
-    agent_bytes = [_private().get(d) for d in agents]
+    agent_bytes = _private().get_many(agents)  # one round trip, however many
     last = [0.0]
     task_id, hostname = self.request.id, self.request.hostname
-    reporter = ProgressReporter(
-        lambda meta: self.update_state(task_id=task_id, state="PROGRESS", meta=meta)
-    )
+    # Celery's backend is per thread: the reporter's thread (one per epoch) would open a
+    # connection of its own every epoch, a TCP and TLS handshake on a far link that the result
+    # then waits for. It sends through this thread's backend, whose connections stay open.
+    backend = self.backend
+    reporter = ProgressReporter(lambda meta: backend.store_result(task_id, meta, "PROGRESS"))
 
     def progress(gen: int, best_fitness: int) -> None:
         now = time.monotonic()
@@ -192,7 +195,6 @@ def evolve_epoch(
                 }
             )
 
-    started_at = time.time()  # wall clock, comparable across machines' logs (utilisation)
     try:
         result = run_epoch(
             spec,

@@ -57,8 +57,8 @@ from tests.integration.test_indexer import drain, make_indexer
 from tests.integration.test_market_e2e import Procs
 from tests.integration.test_reliability_projector import wait_for
 
-# One Redis and Celery worker for the module: under `--dist loadgroup` its tests share a worker.
-pytestmark = pytest.mark.xdist_group("reliability-scheduler")
+# One Redis and Celery worker for the module: make test's `--dist loadfile` keeps a file's tests
+# in one worker, so they are started once.
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSUMER = "scheduler-host"
