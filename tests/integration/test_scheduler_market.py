@@ -416,6 +416,38 @@ def test_a_commit_mined_after_the_deadline_is_abandoned(market: Market) -> None:
     assert s.market.solution_count(tid) == 0
 
 
+def test_reveals_go_out_the_task_whose_reveal_window_closes_first_first(market: Market) -> None:
+    """Task `early` was created first but gives 600 s to reveal; task `late` closes its reveal
+    window 10 s after its commits: with both due in one settle pass, late's reveals go first."""
+    from services.common.chain import SolutionRevealed
+
+    requester, solver, evaluator = market.chain.accounts[23:26]
+    s = market.scheduler(solver)
+    early = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=600)
+    late = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=10)
+    pop = bisuna.Population(parse_spec(json.dumps(SLOW)).to_dict(), 5)
+    pop.evolve(2)
+    agents = [a.to_bytes() for a in pop.export_best(4)]
+    for tid in (early, late):
+        announce(s, tid)
+    s._take_on()
+    for k, tid in enumerate((early, late)):
+        for j in range(2):
+            s.live[tid].best = Candidate(agents[2 * k + j], 1000 * (j + 1), 0)
+            s._maybe_commit(s.live[tid])
+    assert [s.market.commit_count(t, solver.address) for t in (early, late)] == [2, 2]
+    first_block = market.chain.block_number()
+    market.chain.travel_to(max(s.market.get_task(t).commit_deadline for t in (early, late)))
+    _turn(s, market.procs)
+    s.settle_step()
+    order = [
+        e.event.task_id
+        for e in s.market.get_events(first_block)
+        if isinstance(e.event, SolutionRevealed)
+    ]
+    assert order == [late, late, early, early]
+
+
 def test_an_island_carries_its_whole_population(redis_url: str, redis_prefix: str) -> None:
     from services.scheduler.tasks import run_epoch
 
