@@ -218,6 +218,7 @@ def main() -> None:
                     target_seconds=settings.epoch_seconds,
                     seconds_left=3600,
                     time_limit=limit,
+                    largest=10**6,  # a task well under way: its epochs have grown to the target
                 )
                 sizes.append(sized)
                 turn = r % len(modes)

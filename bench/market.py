@@ -10,10 +10,13 @@ the spec's budget spent once: `budget.islands` populations of `budget.generation
 on a private validation draw committed once), scored on each task's own evaluation seed from
 the market run. Queueing is ignored in its favour (every task gets its whole budget).
 
-`utilisation`: the workers' time inside epochs (each epoch's own wall time, as the scheduler
-logs it) over workers x the seconds during which any commit window was open; this machine is
-shared, so `cpu_utilisation` (the workers' CPU seconds over min(workers, cores) x those
-seconds) also counts what other processes took from them.
+`utilisation`: the workers' time inside epoch tasks (from the worker's start to its finish of
+each epoch whose result the scheduler used, as it logs them) over workers x the seconds
+during which any commit window was open; `evolve_utilisation` counts only the evolution inside
+them (not loading and storing the island's population). This machine is shared, so
+`cpu_utilisation` (the workers' CPU seconds over min(workers, cores) x those seconds) also
+shows what other processes took from them: it says how loaded the machine was, not how well
+the scheduler kept its workers busy.
 
 `p95_payout_s`: seconds from the end of the reveal phase to the payout (finalize), 95th
 percentile; the target is the evaluation window plus 30 s.
@@ -72,8 +75,9 @@ def spec(env: dict[str, Any], samples: int, population: int, generations: int) -
     )
 
 
-def workload(m: int) -> list[tuple[TaskSpec, int]]:
-    """(spec, commit window in seconds) of M tasks, cycling through a mix of environments."""
+def workload(m: int, scale: float = 1.0) -> list[tuple[TaskSpec, int]]:
+    """(spec, commit window in seconds, times `scale`) of M tasks, cycling through a mix of
+    environments."""
     mix = [
         (spec({"name": "multiplexer-6"}, 64, 48, 60), 30),
         (spec({"name": "cipher", "params": {"payload_words": 3, "mix": "none"}}, 256, 48, 40), 40),
@@ -82,7 +86,7 @@ def workload(m: int) -> list[tuple[TaskSpec, int]]:
         (spec({"name": "cipher", "params": {"payload_words": 8, "mix": "none"}}, 128, 32, 20), 45),
         (spec({"name": "cipher", "params": {"payload_words": 1, "mix": "xor"}}, 128, 24, 40), 25),
     ]
-    return [mix[i % len(mix)] for i in range(m)]
+    return [(s, round(w * scale)) for s, w in (mix[i % len(mix)] for i in range(m))]
 
 
 class Stack:
@@ -158,6 +162,25 @@ def ready(stack: Stack, workers: list[subprocess.Popen[bytes]], redis_url: str, 
     raise RuntimeError(f"the market did not come up: see {stack.logs}")
 
 
+def audit(
+    task_id: int, rpc_url: str, work: Path, contract: str, deployment: Deployment
+) -> subprocess.Popen[bytes]:
+    """`edgemarket audit` of one task, another process, as anyone would run it."""
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "services.cli.main", "audit", str(task_id),
+            "--rpc-url", rpc_url,
+            "--content-store", f"file:{work / 'content'}",
+            "--contract", contract,
+            "--from-block", str(deployment.block_number),
+        ],
+        env={k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -199,8 +222,11 @@ def main() -> int:  # one scenario, read top to bottom
     parser.add_argument("--tasks", type=int, default=0, help="tasks to create (default 6 / 30)")
     parser.add_argument("--keep", type=Path, default=None, help="keep logs in this directory")
     args = parser.parse_args()
+    begun = time.monotonic()
     m = args.tasks or (6 if args.quick else 30)
-    stagger = 4.0 if args.quick else 20.0
+    # --quick: shorter windows, closer together (the evaluation window, 60 s, is the
+    # contract's minimum and the longest part of a task's life either way)
+    stagger = 3.0 if args.quick else 20.0
 
     import tempfile
 
@@ -234,7 +260,7 @@ def main() -> int:  # one scenario, read top to bottom
                 "EDGEMARKET_STATE_DIR": str(work / "state"),
                 "EDGEMARKET_DEPLOYMENT_FILE": str(deployment.save(work / "deployments")),
                 "EDGEMARKET_KEEPER_INTERVAL": "1",
-                "EDGEMARKET_COMMIT_MARGIN": "6",
+                "EDGEMARKET_COMMIT_MARGIN": "4",
                 "EDGEMARKET_EPOCH_SECONDS": "3",
                 "EDGEMARKET_LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1",
@@ -263,10 +289,11 @@ def main() -> int:  # one scenario, read top to bottom
         for k, key in enumerate(evaluators):
             stack.start(f"evaluator-{k}", "run", "evaluator", EDGEMARKET_PRIVATE_KEY=key.key.hex())
         ready(stack, workers, redis.url, len(solvers))
+        setup_s = time.monotonic() - begun
 
         content = LocalContentStore(work / "content")
         node = Node(Marketplace.from_deployment(w3, deployment, requester), deployment, requester)
-        load = workload(m)
+        load = workload(m, 0.8 if args.quick else 1.0)
         created: list[tuple[int, float, TaskSpec]] = []
         started = time.monotonic()
         windows: list[tuple[int, int]] = []  # chain time: (created, commit deadline)
@@ -276,6 +303,7 @@ def main() -> int:  # one scenario, read top to bottom
         last_tick = time.monotonic()
         next_at = started
         finalized_at: dict[int, int] = {}
+        audits: dict[int, subprocess.Popen[bytes]] = {}
         deadline = started + (170 if args.quick else 1200) + 60
         while time.monotonic() < deadline:
             if len(created) < m and time.monotonic() >= next_at:
@@ -301,15 +329,21 @@ def main() -> int:  # one scenario, read top to bottom
                     info = market.get_task(tid)
                     if info.state == c.OnChainTaskState.FINALIZED:
                         finalized_at[tid] = now_chain
+                        # audited at once, while the other tasks are still running
+                        audits[tid] = audit(tid, anvil.url, work, market.address, deployment)
             if len(finalized_at) == m:
                 break
         wall = time.monotonic() - started
-        epoch_seconds = 0.0
+        epoch_seconds = evolve_seconds = 0.0
         for k in range(len(solvers)):
             for line in (work / "logs" / f"scheduler-{k}.log").read_text().splitlines():
                 if '"epoch done"' in line:
-                    epoch_seconds += float(json.loads(line).get("compute_seconds", 0.0))
-        time.sleep(6)  # the last withdrawals
+                    done = json.loads(line)
+                    # the worker's time in the epoch task: its population loaded, evolved
+                    # (compute_seconds) and stored back for the island's next epoch
+                    epoch_seconds += float(done["finished_at"]) - float(done["started_at"])
+                    evolve_seconds += float(done.get("compute_seconds", 0.0))
+        time.sleep(3)  # the last withdrawals
         stack.stop()
         stack = None
 
@@ -335,31 +369,9 @@ def main() -> int:  # one scenario, read top to bottom
                 }
             )
         bonds_lost = sum((t["commitments"] - t["reveals"]) * BOND for t in per_task)
-        audits = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "services.cli.main",
-                    "audit",
-                    str(t["task"]),
-                    "--rpc-url",
-                    anvil.url,
-                    "--content-store",
-                    f"file:{work / 'content'}",
-                    "--contract",
-                    market.address,
-                    "--from-block",
-                    str(deployment.block_number),
-                ],
-                env={k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")},
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for t in per_task
-        ]
-        audit_failures = sum(p.wait(timeout=300) != 0 for p in audits)
+        audit_failures = sum(p.wait(timeout=300) != 0 for p in audits.values())
+        audit_failures += m - len(audits)  # a task never finalized is never audited: a failure
+        audits_done = time.monotonic()
         spent = gas_spent(w3, set(watched), first_block)
         delta = sum(w3.eth.get_balance(a) - before[a] + spent[a] for a in watched)
         delta += w3.eth.get_balance(market.address) - contract_before
@@ -369,6 +381,7 @@ def main() -> int:  # one scenario, read top to bottom
             else 0
             for t in per_task
         ]
+        baseline_s = time.monotonic() - audits_done
     finally:
         if stack is not None:
             stack.stop()
@@ -388,6 +401,9 @@ def main() -> int:  # one scenario, read top to bottom
         "utilisation": round(epoch_seconds / (len(workers) * open_seconds), 3)
         if open_seconds
         else 0.0,
+        "evolve_utilisation": round(evolve_seconds / (len(workers) * open_seconds), 3)
+        if open_seconds
+        else 0.0,
         "cpu_utilisation": round(busy / (cores * open_seconds), 3) if open_seconds else 0.0,
         "commitments_per_task": round(statistics.mean(t["commitments"] for t in per_task), 2),
         "reveals_per_task": round(statistics.mean(t["reveals"] for t in per_task), 2),
@@ -398,6 +414,9 @@ def main() -> int:  # one scenario, read top to bottom
         "mean_winner_score": round(ours),
         "mean_one_at_a_time_score": round(theirs),
         "wall_s": round(wall, 1),
+        "setup_s": round(setup_s, 1),
+        "baseline_s": round(baseline_s, 1),
+        "total_s": round(time.monotonic() - begun, 1),
     }
     print(f"{'task':>5} {'env':<15} {'commits':>7} {'reveals':>7} {'solvers':>7} {'winner':>9} "
           f"{'one-at-a-time':>13} {'payout s':>8}")  # fmt: skip

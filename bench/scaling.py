@@ -101,14 +101,11 @@ def main() -> None:
     args = parser.parse_args()
     jobs, generations, rounds = (4, 60, 3) if args.quick else (8, 120, 4)
 
-    import redis
-
     from services.common.content import LocalContentStore
     from services.common.spec import parse_spec
     from services.scheduler.celery_app import make_app
     from services.scheduler.config import SolverSettings
-    from services.scheduler.private_store import PrivateAgents
-    from services.scheduler.service import EpochDispatcher
+    from services.scheduler.service import EpochDispatcher, Island, epoch_args
 
     redis_bin = shutil.which("redis-server")
     if redis_bin is None:
@@ -138,21 +135,36 @@ def main() -> None:
             redis_url=env["EDGEMARKET_REDIS_URL"], content_store=env["EDGEMARKET_CONTENT_STORE"]
         )
         app = make_app(settings)
-        private = PrivateAgents(redis.Redis.from_url(settings.redis_url), "bench", 600)
         dispatchers = {
-            n: EpochDispatcher(app, private, queue=f"bench.{q}", epoch_timeout=600)
+            n: EpochDispatcher(app, queue=f"bench.{q}", epoch_timeout=600)
             for n, q in ((1, "one"), (2, "two"))
         }
         seeds = [island(i) for i in range(jobs)]
+
+        def epochs(n: int, count: int, generations: int) -> float:
+            """`count` islands' epoch 0 through the scheduler's dispatcher (send, then poll
+            and wait as its work loop does); their summed compute seconds."""
+            islands = [Island(index=i, seed=seeds[i], strategy="suna") for i in range(count)]
+            for isl in islands:
+                dispatchers[n].send(isl, epoch_args(spec_cid, isl, generations, [], 2))
+            compute = 0.0
+            while any(isl.sent for isl in islands):
+                for isl in islands:
+                    value = dispatchers[n].poll(isl, 0) if isl.sent else None
+                    if value is not None:
+                        compute += float(value["compute_seconds"])
+                dispatchers[n].wait(islands, 1.0)
+            return compute
+
         # Warm-up outside the clock: imports, the spec cached in every worker, pool processes.
         for n in (1, 2):
             pools[n].starmap(_raw, [(99, 1)] * n, chunksize=1)
-            dispatchers[n].run(spec_cid, seeds[: 2 * n], 0, 1, [[] for _ in range(2 * n)], 1)
+            epochs(n, 2 * n, 1)
 
         def celery_round(n: int) -> tuple[float, float]:
             t = time.perf_counter()
-            outcomes = dispatchers[n].run(spec_cid, seeds, 0, generations, [[] for _ in seeds], 2)
-            return time.perf_counter() - t, sum(o.compute_seconds for o in outcomes if o)
+            compute = epochs(n, jobs, generations)
+            return time.perf_counter() - t, compute
 
         configs: dict[str, tuple[int, Callable[[], tuple[float, float]]]] = {
             "raw-1": (1, lambda: raw_round(pools[1], jobs, generations)),

@@ -308,7 +308,8 @@ def _start_solver(supervisor: Supervisor, env: dict[str, str], k: int, workers: 
         )
     known = list(DEFAULT_PORTFOLIO)
     env["EDGEMARKET_STRATEGIES"] = json.dumps(known[k % len(known) :] + known[: k % len(known)])
-    env.setdefault("EDGEMARKET_ISLANDS", str(workers))
+    # one epoch running and one queued per worker: a worker never waits for the scheduler
+    env.setdefault("EDGEMARKET_ISLANDS", str(2 * workers))
     supervisor.start(f"scheduler{suffix}", _service_argv("run", "scheduler"), env)
     worker_env = {key: v for key, v in env.items() if key != "EDGEMARKET_PRIVATE_KEY"}
     for i in range(workers):

@@ -31,8 +31,8 @@ class SolverSettings(KeeperSettings):
     # An island carries its whole population from epoch to epoch (through the private store)
     # and receives this many champions of its ring neighbour (the task's island i-1).
     migrants: Annotated[int, Field(ge=0, le=32)] = 2
-    # Islands in flight at once over all tasks: set it to the workers' total concurrency
-    # (a live task always gets one, so there may be more when more tasks are live).
+    # Epochs in flight at once over all tasks: the workers' total concurrency plus one queued
+    # epoch per worker (twice the concurrency); live tasks beyond it take turns.
     islands: Annotated[int, Field(ge=1, le=4096)] = 4
     # Wall time an epoch aims at, sized from the task's measured seconds per generation.
     epoch_seconds: Annotated[float, Field(gt=0)] = 10.0
@@ -46,8 +46,8 @@ class SolverSettings(KeeperSettings):
     improvement_margin: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     max_commits: Annotated[int, Field(ge=1, le=MAX_COMMITS_PER_SOLVER)] = 8
     bond_budget: Annotated[int, Field(ge=0)] = 10 * 10**18
-    # Never more commitments on a task than its reveal window can reveal, at this many seconds
-    # each (one transaction mined, with room for the other tasks' transactions).
+    # Never a commitment that some reveal of ours could then not make in time, at this many
+    # seconds each (one transaction mined, with room for the other transactions).
     seconds_per_reveal: Annotated[float, Field(gt=0)] = 3.0
     # Once a task has a perfect agent, seconds spent pruning it to a smaller perfect one.
     shrink_seconds: Annotated[float, Field(ge=0)] = 2.0

@@ -37,22 +37,32 @@ def ranked(candidates: list[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: (*rank_key(c.fitness, len(c.agent), c.island), c.agent))
 
 
+# An epoch is at most this many times the largest one the task has finished: a first
+# generation of tiny agents runs far faster than later ones, so one measurement of it must
+# not size a 30-second epoch in place of a 3-second one.
+EPOCH_GROWTH = 8
+
+
 def sized_epoch(
     seconds_per_generation: float | None,
     *,
     target_seconds: float,
     seconds_left: float,
     time_limit: float,
+    largest: int = 0,
 ) -> int:
     """Generations of an island's next epoch, sized from measured speed: about
     `target_seconds` of work (at least one generation), but never past the solver's stop
-    (`seconds_left`) nor above half the workers' hard `time_limit`. Unmeasured (None), a
-    task's first epoch is one generation, which measures it. 0: no generation fits any more."""
+    (`seconds_left`, counted from when the epoch is expected to start), never above half the
+    workers' hard `time_limit`, and at most EPOCH_GROWTH times the `largest` epoch the task
+    has finished so far. Unmeasured (None), a task's first epoch is one generation, which
+    measures it. 0: no generation fits any more."""
     if seconds_per_generation is None:
         return 1 if seconds_left > 0 else 0
     per = max(seconds_per_generation, 1e-6)
     hard = int(min(seconds_left, time_limit / 2) / per)
-    return max(0, min(max(int(target_seconds / per), 1), hard, 1_000_000))
+    grown = EPOCH_GROWTH * max(largest, 1)
+    return max(0, min(max(int(target_seconds / per), 1), hard, grown, 1_000_000))
 
 
 def improves(candidate: Candidate, last: Candidate | None, margin: int, perfect: int) -> bool:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,10 @@ log = get_logger("edgemarket.scheduler")
 EPOCH_ATTEMPTS = 3
 # Islands one task may have (running or idle, their populations in the private store).
 MAX_ISLANDS_PER_TASK = 1024
+# The settle loop leaves bonds and credits alone while a reveal is this close (or open).
+REVEAL_SOON_SECONDS = 5
+# A worker process that returned no epoch for this long no longer counts as serving.
+WORKER_SEEN_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -60,15 +65,6 @@ class _Intake:
     spec_cid: str
     commit_deadline: int
     reveal_deadline: int
-
-
-@dataclass
-class EpochOutcome:
-    """What one island returned for one epoch."""
-
-    agents: list[bytes]  # best first
-    best_fitness: int
-    compute_seconds: float
 
 
 def store_path(settings: SolverSettings, node: Node) -> Path:
@@ -90,6 +86,7 @@ class Island:
     args: list[Any] | None = None  # Any: the running epoch's Celery arguments
     generations: int = 0
     sent_at: float = 0.0
+    expected_seconds: float = 0.0  # the running epoch's generations at the measured speed
     failures: int = 0
     dead: bool = False
 
@@ -105,10 +102,11 @@ class LiveTask:
     reveal_deadline: int
     bounty: int
     bond: int
-    last: Candidate | None  # our best commitment so far (its claimed score)
-    commits: int  # commitments made (the contract's count for us)
+    last: Candidate | None  # the best we handed to the committer so far
     islands: list[Island] = field(default_factory=list)
     seconds_per_generation: float | None = None
+    largest: int = 0  # generations of the task's largest finished epoch
+    last_sent: float = 0.0  # time.monotonic() of its last epoch sent (who waited longest)
     best: Candidate | None = None  # the best agent so far, by validation score
     validated: dict[bytes, int] = field(default_factory=dict)
     shrunk: set[bytes] = field(default_factory=set)  # perfect agents already pruned
@@ -128,118 +126,145 @@ class LiveTask:
         return island
 
 
-class EpochDispatcher:
-    """Sends one epoch of every island to the workers and gathers the results. An epoch whose
-    result is late is sent again (epochs are deterministic, so whichever copy finishes first
-    is the answer); one that keeps failing leaves its island unchanged for this epoch."""
+@dataclass(frozen=True)
+class Proposal:
+    """What the work loop hands the commit thread: commit `candidate` on the task if it is
+    still worth it; `final` (why the task was retired) closes the task on our side after."""
 
-    def __init__(
-        self, celery: Celery, private: PrivateAgents, *, queue: str, epoch_timeout: float
-    ) -> None:
+    task_id: int
+    candidate: Candidate | None
+    bond: int
+    commit_deadline: int
+    reveal_deadline: int
+    final: str = ""
+
+
+class CommitMailbox:
+    """Proposals waiting for the commit thread, so the work loop never waits for a block: per
+    task only the newest waits (a better champion replaces one not yet sent), and the task
+    whose commit window closes first goes first."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._waiting: dict[int, Proposal] = {}
+        self._busy: set[int] = set()
+
+    def put(self, proposal: Proposal) -> None:
+        with self._cv:
+            old = self._waiting.get(proposal.task_id)
+            if old is not None and old.final and not proposal.final:
+                proposal = replace(proposal, final=old.final)
+            self._waiting[proposal.task_id] = proposal
+            self._cv.notify()
+
+    def take(self, timeout: float) -> Proposal | None:
+        with self._cv:
+            if not self._waiting:
+                self._cv.wait(timeout)
+            if not self._waiting:
+                return None
+            tid = min(self._waiting, key=lambda t: (self._waiting[t].commit_deadline, t))
+            self._busy.add(tid)
+            return self._waiting.pop(tid)
+
+    def done(self, proposal: Proposal) -> None:
+        with self._cv:
+            self._busy.discard(proposal.task_id)
+            self._cv.notify_all()
+
+    def pending(self) -> int:
+        """Proposals waiting or being sent."""
+        with self._cv:
+            return len(self._waiting) + len(self._busy)
+
+
+def epoch_args(
+    spec_cid: str, island: Island, generations: int, inputs: list[str], keep: int
+) -> list[Any]:  # Any: Celery task arguments (str, int, list), JSON-serialised
+    """The arguments of an island's next epoch (`edgemarket.evolve_epoch`): its seed for that
+    epoch, the digests of the agents it starts from, and its population carried back."""
+    seed = str(epoch_seed(island.seed, island.epochs))
+    return [spec_cid, seed, island.epochs, generations, inputs, keep, island.strategy, True]
+
+
+class EpochDispatcher:
+    """Sends islands' epochs to the workers and gathers each one as it completes. An epoch
+    whose result is late is sent again (epochs are deterministic, so whichever copy finishes
+    first is the answer); one that keeps failing gives its island up."""
+
+    def __init__(self, celery: Celery, *, queue: str, epoch_timeout: float) -> None:
         self.celery = celery
-        self.private = private
         self.queue = queue
         self.epoch_timeout = epoch_timeout
 
-    def send(self, args: list[Any], expires: float | None = None) -> AsyncResult:  # Any: Celery task arguments (str, int, list), JSON-serialised
-        """Queue one epoch; one not started within `expires` seconds is dropped by the worker."""
+    def send(self, island: Island, args: list[Any], expires: float | None = None) -> None:  # Any: see epoch_args
+        """Queue one epoch of the island; one not started within `expires` seconds is
+        dropped by the worker."""
+        island.args = args
+        island.sent.append(self._send(args, expires))
+        island.sent_at = time.monotonic()
+
+    def _send(self, args: list[Any], expires: float | None = None) -> AsyncResult:  # Any: see epoch_args
         result: AsyncResult = self.celery.send_task(
             EVOLVE_EPOCH, args=args, queue=self.queue, expires=expires
         )
         return result
 
-    def run(
-        self,
-        spec_cid: str,
-        seeds: list[bytes],
-        epoch: int,
-        generations: int,
-        inputs: list[list[bytes]],
-        keep: int,
-        stop_at: float | None = None,
-    ) -> list[EpochOutcome | None]:
-        """One epoch of every island; islands still running at `stop_at` (time.monotonic(),
-        the commit deadline less its margin) are given up, whatever the retries would do."""
-        digests = [self.private.put_many(agents) for agents in inputs]
-        args = [
-            [spec_cid, str(epoch_seed(seeds[i], epoch)), epoch, generations, digests[i], keep]
-            for i in range(len(seeds))
-        ]
-        sent: dict[int, list[AsyncResult]] = {i: [self.send(a)] for i, a in enumerate(args)}
-        last_sent = dict.fromkeys(sent, time.monotonic())
-        failures = dict.fromkeys(sent, 0)
-        outcomes: list[EpochOutcome | None] = [None] * len(seeds)
-        while sent:
-            if stop_at is not None and time.monotonic() >= stop_at:
-                log.warning(
-                    "commit deadline reached, epoch given up",
-                    extra={"epoch": epoch, "islands": sorted(sent)},
-                )
-                for results in sent.values():
-                    for r in results:
-                        r.forget()
-                break
-            for i in list(sent):
-                value = self._first_done(sent[i], i, epoch, failures)
-                if value is not None:
-                    outcomes[i] = EpochOutcome(
-                        agents=[bytes.fromhex(h) for h in value["best"]],
-                        best_fitness=int(value["best_fitness"]),
-                        compute_seconds=float(value.get("compute_seconds", 0.0)),
-                    )
-                    for r in sent.pop(i):
-                        r.forget()
-                elif failures[i] >= EPOCH_ATTEMPTS:
-                    log.error(
-                        "epoch failed, island sits it out", extra={"island": i, "epoch": epoch}
-                    )
-                    del sent[i]
-                elif not sent[i] or time.monotonic() - last_sent[i] > self.epoch_timeout:
-                    if sent[i]:
-                        log.warning(
-                            "epoch late, sending it again", extra={"island": i, "epoch": epoch}
-                        )
-                    sent[i].append(self.send(args[i]))
-                    last_sent[i] = time.monotonic()
-            if sent:
-                self._wait(sent, last_sent, stop_at)
-        return outcomes
+    def poll(
+        self, island: Island, task_id: int, expires: float | None = None
+    ) -> JsonObject | None:
+        """The island's epoch result once a copy has finished (None until then); a copy
+        late by `epoch_timeout` is sent again, like the first to expire within `expires`
+        seconds (none is sent when that is already over: the result is no longer needed)."""
+        value = self._first_done(island, task_id)
+        late = island.sent and time.monotonic() - island.sent_at > self.epoch_timeout
+        if value is None and late and (expires is None or expires > 0):
+            log.warning(
+                "epoch late, sending it again", extra={"task_id": task_id, "island": island.index}
+            )
+            assert island.args is not None
+            island.sent.append(self._send(island.args, None if expires is None else max(expires, 1.0)))
+            island.sent_at = time.monotonic()
+        return value
 
-    def _wait(
-        self,
-        sent: dict[int, list[AsyncResult]],
-        last_sent: dict[int, float],
-        stop_at: float | None = None,
-    ) -> None:
-        """Block until the first pending island's newest copy finishes (the result backend
-        pushes it, so gathering adds no polling delay), or for at most a second, or until
-        that island's copy is due to be sent again."""
-        island = next(iter(sent))
-        if not sent[island]:
+    def wait(self, islands: list[Island], timeout: float) -> None:
+        """Block until the oldest epoch in flight finishes (the result backend pushes it),
+        for at most `timeout` seconds; just sleep when none is."""
+        oldest = min((i for i in islands if i.sent), key=lambda i: i.sent_at, default=None)
+        if oldest is None:
+            time.sleep(timeout)
             return
-        left = self.epoch_timeout - (time.monotonic() - last_sent[island])
-        if stop_at is not None:
-            left = min(left, stop_at - time.monotonic())
         with contextlib.suppress(CeleryTimeout):
-            sent[island][-1].get(timeout=max(0.01, min(left, 1.0)), propagate=False)
+            oldest.sent[-1].get(timeout=timeout, propagate=False)
 
     @staticmethod
-    def _first_done(
-        results: list[AsyncResult], island: int, epoch: int, failures: dict[int, int]
-    ) -> JsonObject | None:
-        for r in list(results):
+    def _first_done(island: Island, task_id: int) -> JsonObject | None:
+        for r in list(island.sent):
             if not r.ready():
                 continue
             if r.successful():
                 value: JsonObject = r.result
+                for other in island.sent:
+                    other.forget()
+                island.sent.clear()
+                island.failures = 0
                 return value
-            failures[island] += 1
+            island.failures += 1
             log.warning(
                 "epoch failed",
-                extra={"island": island, "epoch": epoch, "error": repr(r.result)},
+                extra={"task_id": task_id, "island": island.index, "error": repr(r.result)},
             )
-            results.remove(r)
+            island.sent.remove(r)
             r.forget()
+            if island.failures >= EPOCH_ATTEMPTS:
+                log.error(
+                    "epoch keeps failing, island given up",
+                    extra={"task_id": task_id, "island": island.index},
+                )
+                island.dead = True
+                for other in island.sent:
+                    other.forget()
+                island.sent.clear()
         return None
 
 
@@ -272,11 +297,17 @@ class Scheduler:
         self.me = node.address
         self.keeper = Keeper(node, tx_lock=self.tx_lock)
         self.dispatcher = EpochDispatcher(
-            celery, private, queue=settings.queue, epoch_timeout=settings.epoch_timeout
+            celery, queue=settings.queue, epoch_timeout=settings.epoch_timeout
         )
         # The work loop's tasks (its thread only), and commit bonds by task (wei).
         self.live: dict[int, LiveTask] = {}
         self.bonds: dict[int, int] = {}
+        # Tasks retired and handed to the committer for their last commitment (never re-taken).
+        self.retired: set[int] = set()
+        # Worker processes (hostname/pid) that returned an epoch, and when: how many are serving.
+        self.workers_seen: dict[str, float] = {}
+        # Set by run(): commitments go to the commit thread; None: committed inline (tests).
+        self.mailbox: CommitMailbox | None = None
 
     # ---------------------------------------------------------------- the stream side
 
@@ -363,6 +394,8 @@ class Scheduler:
         for rec in self.store.tasks_in(SolverTaskState.COMMITTED):
             if not self.store.pending(rec.task_id):
                 self.store.set_task_state(rec.task_id, SolverTaskState.DONE, "reveals settled")
+        if self._reveals_due_soon():
+            return  # reveals have a deadline, bonds and credits none: they wait a turn
         # Bonds come back at verification, or after finalize when the evaluators never verified
         # the solution (reclaimBonds); bounties at finalize; all as credits: take them home.
         for rec in self.store.tasks_in(SolverTaskState.DONE):
@@ -379,21 +412,24 @@ class Scheduler:
         self._harvest(now)
         self._refresh_and_retire(now)
         self._dispatch(now)
-        # Commit after dispatching: a commit waits for its block, the workers should not.
+        # Proposed after dispatching; with run()'s commit thread a commit never holds up
+        # the next epoch (it waits for its block there).
         for task in list(self.live.values()):
             if task.commit_due:
                 task.commit_due = False
-                self._maybe_commit(task)
+                self._propose(task)
         if not self.live:
             return None
-        self._wait_for_a_result()
+        # Block for the oldest epoch, a quarter second at most: new tasks and other islands'
+        # results are seen promptly.
+        self.dispatcher.wait([i for t in self.live.values() for i in t.islands], 0.25)
         return 0.0
 
     # -- taking tasks on and off
 
     def _take_on(self) -> None:
         for rec in self.store.tasks_in(SolverTaskState.ACCEPTED):
-            if rec.task_id in self.live:
+            if rec.task_id in self.live or rec.task_id in self.retired:
                 continue
             try:
                 task = self.market.get_task(rec.task_id)
@@ -417,17 +453,10 @@ class Scheduler:
                 bounty=task.bounty,
                 bond=task.commit_bond,
                 last=last[0] if last else None,
-                commits=max(
-                    len(self.store.all_for(rec.task_id)),
-                    self.market.commit_count(rec.task_id, self.me),
-                ),
             )
             self.bonds[rec.task_id] = task.commit_bond
             self.live[rec.task_id] = live
-            log.info(
-                "working on task",
-                extra={"task_id": rec.task_id, "commits_so_far": live.commits},
-            )
+            log.info("working on task", extra={"task_id": rec.task_id, "commits_so_far": len(ours)})
 
     def _stop_at(self, task: LiveTask) -> float:
         return task.commit_deadline - self.settings.commit_margin
@@ -445,31 +474,36 @@ class Scheduler:
                     self._retire(task, f"task is {info.state.name.lower()}")
                     continue
                 task.rivals = info.solution_count - self.market.commit_count(task.task_id, self.me)
-            if now >= self._stop_at(task):
+            # No epoch is sent after the stop; those still out (a loaded machine runs them
+            # slower than measured) are waited for until half the margin is left.
+            out = any(i.sent for i in task.islands)
+            last_call = task.commit_deadline - self.settings.commit_margin / 2
+            if now >= self._stop_at(task) and (not out or now >= last_call):
                 self._retire(task, "commit window closing")
 
     def _retire(self, task: LiveTask, why: str) -> None:
         """Stop evolving a task: epochs still out are dropped (their results are not needed);
-        its commitments, if any, are the settle loop's to reveal."""
-        if task.commit_due and why == "commit window closing":
-            task.commit_due = False
-            self._maybe_commit(task)  # the last epochs' best, while the window is still open
+        the committer gets the last epochs' best while the window is still open and then closes
+        the task on our side; its commitments are the settle loop's to reveal."""
+        dropped = sum(1 for i in task.islands if i.sent)
         for island in task.islands:
             for r in island.sent:
                 r.forget()
             island.sent.clear()
         del self.live[task.task_id]
+        self.retired.add(task.task_id)
         log.info(
             "task retired",
             extra={
                 "task_id": task.task_id,
                 "why": why,
-                "commits": task.commits,
                 "best_validation": task.best.fitness if task.best else None,
                 "epochs": sum(i.epochs for i in task.islands),
+                "epochs_dropped": dropped,
             },
         )
-        self._finish(task.task_id, why)
+        closing = why == "commit window closing"
+        self._submit(self._proposal(task, final=why, candidate=task.best if closing else None))
 
     def _finish(self, task_id: int, why: str) -> None:
         if any(p.state != RevealState.ABANDONED for p in self.store.all_for(task_id)):
@@ -492,12 +526,16 @@ class Scheduler:
         ]
 
     def _dispatch(self, now: int) -> None:
-        """Fill the free slots: the task furthest below its share gets the next island."""
+        """Fill the free slots, at most EDGEMARKET_ISLANDS epochs in flight: the task furthest
+        below its share gets the next island, and among equals the one that has waited longest
+        for an epoch. With more live tasks than slots every task still has a share of one, so
+        they take turns (none starves, a new task is first in line) while the workers' queue
+        stays shallow: an epoch is sized when it is about to run, not a queue's length ago."""
         s = self.settings
-        slots = max(s.islands, len(self.live))
+        slots = s.islands
         share = allocate(
             self._outlooks(now),
-            slots,
+            max(slots, len(self.live)),
             rule=s.allocation,
             horizon=s.value_horizon,
             gap_floor=s.value_gap_floor,
@@ -511,13 +549,16 @@ class Scheduler:
             ]
             if not wanting:
                 break
-            tid = max(wanting, key=lambda t: (share[t] - running[t], -t))
+            tid = max(wanting, key=lambda t: (share[t] - running[t], -self.live[t].last_sent, -t))
             task = self.live[tid]
+            # Counted from when the epoch is expected to start: after the work queued ahead.
+            seconds_left = self._stop_at(task) - now - self._queue_wait()
             generations = sized_epoch(
                 task.seconds_per_generation,
                 target_seconds=s.epoch_seconds,
-                seconds_left=self._stop_at(task) - now,
+                seconds_left=seconds_left,
                 time_limit=s.epoch_time_limit,
+                largest=task.largest,
             )
             island = task.idle_island(self._new_island)
             if generations < 1 or island is None:
@@ -526,6 +567,27 @@ class Scheduler:
             self._send_epoch(task, island, generations, self._stop_at(task) - now)
             running[tid] += 1
             free -= 1
+
+    def _queue_wait(self) -> float:
+        """Seconds until a worker is expected to be free for one more epoch: the epochs in
+        flight (the oldest as many as there are workers running, the rest queued whole)
+        shared among the worker processes seen lately."""
+        now = time.monotonic()
+        out = sorted((i for t in self.live.values() for i in t.islands if i.sent), key=lambda i: i.sent_at)
+        workers = self._workers(now)
+        left = [
+            max(0.0, i.expected_seconds - (now - i.sent_at)) if k < workers else i.expected_seconds
+            for k, i in enumerate(out)
+        ]
+        return sum(left) / workers
+
+    def _workers(self, now: float) -> int:
+        """Worker processes that returned an epoch within the last WORKER_SEEN_SECONDS (1 until
+        any has): the pool's size as this solver sees it, whatever its machines."""
+        for name, seen in list(self.workers_seen.items()):
+            if now - seen > WORKER_SEEN_SECONDS:
+                del self.workers_seen[name]
+        return max(1, len(self.workers_seen))
 
     def _new_island(self, task: LiveTask) -> Island:
         index = len(task.islands)
@@ -546,77 +608,40 @@ class Scheduler:
         carried = self.private.put_many(incoming) + island.population
         inputs = list(dict.fromkeys(carried))[: task.spec.budget.population]
         keep = max(self.settings.migrants, 1)
-        args = [
-            task.spec_cid,
-            str(epoch_seed(island.seed, island.epochs)),
-            island.epochs,
-            generations,
-            inputs,
-            keep,
-            island.strategy,
-            True,
-        ]
-        island.args = args
+        args = epoch_args(task.spec_cid, island, generations, inputs, keep)
         island.generations = generations
-        island.sent.append(self.dispatcher.send(args, expires=max(expires, 1.0)))
-        island.sent_at = time.monotonic()
+        island.expected_seconds = generations * (task.seconds_per_generation or 0.0)
+        self.dispatcher.send(island, args, expires=max(expires, 1.0))
+        task.last_sent = island.sent_at
+        log.info(
+            "epoch sent",
+            extra={
+                "task_id": task.task_id,
+                "island": island.index,
+                "epoch": island.epochs,
+                "generations": generations,
+                "expected_seconds": round(island.expected_seconds, 3),
+            },
+        )
 
     def _harvest(self, now: int) -> None:
         for task in list(self.live.values()):
             for island in task.islands:
-                if not island.sent:
-                    continue
-                value = self._first_done(task, island)
-                if value is not None:
-                    self._epoch_done(task, island, value)
-                elif island.sent and time.monotonic() - island.sent_at > self.settings.epoch_timeout:
+                if island.sent:
+                    # a late epoch's copy, like the first, expires at the stop
                     left = self._stop_at(task) - now
-                    if left <= 0:
-                        continue  # retired in this turn: its results are no longer needed
-                    log.warning(
-                        "epoch late, sending it again",
-                        extra={"task_id": task.task_id, "island": island.index},
-                    )
-                    assert island.args is not None
-                    # Like the first copy, it expires at the deadline less the margin: no
-                    # worker spends time on it once the commit window is closing.
-                    island.sent.append(self.dispatcher.send(island.args, expires=max(left, 1.0)))
-                    island.sent_at = time.monotonic()
-
-    def _first_done(self, task: LiveTask, island: Island) -> JsonObject | None:
-        for r in list(island.sent):
-            if not r.ready():
-                continue
-            if r.successful():
-                value: JsonObject = r.result
-                for other in island.sent:
-                    other.forget()
-                island.sent.clear()
-                island.failures = 0
-                return value
-            island.failures += 1
-            log.warning(
-                "epoch failed",
-                extra={"task_id": task.task_id, "island": island.index, "error": repr(r.result)},
-            )
-            island.sent.remove(r)
-            r.forget()
-            if island.failures >= EPOCH_ATTEMPTS:
-                log.error(
-                    "epoch keeps failing, island given up",
-                    extra={"task_id": task.task_id, "island": island.index},
-                )
-                island.dead = True
-                for other in island.sent:
-                    other.forget()
-                island.sent.clear()
-        return None
+                    value = self.dispatcher.poll(island, task.task_id, expires=left)
+                    if value is not None:
+                        self._epoch_done(task, island, value)
 
     def _epoch_done(self, task: LiveTask, island: Island, value: JsonObject) -> None:
         island.epochs += 1
         island.population = [str(d) for d in value.get("population", [])]
         island.champions = [bytes.fromhex(h) for h in value["best"]]
         generations = max(int(value.get("generations", island.generations)), 1)
+        task.largest = max(task.largest, generations)
+        worker = f"{value.get('worker', '')}/{value.get('pid', '')}"
+        self.workers_seen[worker] = time.monotonic()
         measured = float(value.get("compute_seconds", 0.0)) / generations
         old = task.seconds_per_generation
         # The slower of the last measure and a running mean: epochs are sized not to overrun.
@@ -639,6 +664,10 @@ class Scheduler:
                 "epoch": island.epochs,
                 "generations": generations,
                 "compute_seconds": round(float(value.get("compute_seconds", 0.0)), 3),
+                "worker": value.get("worker", ""),
+                "started_at": value.get("started_at"),
+                "finished_at": value.get("finished_at"),
+                "harvested_at": time.time(),
                 "training_fitness": int(value["best_fitness"]),
                 "validation_score": score,
             },
@@ -671,30 +700,119 @@ class Scheduler:
             extra={"task_id": task.task_id, "from_bytes": len(perfect.agent), "to_bytes": len(smaller)},
         )
 
-    def _maybe_commit(self, task: LiveTask) -> None:
-        s = self.settings
+    def _propose(self, task: LiveTask) -> None:
+        """Hand the task's best to the committer when it beats what was handed before."""
         best = task.best
-        if best is None or not improves(best, task.last, s.improvement_margin, chain.MAX_SCORE):
+        if best is None or not improves(
+            best, task.last, self.settings.improvement_margin, chain.MAX_SCORE
+        ):
             return
-        if task.commits >= self.commit_limit(task):
-            return
+        task.last = best
+        self._submit(self._proposal(task, candidate=best))
+
+    def _proposal(self, task: LiveTask, *, candidate: Candidate | None, final: str = "") -> Proposal:
+        return Proposal(
+            task.task_id, candidate, task.bond, task.commit_deadline, task.reveal_deadline, final
+        )
+
+    def _submit(self, proposal: Proposal) -> None:
+        if self.mailbox is not None:
+            self.mailbox.put(proposal)
+        else:
+            self.settle_proposal(proposal)
+
+    def _maybe_commit(self, task: LiveTask) -> None:
+        """Commit the task's best now if it is worth a commitment (single-threaded use)."""
+        self.settle_proposal(self._proposal(task, candidate=task.best))
+
+    def commit_step(self) -> float | None:
+        """One turn of the commit thread: the most urgent proposal, committed or not."""
+        assert self.mailbox is not None
+        proposal = self.mailbox.take(timeout=1.0)
+        if proposal is not None:
+            try:
+                self.settle_proposal(proposal)
+            except LOOP_ERRORS:
+                if proposal.final:  # closing the task must not be lost: try again next turn
+                    self.mailbox.put(replace(proposal, candidate=None))
+                raise
+            finally:
+                self.mailbox.done(proposal)
+        return 0.0
+
+    def settle_proposal(self, proposal: Proposal) -> None:
+        """Commit the candidate if it still beats our best commitment by the margin, within the
+        task's commitment limit and the bond budget (all read from the durable store, so the
+        answer is the same after a restart); then close a retired task on our side."""
+        if proposal.candidate is not None and self._worth_committing(proposal):
+            self.commit(proposal.task_id, proposal.candidate, proposal.bond)
+        if proposal.final:
+            self._finish(proposal.task_id, proposal.final)
+
+    def _worth_committing(self, p: Proposal) -> bool:
+        s = self.settings
+        assert p.candidate is not None
+        rows = self.store.all_for(p.task_id)
+        ours = ranked([Candidate(r.agent, r.claimed_score, 0) for r in rows if r.state != RevealState.ABANDONED])
+        if not improves(p.candidate, ours[0] if ours else None, s.improvement_margin, chain.MAX_SCORE):
+            return False
+        made = max(len(rows), self.market.commit_count(p.task_id, self.me))
+        if made >= self.commit_limit(p):
+            return False
+        # Reveals go out one at a time, so every commitment of ours must still be revealable
+        # in time with this one, and one more for each task we have not committed on yet
+        # (a first commitment is worth more than another improvement). All but a task's
+        # first and a retired task's last proposal also leave room for that last (best) one.
+        if not self._reveals_fit(p, 1 if p.final or not ours else 2):
+            log.info("improvement not committed: no reveal room", extra={"task_id": p.task_id})
+            return False
         locked = self.bonds_locked()
-        if locked + task.bond > s.bond_budget:
+        if locked + p.bond > s.bond_budget:
             log.info(
                 "improvement not committed: bond budget",
-                extra={"task_id": task.task_id, "locked": locked, "budget": s.bond_budget},
+                extra={"task_id": p.task_id, "locked": locked, "budget": s.bond_budget},
             )
-            return
-        task.commits += 1
-        if self.commit(task.task_id, best, task.bond):
-            task.last = best
+            return False
+        return True
 
-    def commit_limit(self, task: LiveTask) -> int:
+    def commit_limit(self, task: LiveTask | Proposal) -> int:
         """Commitments worth making on a task: at most max_commits, and no more than its reveal
         window can reveal at `seconds_per_reveal` each (an unrevealed commitment loses its bond)."""
+        return max(0, min(self.settings.max_commits, self.revealable(task)))
+
+    def revealable(self, task: LiveTask | Proposal) -> int:
+        """Reveals that fit in the task's reveal window at `seconds_per_reveal` each."""
         window = task.reveal_deadline - task.commit_deadline
-        revealable = int(window / self.settings.seconds_per_reveal)
-        return max(0, min(self.settings.max_commits, revealable))
+        return int(window / self.settings.seconds_per_reveal)
+
+    def _reveals_fit(self, p: Proposal, more: int) -> bool:
+        """Whether our unrevealed commitments, `more` on p's task and a first one on every other
+        task we work on without a commitment yet can all be revealed in time at
+        `seconds_per_reveal` each, as reveal_due sends them: none before its task's commit
+        deadline, the task whose reveal window closes first first."""
+        now = self.node.chain_now()
+        windows: list[tuple[int, int]] = [(p.commit_deadline, p.reveal_deadline)] * more
+        for pending in self.store.pending():
+            rec = self.store.task(pending.task_id)
+            if rec is not None and rec.reveal_deadline > now:
+                windows.append((rec.commit_deadline, rec.reveal_deadline))
+        for rec in self.store.tasks_in(SolverTaskState.ACCEPTED):
+            mine = [r for r in self.store.all_for(rec.task_id) if r.state != RevealState.ABANDONED]
+            if rec.task_id != p.task_id and not mine and now < rec.commit_deadline:
+                windows.append((rec.commit_deadline, rec.reveal_deadline))  # kept for its first
+        windows.sort()
+        ready: list[int] = []  # reveal deadlines of the commitments whose reveal is open
+        t, k = float(now), 0
+        while k < len(windows) or ready:
+            if not ready:
+                t = max(t, windows[k][0])
+            while k < len(windows) and windows[k][0] <= t:
+                heapq.heappush(ready, windows[k][1])
+                k += 1
+            t += self.settings.seconds_per_reveal
+            if t > heapq.heappop(ready):
+                return False
+        return True
 
     def bonds_locked(self) -> int:
         """Bonds of our commitments on tasks not yet settled on our side (wei)."""
@@ -706,20 +824,6 @@ class Scheduler:
                     self.bonds[rec.task_id] = self.market.get_task(rec.task_id).commit_bond
                 total += n * self.bonds[rec.task_id]
         return total
-
-    def _wait_for_a_result(self) -> None:
-        """Block until the oldest running epoch finishes (the result backend pushes it), for at
-        most a quarter second, so new tasks and other islands' results are seen promptly."""
-        oldest = min(
-            (i for t in self.live.values() for i in t.islands if i.sent),
-            key=lambda i: i.sent_at,
-            default=None,
-        )
-        if oldest is None:
-            time.sleep(0.25)
-            return
-        with contextlib.suppress(CeleryTimeout):
-            oldest.sent[-1].get(timeout=0.25, propagate=False)
 
     def _validation_seed(self, task_id: int, draw: int = 0) -> bytes:
         """A private evaluation seed of ours for the task (draw 0 picks what to commit)."""
@@ -754,6 +858,7 @@ class Scheduler:
         """Commit to `best` (its validation score claimed); False if the contract refused."""
         claimed = min(max(best.fitness, 0), chain.MAX_SCORE)
         salt = os.urandom(32)
+        began = time.monotonic()
         commitment = self.market.commitment_for(task_id, best.agent, claimed, salt)
         self.in_flight.add(commitment)
         try:
@@ -762,7 +867,9 @@ class Scheduler:
             try:
                 with self.tx_lock:
                     tx = self.market.commit_solution(task_id, commitment, bond=bond)
-            except (chain.CommitPhaseOver, chain.TaskNotOpen, chain.TooManyCommits) as exc:
+            except chain.ContractError as exc:
+                # Refused at the estimate (the phase is over, too many commits...) or reverted
+                # when mined (the deadline passed in between): nothing committed, no bond taken.
                 self.store.mark(commitment, RevealState.ABANDONED)
                 log.warning("commit refused", extra={"task_id": task_id, "error": str(exc)})
                 return False
@@ -789,6 +896,7 @@ class Scheduler:
                 "solution_id": solution_id,
                 "claimed_score": claimed,
                 "agent_bytes": len(best.agent),
+                "seconds": round(time.monotonic() - began, 3),
             },
         )
         return True
@@ -802,15 +910,41 @@ class Scheduler:
                 return sid
         return None
 
+    def _reveals_due_soon(self) -> bool:
+        """Whether a commitment of ours is in, or within REVEAL_SOON_SECONDS of, its reveal
+        window."""
+        now = self.node.chain_now()
+        for p in self.store.pending():
+            rec = self.store.task(p.task_id)
+            if rec is None:
+                continue
+            if rec.commit_deadline - REVEAL_SOON_SECONDS <= now < rec.reveal_deadline:
+                return True
+        return False
+
     def _transactions_pending(self) -> bool:
         """Whether transactions of ours wait in the node's pool (sent, not yet mined)."""
         eth, me = self.market.w3.eth, to_checksum_address(self.me)
         return eth.get_transaction_count(me, "pending") > eth.get_transaction_count(me, "latest")
 
     def reveal_due(self) -> None:
-        for listed in self.store.pending():
+        """Reveal every commitment whose commit phase is over, the task whose reveal window
+        closes first first."""
+        records = {r.task_id: r for r in self.store.tasks_in(*SolverTaskState)}
+        due = sorted(
+            self.store.pending(),
+            key=lambda p: records[p.task_id].reveal_deadline if p.task_id in records else 0,
+        )
+        # One clock for the whole pass: a commitment whose commit phase ends while the pass
+        # runs waits for the next pass, so a later task's reveals never go before an earlier
+        # one's (which a block mined mid-pass would otherwise allow).
+        now = self.node.chain_now()
+        for listed in due:
             if listed.commitment in self.in_flight:
                 continue
+            rec = records.get(listed.task_id)
+            if listed.state is RevealState.COMMITTED and rec and now < rec.commit_deadline:
+                continue  # nothing to do before the commit deadline (no RPC spent on it)
             # Re-read: a commit that finished since the list was read has its solution id now,
             # and must not be taken for a crash's leftover and committed a second time.
             pending = self.store.get(listed.commitment)
@@ -925,9 +1059,10 @@ def _loop(name: str, step: Callable[[], float | None], stop: threading.Event, in
 
 
 def run(settings: SolverSettings | None = None, *, stop: threading.Event | None = None) -> None:
-    """`edgemarket run scheduler`: three loops sharing the durable store, each with its own chain
+    """`edgemarket run scheduler`: four loops sharing the durable store, each with its own chain
     connection (web3 sessions are per thread): the stream consumer (intake), the settle loop
-    (reveal, withdraw) and, here, the work loop (evolve, commit)."""
+    (reveal, withdraw), the commit loop (the work loop's proposals, each waiting for its
+    block there) and, here, the work loop (evolve, validate, propose)."""
     settings = settings or SolverSettings()
     configure_logging(settings.log_level)
     stop = stop_event(stop)
@@ -946,7 +1081,8 @@ def run(settings: SolverSettings | None = None, *, stop: threading.Event | None 
             worker.tx_lock,
         )
 
-    intake, settler = sibling(), sibling()
+    intake, settler, committer = sibling(), sibling(), sibling()
+    worker.mailbox = committer.mailbox = CommitMailbox()
     handlers: dict[Kind, Callable[[Message], None]] = {Kind.TASK_CREATED: intake.on_task_created}
     threads = [
         threading.Thread(
@@ -966,6 +1102,12 @@ def run(settings: SolverSettings | None = None, *, stop: threading.Event | None 
             target=_loop,
             args=("settle", settler.settle_step, stop, settings.keeper_interval),
             name="scheduler-settle",
+            daemon=True,
+        ),
+        threading.Thread(
+            target=_loop,
+            args=("commit", committer.commit_step, stop, settings.keeper_interval),
+            name="scheduler-commit",
             daemon=True,
         ),
     ]

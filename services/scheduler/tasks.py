@@ -170,6 +170,7 @@ def evolve_epoch(
     """Args are small: the spec's CID, the epoch's 64-bit seed (decimal string, JSON-safe),
     and the digests of the agents to import, read from the solver's private store; with
     `carry` the whole evolved population goes back there, and only its digests come back."""
+    started_at = time.time()  # wall clock, comparable across machines' logs (utilisation)
     spec = _spec(spec_cid)
     agent_bytes = _private().get_many(agents)  # one round trip, however many
     last = [0.0]
@@ -209,4 +210,7 @@ def evolve_epoch(
         reporter.close()
     result["epoch"] = epoch
     result["worker"] = self.request.hostname or ""
+    result["pid"] = os.getpid()
+    result["started_at"] = started_at
+    result["finished_at"] = time.time()
     return result

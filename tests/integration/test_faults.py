@@ -1,5 +1,6 @@
 """Worker faults: a Celery worker killed with SIGKILL mid-epoch loses nothing; another worker
-redoes the epoch and, epochs being deterministic, returns exactly what a local run returns."""
+redoes the epoch and, epochs being deterministic, returns exactly what a local run returns.
+The epochs go out and come back through the scheduler's own dispatcher (send, poll, wait)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ import pytest
 import redis
 
 from services.common.content import LocalContentStore
+from services.common.json_input import JsonObject
 from services.common.spec import parse_spec
 from services.scheduler.celery_app import make_app
 from services.scheduler.config import SolverSettings
 from services.scheduler.islands import epoch_seed
 from services.scheduler.private_store import PrivateAgents
-from services.scheduler.service import EpochDispatcher, EpochOutcome
+from services.scheduler.service import EpochDispatcher, Island, epoch_args
 from services.scheduler.tasks import run_epoch
 from tests.integration.test_market_e2e import Procs, wait_until
 
@@ -57,6 +59,17 @@ def pool(
         procs.stop_all()
 
 
+def gather(dispatcher: EpochDispatcher, island: Island) -> JsonObject | None:
+    """What the scheduler's work loop does for one island: poll (re-sending a late epoch)
+    and wait, until its result is back or the island is given up."""
+    while island.sent:
+        value = dispatcher.poll(island, 0)
+        if value is not None:
+            return value
+        dispatcher.wait([island], 1.0)
+    return None
+
+
 def _running(client: redis.Redis, field: str) -> str | None:
     """`hostname` or `pid` of the worker running an epoch now (from the state it records)."""
     for key in client.scan_iter(match="celery-task-meta-*"):
@@ -81,17 +94,13 @@ def test_worker_killed_mid_epoch_another_redoes_it(
     wait_until("two workers", lambda: len(app.control.ping(timeout=0.5)) >= 2, procs, 60)
 
     client = redis.Redis.from_url(settings.redis_url)
-    dispatcher = EpochDispatcher(
-        app,
-        PrivateAgents(client, settings.private_prefix, settings.private_ttl),
-        queue=settings.queue,
-        epoch_timeout=settings.epoch_timeout,
-    )
+    private = PrivateAgents(client, settings.private_prefix, settings.private_ttl)
+    dispatcher = EpochDispatcher(app, queue=settings.queue, epoch_timeout=settings.epoch_timeout)
     seed = b"\x07" * 32
-    outcome: list[list[EpochOutcome | None]] = []
-    runner = threading.Thread(
-        target=lambda: outcome.append(dispatcher.run(spec_cid, [seed], 0, 400, [[]], 3))
-    )
+    island = Island(index=0, seed=seed, strategy="suna")
+    dispatcher.send(island, epoch_args(spec_cid, island, 400, [], 3))
+    outcome: list[JsonObject | None] = []
+    runner = threading.Thread(target=lambda: outcome.append(gather(dispatcher, island)))
     caplog.set_level(logging.WARNING, logger="edgemarket.scheduler")
     runner.start()
 
@@ -101,12 +110,12 @@ def test_worker_killed_mid_epoch_another_redoes_it(
 
     runner.join(timeout=120)
     assert not runner.is_alive(), procs.tail()
-    [[result]] = outcome
+    [result] = outcome
     assert result is not None
     # Determinism: the survivor's answer is what this process computes for the same epoch.
-    local = run_epoch(spec, epoch_seed(seed, 0), 400, [], 3)
-    assert [a.hex() for a in result.agents] == local["best"]
-    assert result.best_fitness == local["best_fitness"]
+    local = run_epoch(spec, epoch_seed(seed, 0), 400, [], 3, carry=private)
+    assert result["best"] == local["best"]
+    assert result["best_fitness"] == local["best_fitness"]
     procs.check_alive()  # the survivor is still serving
     assert any("sending it again" in r.getMessage() for r in caplog.records)
 
@@ -122,27 +131,21 @@ def test_pool_process_killed_mid_epoch_is_requeued_at_once(
     wait_until("the worker", lambda: app.control.ping(timeout=0.5), procs, 60)
     client = redis.Redis.from_url(settings.redis_url)
     # No re-send from the scheduler's side: the worker itself must give the epoch back.
-    dispatcher = EpochDispatcher(
-        app,
-        PrivateAgents(client, settings.private_prefix, settings.private_ttl),
-        queue=settings.queue,
-        epoch_timeout=600,
-    )
+    dispatcher = EpochDispatcher(app, queue=settings.queue, epoch_timeout=600)
     seed = b"\x09" * 32
-    outcome: list[list[EpochOutcome | None]] = []
-    runner = threading.Thread(
-        target=lambda: outcome.append(dispatcher.run(spec_cid, [seed], 2, 200, [[]], 2))
-    )
+    island = Island(index=0, seed=seed, strategy="suna", epochs=2)
+    dispatcher.send(island, epoch_args(spec_cid, island, 200, [], 2))
+    outcome: list[JsonObject | None] = []
+    runner = threading.Thread(target=lambda: outcome.append(gather(dispatcher, island)))
     caplog.set_level(logging.WARNING, logger="edgemarket.scheduler")
     runner.start()
     pid = int(wait_until("the epoch to start", lambda: _running(client, "pid"), procs, 60))
     os.kill(pid, 9)  # the pool process running the epoch; the worker's main process lives on
     runner.join(timeout=120)
     assert not runner.is_alive(), procs.tail()
-    [[result]] = outcome
+    [result] = outcome
     assert result is not None
-    assert [a.hex() for a in result.agents] == run_epoch(spec, epoch_seed(seed, 2), 200, [], 2)[
-        "best"
-    ]
+    private = PrivateAgents(client, settings.private_prefix, settings.private_ttl)
+    assert result["best"] == run_epoch(spec, epoch_seed(seed, 2), 200, [], 2, carry=private)["best"]
     assert not any("sending it again" in r.getMessage() for r in caplog.records)
     procs.check_alive()

@@ -18,8 +18,9 @@ from services.scheduler.celery_app import make_app
 from services.scheduler.config import SolverSettings
 from services.scheduler.islands import epoch_seed
 from services.scheduler.private_store import PrivateAgents
-from services.scheduler.service import EpochDispatcher
+from services.scheduler.service import EpochDispatcher, Island, epoch_args
 from services.scheduler.tasks import run_epoch
+from tests.integration.test_faults import gather
 from tests.integration.test_market_e2e import Procs, wait_until
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672//"
@@ -72,13 +73,14 @@ def test_epoch_over_rabbitmq(
     assert app.conf.broker_url.startswith("amqp://")
     wait_until("the worker", lambda: app.control.ping(timeout=0.5), procs, 60)
     private = PrivateAgents(redis.Redis.from_url(redis_url), settings.private_prefix, 60)
-    dispatcher = EpochDispatcher(app, private, queue=queue, epoch_timeout=60)
+    dispatcher = EpochDispatcher(app, queue=queue, epoch_timeout=60)
     seed = b"\x05" * 32
     migrant = bytes.fromhex(run_epoch(spec, 1, 2, [], 1)["best"][0])
-    [outcome] = dispatcher.run(cid, [seed], 3, 5, [[migrant]], 2)
+    island = Island(index=0, seed=seed, strategy="suna", epochs=3)
+    dispatcher.send(island, epoch_args(cid, island, 5, private.put_many([migrant]), 2))
+    outcome = gather(dispatcher, island)
     assert outcome is not None
-    assert [a.hex() for a in outcome.agents] == run_epoch(
-        spec, epoch_seed(seed, 3), 5, [migrant], 2
-    )["best"]
+    local = run_epoch(spec, epoch_seed(seed, 3), 5, [migrant], 2, carry=private)
+    assert outcome["best"] == local["best"]
     with app.connection_for_write() as conn:
         conn.default_channel.queue_delete(queue)

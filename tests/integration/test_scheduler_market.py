@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from services.scheduler.config import SolverSettings
 from services.scheduler.islands import Candidate
 from services.scheduler.private_store import PrivateAgents
 from services.scheduler.reveals import RevealState, RevealStore, SolverTaskState
-from services.scheduler.service import Scheduler
+from services.scheduler.service import CommitMailbox, Proposal, Scheduler
 from tests.fixtures.chain import ETHER, Chain
 from tests.integration.test_market_e2e import Procs, wait_until
 
@@ -269,26 +270,182 @@ def test_commitments_improve_strictly_within_the_limit_and_the_bond_budget(
     assert t2.market.commit_count(other, thrifty.address) == 3
     assert t2.bonds_locked() == 3 * ETHER // 10
 
-    # A 10 s reveal window reveals three commitments at 3 s each: no more are made.
-    short = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=10)
+    # A 10 s reveal window reveals three commitments at 3 s each: no more are made, and
+    # improvements along the way leave the third for the retired task's last (best) one.
+    # (its commit window closes after the first task's reveals, which would share its room)
+    short = market.create(requester, evaluator.address, SLOW, 7200, reveal_seconds=10)
     announce(s, short)
     s._take_on()
     for k, agent in enumerate(agents[:6]):
         s.live[short].best = Candidate(agent, 1000 * (k + 1), 0)
         s._maybe_commit(s.live[short])
+    assert s.market.commit_count(short, solver.address) == 2
+    last = s.live[short]
+    for k, agent in enumerate(agents[6:9]):
+        final = Proposal(short, Candidate(agent, 10_000 * (k + 1), 0), last.bond,
+                         last.commit_deadline, last.reveal_deadline, final="commit window closing")  # fmt: skip
+        s.settle_proposal(final)
     assert s.market.commit_count(short, solver.address) == 3 == s.commit_limit(s.live[short])
+    # Reveals go out one at a time, the window closing first first: a task whose reveal
+    # window is the same gets no room; one 3 s later has room for one reveal, not two.
+    cd, rd = last.commit_deadline, last.reveal_deadline
+    assert not s._reveals_fit(Proposal(0, None, 0, cd, rd), 1)
+    assert s._reveals_fit(Proposal(0, None, 0, cd + 3, rd + 3), 1)
+    assert not s._reveals_fit(Proposal(0, None, 0, cd + 3, rd + 3), 2)
+    # A task we work on without a commitment yet keeps room for its first one.
+    s.store.put_task(
+        10**6, SolverTaskState.ACCEPTED, spec_cid="none", commit_deadline=cd + 3,
+        reveal_deadline=rd + 3,
+    )  # fmt: skip
+    assert not s._reveals_fit(Proposal(0, None, 0, cd + 3, rd + 3), 1)
+    assert s._reveals_fit(Proposal(10**6, None, 0, cd + 3, rd + 3), 1)
+    s.store.set_task_state(10**6, SolverTaskState.REJECTED, "not on chain: only its room was tested")
 
     # Every commitment is revealed; every bond comes back.
-    market.chain.travel_to(max(s.market.get_task(t).commit_deadline for t in (tid, other, short)))
-    for sched in (s, t2):
-        _turn(sched, market.procs)
-        sched.settle_step()
+    for group in ((tid, other), (short,)):
+        market.chain.travel_to(max(s.market.get_task(t).commit_deadline for t in group))
+        for sched in (s, t2):
+            _turn(sched, market.procs)
+            sched.settle_step()
     assert all(s.market.get_solution(tid, i).revealed for i in range(16))
     assert all(s.market.get_solution(short, i).revealed for i in range(3))
     assert all(t2.market.get_solution(other, i).revealed for i in range(3))
     # Under contract v2 a revealed bond comes back at verification or, never verified, by
     # reclaimBonds after finalize (test_scheduler_keeper, test_contract_v2), not at reveal.
     assert t2.store.tasks_in(SolverTaskState.COMMITTED) == [] and t2.bonds_locked() == 0
+
+
+def test_the_work_loop_goes_on_while_a_commitment_waits(market: Market) -> None:
+    """run()'s layout: proposals go to the commit thread's mailbox. While one waits there (no
+    committer turn yet), the work loop keeps sending and gathering epochs; the committer then
+    sends the newest proposal only, and closes a retired task after its last commitment."""
+    requester, solver, evaluator = market.chain.accounts[30:33]
+    s = market.scheduler(solver)
+    s.mailbox = CommitMailbox()
+    committer = Scheduler(
+        s.settings, market.node(solver), s.store, s.content, s.celery, s.private,
+        s.in_flight, s.tx_lock,
+    )  # fmt: skip
+    committer.mailbox = s.mailbox
+    tid = market.create(requester, evaluator.address, SLOW, 3600)
+    announce(s, tid)
+
+    def proposed() -> bool:
+        _turn(s, market.procs)
+        return s.mailbox is not None and s.mailbox.pending() > 0
+
+    wait_until("a first proposal", proposed, market.procs, 120)
+    first = s.live[tid].last
+    epochs = sum(i.epochs for i in s.live[tid].islands)
+
+    def more_epochs() -> bool:
+        _turn(s, market.procs)
+        return sum(i.epochs for i in s.live[tid].islands) >= epochs + 4
+
+    wait_until("epochs while the commitment waits", more_epochs, market.procs, 120)
+    assert s.market.commit_count(tid, solver.address) == 0  # not sent: nobody waited for it
+    assert s.mailbox.pending() == 1  # one per task: a better champion replaced the first
+    committer.commit_step()
+    rows = s.store.all_for(tid)
+    assert len(rows) == 1 == s.market.commit_count(tid, solver.address)
+    assert s.live[tid].last is not None and first is not None
+    assert rows[0].claimed_score == s.live[tid].last.fitness >= first.fitness
+    assert s.mailbox.pending() == 0
+
+    # Retired at the window's end: not taken on again while its last proposal waits, and
+    # closed on our side (COMMITTED: a commitment to reveal) once the committer has seen it.
+    market.chain.travel_to(s.market.get_task(tid).commit_deadline)
+    _turn(s, market.procs)
+    _turn(s, market.procs)
+    assert tid not in s.live and tid in s.retired
+    assert s.store.task(tid).state is SolverTaskState.ACCEPTED  # type: ignore[union-attr]
+    committer.commit_step()
+    assert s.store.task(tid).state is SolverTaskState.COMMITTED  # type: ignore[union-attr]
+
+
+def test_tasks_beyond_the_slots_take_turns_and_the_queue_stays_shallow(market: Market) -> None:
+    requester, solver, evaluator = market.chain.accounts[33:36]
+    s = market.scheduler(solver, islands=1)
+    tids = [market.create(requester, evaluator.address, SLOW, 3600) for _ in range(3)]
+    for tid in tids:
+        announce(s, tid)
+    in_flight: list[int] = []
+
+    def every_task_had_a_turn() -> bool:
+        _turn(s, market.procs)
+        in_flight.append(sum(1 for t in s.live.values() for i in t.islands if i.sent))
+        return all(any(i.epochs for i in s.live[t].islands) for t in tids)
+
+    wait_until("an epoch of every task", every_task_had_a_turn, market.procs, 120)
+    assert max(in_flight) == 1  # one slot: one epoch out, never one per task
+
+
+def test_a_commit_mined_after_the_deadline_is_abandoned(market: Market) -> None:
+    """Estimated while the window was open, mined after it closed: the transaction reverts,
+    nothing is committed and no bond is taken; the commitment is abandoned, not retried."""
+    requester, solver, evaluator = market.chain.accounts[36:39]
+    s = market.scheduler(solver)
+    tid = market.create(requester, evaluator.address, SLOW, 600)
+    deadline = s.market.get_task(tid).commit_deadline
+    pop = bisuna.Population(parse_spec(json.dumps(SLOW)).to_dict(), 3)
+    pop.evolve(1)
+    agent = pop.best().to_bytes()
+    ch = market.chain
+    sent = ch.w3.eth.get_transaction_count(solver.address)
+    outcome: list[bool] = []
+    ch.rpc("evm_setAutomine", [False])
+    try:
+        committer = threading.Thread(
+            target=lambda: outcome.append(s.commit(tid, Candidate(agent, 1000, 0), ETHER // 10))
+        )
+        committer.start()
+        wait_until(
+            "the commit in the mempool",
+            lambda: ch.w3.eth.get_transaction_count(solver.address, "pending") > sent,
+            market.procs,
+            30,
+        )
+        ch.rpc("evm_setNextBlockTimestamp", [deadline + 1])
+        ch.rpc("evm_mine", [])
+        committer.join(timeout=60)
+    finally:
+        ch.rpc("evm_setAutomine", [True])
+    assert outcome == [False]
+    [row] = s.store.all_for(tid)
+    assert row.state is RevealState.ABANDONED
+    assert s.market.solution_count(tid) == 0
+
+
+def test_reveals_go_out_the_task_whose_reveal_window_closes_first_first(market: Market) -> None:
+    """Task `early` was created first but gives 600 s to reveal; task `late` closes its reveal
+    window 10 s after its commits: with both due in one settle pass, late's reveals go first."""
+    from services.common.chain import SolutionRevealed
+
+    requester, solver, evaluator = market.chain.accounts[23:26]
+    s = market.scheduler(solver)
+    early = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=600)
+    late = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=10)
+    pop = bisuna.Population(parse_spec(json.dumps(SLOW)).to_dict(), 5)
+    pop.evolve(2)
+    agents = [a.to_bytes() for a in pop.export_best(4)]
+    for tid in (early, late):
+        announce(s, tid)
+    s._take_on()
+    for k, tid in enumerate((early, late)):
+        for j in range(2):
+            s.live[tid].best = Candidate(agents[2 * k + j], 1000 * (j + 1), 0)
+            s._maybe_commit(s.live[tid])
+    assert [s.market.commit_count(t, solver.address) for t in (early, late)] == [2, 2]
+    first_block = market.chain.block_number()
+    market.chain.travel_to(max(s.market.get_task(t).commit_deadline for t in (early, late)))
+    _turn(s, market.procs)
+    s.settle_step()
+    order = [
+        e.event.task_id
+        for e in s.market.get_events(first_block)
+        if isinstance(e.event, SolutionRevealed)
+    ]
+    assert order == [late, late, early, early]
 
 
 def test_an_island_carries_its_whole_population(redis_url: str, redis_prefix: str) -> None:

@@ -37,23 +37,34 @@ def test_ranking_breaks_ties_like_the_contract() -> None:
 
 
 def test_epochs_are_sized_from_measured_speed() -> None:
-    kw = {"target_seconds": 10.0, "time_limit": 600.0}
+    kw = {"target_seconds": 10.0, "time_limit": 600.0, "largest": 10**6}
     assert sized_epoch(None, seconds_left=100, **kw) == 1  # unmeasured: one generation probes
     assert sized_epoch(None, seconds_left=0, **kw) == 0
     assert sized_epoch(0.01, seconds_left=100, **kw) == 1000
     assert sized_epoch(0.01, seconds_left=2.5, **kw) == 250  # never past the stop
     assert sized_epoch(20.0, seconds_left=100, **kw) == 1  # slow: one generation, not none
     assert sized_epoch(20.0, seconds_left=19, **kw) == 0  # not even one fits before the stop
-    assert sized_epoch(20.0, seconds_left=100, target_seconds=60, time_limit=600) == 3
+    assert sized_epoch(20.0, seconds_left=100, target_seconds=60, time_limit=600, largest=3) == 3
     # never more than half the workers' hard time limit
-    assert sized_epoch(1.0, seconds_left=1e6, target_seconds=1e6, time_limit=600) == 300
+    assert sized_epoch(1.0, seconds_left=1e6, target_seconds=1e6, time_limit=600, largest=300) == 300
+
+
+def test_epochs_grow_from_the_probe_by_at_most_eight_times() -> None:
+    # A first generation of tiny agents measured 30 us: 10 s of it would be 333,333
+    # generations, where later (bigger) agents take 100x longer each. The next epoch is
+    # at most 8x the largest finished one, so sizes climb 1, 8, 64, 512 as speed is learnt.
+    kw = {"target_seconds": 10.0, "time_limit": 600.0, "seconds_left": 100.0}
+    assert sized_epoch(3e-5, largest=1, **kw) == 8
+    assert sized_epoch(3e-5, largest=8, **kw) == 64
+    assert sized_epoch(3e-3, largest=512, **kw) == 3333  # the target, once it is the limit
+    assert sized_epoch(3e-5, largest=0, **kw) == 8
 
 
 @given(st.floats(1e-4, 100), st.floats(0, 5000), st.floats(0.1, 600), st.floats(1, 3600))
 def test_an_epoch_never_outlives_its_limits(
     per: float, left: float, target: float, limit: float
 ) -> None:
-    g = sized_epoch(per, seconds_left=left, target_seconds=target, time_limit=limit)
+    g = sized_epoch(per, seconds_left=left, target_seconds=target, time_limit=limit, largest=10**6)
     assert g * per <= min(left, limit / 2) + 1e-9
     assert g * per <= max(target, per) + 1e-9
 
