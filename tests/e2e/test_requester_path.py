@@ -79,7 +79,7 @@ def test_readme_requester_path_to_a_payout(tmp_path: Path, clean_env: None) -> N
             + "set -e\n"
             + "edgemarket spec new multiplexer-6 > spec.jsonc\n"
             + "edgemarket task create --spec spec.jsonc --bounty 1 --fee 0.001 "
-            + "--commit-seconds 100 --reveal-seconds 30 --eval-window 60 "
+            + "--commit-seconds 60 --reveal-seconds 20 --eval-window 60 "
             + " ".join(f"-e {e}" for e in evaluators)
             + "\n",
             home,
