@@ -58,6 +58,14 @@ def state_of(request: Request) -> ApiState:
     return state
 
 
+async def version_now(state: ApiState) -> str:
+    """The version `watch_projection` keeps, or (before its first read, or with the database
+    away) one read now on a worker thread: the key of every per-version cache."""
+    if state.version is not None:
+        return state.version
+    return await asyncio.to_thread(current_version, state)
+
+
 async def api_state(request: Request) -> ApiState:
     # async: a plain function dependency would cost a thread-pool round trip per request.
     return state_of(request)

@@ -16,10 +16,10 @@ from services.api.deps import (
     REVALIDATE,
     ApiState,
     State,
-    current_version,
     etag_of,
     not_modified,
     state_of,
+    version_now,
 )
 from services.api.guard import GuardedRoute
 from services.api.problems import PROBLEM_RESPONSES, not_found
@@ -325,10 +325,7 @@ async def get_task(task_id: TaskId, request: Request) -> TaskOut:
     """One task. Its row is cached per projection version, as the leaderboard is: between two
     projected messages a request costs no query and no thread; the phase follows the clock."""
     state = state_of(request)
-    version = state.version
-    if version is None:
-        version = await asyncio.to_thread(current_version, state)
-    key = (task_id, version)
+    key = (task_id, await version_now(state))
     row: TaskRow | None = state.task_rows.get(key)
     if row is None:
         row = await asyncio.to_thread(load_task_row, state, task_id)
@@ -415,10 +412,7 @@ async def leaderboard_or_404(state: ApiState, task_id: int) -> CachedBoard:
     waits for that build: when the projection moves under load, N open connections cost
     one build, not N builds of the same board competing for the GIL.
     """
-    version = state.version
-    if version is None:
-        version = await asyncio.to_thread(current_version, state)
-    key = (task_id, version)
+    key = (task_id, await version_now(state))
     cached: CachedBoard | None = state.leaderboard_cache.get(key)
     if cached is None:
         cached = await asyncio.shield(_leaderboard_build(state, key))
