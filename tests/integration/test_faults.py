@@ -40,19 +40,10 @@ def pool(
     private_redis: Callable[[], Any], tmp_path: Path
 ) -> Iterator[tuple[Procs, SolverSettings]]:
     server = private_redis()
-    (tmp_path / "logs").mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")}
-    env.update(
-        {
-            "EDGEMARKET_REDIS_URL": server.url,
-            "EDGEMARKET_CONTENT_STORE": f"file:{tmp_path / 'content'}",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
     settings = SolverSettings(
         redis_url=server.url, content_store=f"file:{tmp_path / 'content'}", epoch_timeout=6.0
     )
-    procs = Procs(tmp_path / "logs", env)
+    procs = Procs.under(tmp_path, server.url)
     try:
         yield procs, settings
     finally:

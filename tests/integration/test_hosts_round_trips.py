@@ -6,7 +6,6 @@ server's own command statistics."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,17 +35,8 @@ def worker(
     private_redis: Callable[[], Any], tmp_path: Path
 ) -> Iterator[tuple[Procs, SolverSettings]]:
     server = private_redis()
-    (tmp_path / "logs").mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")}
-    env.update(
-        {
-            "EDGEMARKET_REDIS_URL": server.url,
-            "EDGEMARKET_CONTENT_STORE": f"file:{tmp_path / 'content'}",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
     settings = SolverSettings(redis_url=server.url, content_store=f"file:{tmp_path / 'content'}")
-    procs = Procs(tmp_path / "logs", env)
+    procs = Procs.under(tmp_path, server.url)
     try:
         procs.start("worker", "worker", "--concurrency", "1", "--loglevel", "WARNING")
         yield procs, settings

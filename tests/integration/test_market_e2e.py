@@ -47,6 +47,22 @@ class Procs:
     env: dict[str, str]
     running: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
+    @classmethod
+    def under(cls, tmp_path: Path, redis_url: str, **env: str) -> Procs:
+        """Processes logging to `tmp_path/logs`, in an environment free of the caller's own
+        EDGEMARKET_* settings: the given Redis, a content store under `tmp_path`, and `env`."""
+        (tmp_path / "logs").mkdir()
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")}
+        clean.update(
+            {
+                "EDGEMARKET_REDIS_URL": redis_url,
+                "EDGEMARKET_CONTENT_STORE": f"file:{tmp_path / 'content'}",
+                "PYTHONUNBUFFERED": "1",
+                **env,
+            }
+        )
+        return cls(tmp_path / "logs", clean)
+
     def start(self, name: str, *args: str, key: LocalAccount | None = None, **env: str) -> None:
         full = {**self.env, **env}
         if key is not None:
@@ -119,26 +135,17 @@ def procs(
     private_redis: Callable[[], Any],
     tmp_path: Path,
 ) -> Iterator[Procs]:
-    redis = private_redis()
-    (tmp_path / "logs").mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEMARKET_")}
-    env.update(
-        {
-            "EDGEMARKET_RPC_URL": chain.url,
-            "EDGEMARKET_CHAIN_ID": "31337",
-            "EDGEMARKET_REDIS_URL": redis.url,
-            "EDGEMARKET_CONTENT_STORE": f"file:{tmp_path / 'content'}",
-            "EDGEMARKET_STATE_DIR": str(tmp_path / "state"),
-            "EDGEMARKET_DEPLOYMENT_FILE": str(
-                marketplace_deployment.save(tmp_path / "deployments")
-            ),
-            "EDGEMARKET_KEEPER_INTERVAL": "0.3",
-            "EDGEMARKET_COMMIT_MARGIN": "1",
-            "EDGEMARKET_LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
+    p = Procs.under(
+        tmp_path,
+        private_redis().url,
+        EDGEMARKET_RPC_URL=chain.url,
+        EDGEMARKET_CHAIN_ID="31337",
+        EDGEMARKET_STATE_DIR=str(tmp_path / "state"),
+        EDGEMARKET_DEPLOYMENT_FILE=str(marketplace_deployment.save(tmp_path / "deployments")),
+        EDGEMARKET_KEEPER_INTERVAL="0.3",
+        EDGEMARKET_COMMIT_MARGIN="1",
+        EDGEMARKET_LOG_LEVEL="INFO",
     )
-    p = Procs(tmp_path / "logs", env)
     try:
         yield p
     finally:
