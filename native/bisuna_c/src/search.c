@@ -31,6 +31,9 @@
 #ifndef MOTIFS
 #define MOTIFS 30u /* boolean tasks: per cent of mutations that add or change a term */
 #endif
+#ifndef MIRROR
+#define MIRROR 100u /* per cent of mutations applied alike to both networks of a pair: 100 keeps Alice and Bob one network (8 words: 2/2 seeds near 1.0 in 40 s, against 0/2 at 90 or 50) */
+#endif
 #ifndef CONFIRM
 #define CONFIRM 64u
 #endif
@@ -102,8 +105,13 @@ static void drop_conn(bsn_net *net, uint32_t i) {
     net->nc--;
 }
 
-/* A target: any neuron but an input. */
-static uint32_t any_target(const bsn_net *net, bsn_rng *r) {
+/* A target. On the boolean tasks any neuron but an input: every case is one step after a
+ * reset, so a connection into an input only ever reads 0. Elsewhere any neuron, inputs
+ * included (as BiSUNA adds connections): an input adds its observation to what its incoming
+ * connections carry, and those read the previous step's states (inputs run first), so a wire
+ * into an input is the model's one arithmetic and its memory of the last step. */
+static uint32_t any_target(const bsn_net *net, bsn_rng *r, int guard) {
+    if (!guard) return bsn_rng_below(r, net->n);
     return net->n_in + bsn_rng_below(r, net->n - net->n_in);
 }
 
@@ -137,7 +145,7 @@ static void add_bias(bsn_net *net, bsn_rng *r) {
     net->n++;
     net->kind[t] = BSN_KIND_THRESHOLD;
     net->rate[t] = 0;
-    push_conn(net, t, any_target(net, r), BSN_NONE, any_weight(r));
+    push_conn(net, t, any_target(net, r, 1), BSN_NONE, any_weight(r));
 }
 
 /* ---- boolean motifs ------------------------------------------------------------------------
@@ -409,7 +417,7 @@ static void mutate_once(bsn_net *net, bsn_rng *r, int shrink, int guard, const m
     if (roll < 3) { /* add a constant source */
         add_bias(net, r);
     } else if (roll < 25) { /* add a connection */
-        uint32_t from = any_source(net, r, guard), to = any_target(net, r);
+        uint32_t from = any_source(net, r, guard), to = any_target(net, r, guard);
         if (from == BSN_NONE) return;
         if (bsn_rng_below(r, 10) < 3) {
             uint32_t mod = any_source(net, r, guard);
@@ -456,7 +464,7 @@ static void mutate_once(bsn_net *net, bsn_rng *r, int shrink, int guard, const m
             uint32_t from = any_source(net, r, guard);
             if (from != BSN_NONE) c->from = (uint16_t)from;
         } else {
-            c->to = (uint16_t)any_target(net, r);
+            c->to = (uint16_t)any_target(net, r, guard);
         }
     } else if (roll < 85) { /* add a neuron, on a connection or between two neurons */
         if (net->n >= net->cap_n || net->nc + 2 > net->cap_c) return;
@@ -473,7 +481,7 @@ static void mutate_once(bsn_net *net, bsn_rng *r, int shrink, int guard, const m
             push_conn(net, id, c.to, c.mod, c.weight);
         } else {
             push_conn(net, from, id, BSN_NONE, any_weight(r));
-            push_conn(net, id, any_target(net, r), BSN_NONE, any_weight(r));
+            push_conn(net, id, any_target(net, r, guard), BSN_NONE, any_weight(r));
         }
     } else if (roll < 92) { /* remove a hidden neuron: cut its connections (orphan removal
                                drops it) */
@@ -499,13 +507,29 @@ static void finish(bsn_net *net) {
     bsn_net_prepare(net);
 }
 
+/* Two networks of one shape (the cipher's Alice and Bob). */
+static int twins(const bsn_agent *a) {
+    return a->n_nets == 2 && a->nets[0]->n_in == a->nets[1]->n_in &&
+           a->nets[0]->n_out == a->nets[1]->n_out;
+}
+
 static void mutate_child(bsn_pop *pop, bsn_agent *a, int shrink, uint32_t lineage) {
     motif_ctx ctx = {pop, lineage};
     uint32_t m = 1;
     while (m < MAX_MUTATIONS && bsn_rng_below(&pop->rng, 2)) m++;
+    int guard = boolean_env(&pop->p), pair = twins(a);
     for (uint32_t i = 0; i < m; i++) {
+        if (pair && bsn_rng_below(&pop->rng, 100) < MIRROR) {
+            /* the same mutation in both networks (the same draws on the same shapes) */
+            bsn_rng at = pop->rng;
+            mutate_once(a->nets[0], &pop->rng, shrink, guard, NULL);
+            bsn_rng after = pop->rng;
+            pop->rng = at;
+            mutate_once(a->nets[1], &pop->rng, shrink, guard, NULL);
+            pop->rng = after;
+            continue;
+        }
         uint32_t k = a->n_nets == 1 ? 0 : bsn_rng_below(&pop->rng, a->n_nets);
-        int guard = boolean_env(&pop->p);
         mutate_once(a->nets[k], &pop->rng, shrink, guard, guard ? &ctx : NULL);
     }
     for (uint32_t k = 0; k < a->n_nets; k++) finish(a->nets[k]);
@@ -525,6 +549,7 @@ void bsn_es_agent(bsn_pop *pop, bsn_agent *a) {
             mutate_once(net, &pop->rng, 0, boolean_env(&pop->p), NULL);
         finish(net);
     }
+    if (twins(a)) bsn_net_copy(a->nets[1], a->nets[0]); /* a pair starts alike */
 }
 
 int bsn_es_init(bsn_pop *pop) {
