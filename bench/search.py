@@ -25,8 +25,9 @@ its random neurons does not count; for the peers, a program right on every case.
 and CPU-seconds are counted up to the check that found the solution.
 
 Every (task, solver, seed) run is one job; the jobs run longest cap first in --procs worker
-processes (default 2), so the full run takes at most the sum of every cap / 2 on two free
-cores (`cpu_s_worst_case`), and in practice about the measured `cpu_s_total` / 2.
+processes (default 2), so on two free cores the full run takes about `cpu_s_total` / 2 (the
+CPU-s its runs spent), at worst `cpu_s_worst_case` / 2 (every run to its cap) plus one cap.
+--quick: multiplexer-6, parity-3 and parity-4, 2 seeds, every cap x 0.2.
 
 Usage: .venv/bin/python bench/search.py [--quick] [--seeds N] [--tasks a,b] [--solvers a,b]
        [--cap-scale X] [--procs N] [--save part.json]; parts saved by separate runs are joined
