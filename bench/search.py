@@ -323,7 +323,7 @@ def main() -> None:
         "--combine",
         type=Path,
         nargs="+",
-        help="no runs: the JSON line of the results --save wrote (parts run apart)",
+        help="no runs: the JSON line of the results --save wrote (parts run apart; `run` sums them)",
     )
     args = ap.parse_args()
     if args.combine:
@@ -418,7 +418,10 @@ def summary_line(
         "bench": "search",
         "strategy": ours,
         "seeds": seeds,
-        "cap_cpu_s_per_seed": {t: results[t]["cap_cpu_s"] for t in tasks},
+        "cap_cpu_s_per_seed": {
+            t: results[t][ours]["cap_cpu_s"] if ours in results[t] else results[t]["cap_cpu_s"]
+            for t in tasks
+        },
         "caps_cpu_s": {
             s: {t: results[t][s]["cap_cpu_s"] for t in tasks if s in results[t]} for s in solvers
         },

@@ -74,3 +74,12 @@ def test_ratio_vs_smallest_over_the_tasks_and_where_the_peer_solves() -> None:
     assert ratio["neat-python_where_it_solves"] is None
     assert line["solved"] == {"multiplexer-6": "10/10", "multiplexer-11": "9/10"}
     assert line["caps_cpu_s"]["deap"] == {"multiplexer-6": 10.0, "multiplexer-11": 30.0}
+
+
+def test_combined_parts_keep_our_caps() -> None:
+    # A part whose first solver is a baseline (peers run apart) must not put its cap in ours.
+    ours = {"cap_cpu_s": 300.0, "es": {**_res("10/10", 9.0, 300.0)}}
+    peers = {"cap_cpu_s": 6.0, "deap": _res("0/10", 30.0, 30.0)}
+    merged = {"multiplexer-11": {**ours, **peers}}
+    line = search.summary_line(merged, ["es", "deap"], 10)
+    assert line["cap_cpu_s_per_seed"] == {"multiplexer-11": 300.0}
