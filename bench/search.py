@@ -302,7 +302,7 @@ def summarise(runs: list[Run], cap: float) -> dict[str, Any]:
         "evals_median": statistics.median([r[1] for r in ok]) if ok else None,
         "cpu_s_median": round(statistics.median([r[2] for r in ok]), 2) if ok else None,
         # unsolved runs count as the cap (for the ratios)
-        "cpu_s_median_capped": round(statistics.median([r[2] if r[0] else cap for r in runs]), 3),
+        "cpu_s_median_capped": round(statistics.median([r[2] if r[0] else cap for r in runs]), 4),
         "cap_cpu_s": cap,
         # the budget in evaluations: this solver's measured evaluations per CPU-second x its cap
         "cap_evals": round(rate * cap) if rate else None,
