@@ -300,7 +300,7 @@ def summarise(runs: list[Run], cap: float) -> dict[str, Any]:
     return {
         "solved": f"{len(ok)}/{len(runs)}",
         "evals_median": statistics.median([r[1] for r in ok]) if ok else None,
-        "cpu_s_median": round(statistics.median([r[2] for r in ok]), 2) if ok else None,
+        "cpu_s_median": round(statistics.median([r[2] for r in ok]), 4) if ok else None,
         # unsolved runs count as the cap (for the ratios)
         "cpu_s_median_capped": round(statistics.median([r[2] if r[0] else cap for r in runs]), 4),
         "cap_cpu_s": cap,
