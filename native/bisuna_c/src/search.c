@@ -22,6 +22,9 @@
 #define LAMBDA_BOOLEAN 9u /* boolean tasks: fewer, wider lineages (multiplexer-11 3/3 in a
                              median 26 CPU-s against 2/3 with LAMBDA, 45 s cap) */
 #endif
+#ifndef LAMBDA_PAIR
+#define LAMBDA_PAIR 9u /* cipher: 10 lineages of (1 + 9) at population 100 (payload 8, seeds 1-4, 60 CPU-s: 3/4, against 2/4 with 4 and with 19) */
+#endif
 #ifndef STALL
 #define STALL 4000u
 #endif
@@ -38,7 +41,7 @@
 #define MIRROR 100u /* per cent of mutations applied alike to both networks of a pair: 100 keeps Alice and Bob one network (8 words: 2/2 seeds near 1.0 in 40 s, against 0/2 at 90 or 50) */
 #endif
 #ifndef WIDE_SAMPLES
-#define WIDE_SAMPLES 4096u /* cipher: a perfect score is confirmed on this many samples */
+#define WIDE_SAMPLES 16384u /* cipher: a perfect score is confirmed on this many samples */
 #endif
 #ifndef CONFIRM
 #define CONFIRM 64u
@@ -606,7 +609,9 @@ void bsn_es_agent(bsn_pop *pop, bsn_agent *a) {
 }
 
 int bsn_es_init(bsn_pop *pop) {
-    uint32_t L = pop->size / (1 + (boolean_env(&pop->p) ? LAMBDA_BOOLEAN : LAMBDA));
+    uint32_t lambda = boolean_env(&pop->p) ? LAMBDA_BOOLEAN
+                      : pop->p.env == BSN_ENV_CIPHER ? LAMBDA_PAIR : LAMBDA;
+    uint32_t L = pop->size / (1 + lambda);
     if (L == 0) L = 1;
     pop->lineages = L;
     pop->start = bsn_alloc(&pop->alloc, (L + 1) * sizeof(uint32_t));
@@ -661,7 +666,8 @@ static void swap_slots(bsn_pop *pop, uint32_t a, uint32_t b) {
 
 /* A perfect cipher score on the task's samples, which may hide a leak of a few bits within
  * the attackers' allowance for chance (4 standard deviations: 5 % of the bits at 256
- * samples): the fitness becomes the score on WIDE_SAMPLES fresh samples (1.3 % there). */
+ * samples): the fitness becomes the score on WIDE_SAMPLES fresh samples (0.65 % there, below
+ * one bit in 128: a one-bit leak of an 8-word payload). */
 static void confirm_wide(bsn_pop *pop, uint32_t i) {
     uint64_t seeds[1 + BSN_MAX_NETWORKS];
     for (uint32_t k = 0; k <= pop->n_nets; k++) seeds[k] = bsn_rng_next(&pop->rng);
