@@ -177,6 +177,16 @@ def test_suna_solves_multiplexer_6() -> None:
         pop.evolve(100)
 
 
+def test_es_solves_multiplexer_11_with_lexicase_parents_and_the_winner_holds() -> None:
+    # Known answer: with lexicase parents (tasks of 128 cases or more), seed 7 solves
+    # multiplexer-11 in 150 generations (18.7 k evaluations, 2026-12-02); the es before them
+    # stood at 945,312 after 600 generations from this seed, so a regression fails.
+    task = {"env": {"name": "multiplexer-11"}, "budget": {"population": 100}}
+    pop = solve(task, 7, "es", 300)
+    best = pop.best()
+    assert [bisuna.score(best, task, bytes([k]) * 32) for k in range(4)] == [1_000_000] * 4
+
+
 def cipher_task(words: int, samples: int = 256) -> dict[str, object]:
     return {
         "env": {"name": "cipher", "params": {"payload_words": words, "mix": "none"}},
