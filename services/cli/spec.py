@@ -26,8 +26,8 @@ ENVIRONMENTS: dict[str, tuple[str, dict[str, tuple[int | str, str]], int]] = {
         "without the key try to read them. Score: the share of bits Bob recovers that the "
         "attackers cannot.",
         {
-            "payload_words": (1, "16-bit words per message, 1..16 (more is harder)"),
-            "mix": ("xor", '"xor": the key is xored into the inputs; "none": given beside them'),
+            "payload_words": (4, "16-bit words per message, 1..16 (more is harder)"),
+            "mix": ("none", '"none": the key beside the words (a winner learns to encrypt); "xor": K xor P'),
         },
         512,
     ),
