@@ -27,7 +27,10 @@ ENVIRONMENTS: dict[str, tuple[str, dict[str, tuple[int | str, str]], int]] = {
         "attackers cannot.",
         {
             "payload_words": (4, "16-bit words per message, 1..16 (more is harder)"),
-            "mix": ("none", '"none": the key beside the words (a winner learns to encrypt); "xor": K xor P'),
+            "mix": (
+                "none",
+                '"none": the key beside the words (a winner learns to encrypt); "xor": K xor P',
+            ),
         },
         512,
     ),
