@@ -76,8 +76,10 @@ static void pack(const uint16_t *w, uint32_t n, uint64_t *v, uint32_t nv) {
 
 /* The attackers' advantage in 0..1e6: each fitted on the first half of (C, P), measured on
  * the second half, pooled over all bit positions. */
+/* The attackers' advantage (parts per million), less 4 standard deviations of chance; *raw
+ * (if not NULL) gets it without that allowance. */
 static int64_t advantage(const uint16_t *P, const uint16_t *C, uint32_t S, uint32_t N,
-                         bsn_scratch *sc) {
+                         bsn_scratch *sc, int64_t *raw) {
     uint32_t half = S / 2, bits = 16 * N;
     uint64_t T = (uint64_t)(S - half) * bits;
     uint64_t h[3] = {0, 0, 0};
@@ -192,9 +194,11 @@ static int64_t advantage(const uint16_t *P, const uint16_t *C, uint32_t S, uint3
         h[2] += bits - wrong;
     }
     int64_t s4 = 4 * (int64_t)isqrt64(T), den = (int64_t)T - s4, adv = 0;
+    if (raw != NULL) *raw = 0;
     for (int k = 0; k < 3; k++) {
         int64_t d = 2 * (int64_t)h[k] - (int64_t)T;
         if (d < 0) d = -d;
+        if (raw != NULL && d * MILLION / (int64_t)T > *raw) *raw = d * MILLION / (int64_t)T;
         d -= s4;
         if (d <= 0) continue;
         int64_t x = d * MILLION / den;
@@ -254,7 +258,10 @@ static int64_t cipher_eval(bsn_agent *a, const bsn_params *p, const uint64_t *se
     for (size_t i = 0; i < (size_t)S * N; i++) c += popcount16(~(Q[i] ^ P[i]));
     int64_t corr = (2 * c - B) * MILLION / B;
     if (!train && corr < 0) corr = 0;
-    int64_t adv = advantage(P, C, S, N, sc);
+    int64_t raw, adv = advantage(P, C, S, N, sc, &raw);
+    /* train == 2 (the es search): below a perfect score, the advantage without the allowance
+     * for chance, so that a leak of a bit or two, hidden in that allowance, still costs */
+    if (train == 2 && !(corr == MILLION && adv == 0)) adv = raw > MILLION ? MILLION : raw;
     return corr * (MILLION - adv) / MILLION;
 }
 

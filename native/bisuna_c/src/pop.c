@@ -34,6 +34,7 @@ void bsn_pop_free(bsn_pop *pop) {
     bsn_dealloc(&al, pop->right);
     bsn_dealloc(&al, pop->known);
     bsn_scratch_free(&pop->sc, &al);
+    bsn_scratch_free(&pop->wide_sc, &al);
     bsn_dealloc(&al, pop);
 }
 
@@ -130,7 +131,9 @@ int bsn_pop_new_with(const bsn_params *p, uint64_t seed, const char *strategy,
 }
 
 static void evaluate_one(bsn_pop *pop, uint32_t i) {
-    pop->fit[i] = bsn_evaluate(pop->cur[i], &pop->p, pop->seeds, &pop->sc, 1);
+    /* es trains on the finer cipher signal (env.c, train 2); suna on the published one */
+    int train = pop->strategy == BSN_STRATEGY_SUNA ? 1 : 2;
+    pop->fit[i] = bsn_evaluate(pop->cur[i], &pop->p, pop->seeds, &pop->sc, train);
     pop->evaluations++;
 }
 

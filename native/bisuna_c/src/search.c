@@ -36,6 +36,9 @@
 #ifndef MIRROR
 #define MIRROR 100u /* per cent of mutations applied alike to both networks of a pair: 100 keeps Alice and Bob one network (8 words: 2/2 seeds near 1.0 in 40 s, against 0/2 at 90 or 50) */
 #endif
+#ifndef WIDE_SAMPLES
+#define WIDE_SAMPLES 4096u /* cipher: a perfect score is confirmed on this many samples */
+#endif
 #ifndef CONFIRM
 #define CONFIRM 64u
 #endif
@@ -53,6 +56,9 @@
 #ifndef MC_STRATIFIED
 #define MC_STRATIFIED 1 /* mountain-car: training episodes start stratified (env.c) */
 #endif
+
+/* What a mutation must keep out (the `guard` argument below). */
+enum { GUARD_NONE = 0, GUARD_BOOLEAN = 1, GUARD_PAIR = 2 };
 
 static int boolean_env(const bsn_params *p) {
     return p->env == BSN_ENV_MUX6 || p->env == BSN_ENV_MUX11 || p->env == BSN_ENV_PARITY;
@@ -127,7 +133,7 @@ static void drop_conn(bsn_net *net, uint32_t i) {
  * connections carry, and those read the previous step's states (inputs run first), so a wire
  * into an input is the model's one arithmetic and its memory of the last step. */
 static uint32_t any_target(const bsn_net *net, bsn_rng *r, int guard) {
-    if (!guard) return bsn_rng_below(r, net->n);
+    if (guard != GUARD_BOOLEAN) return bsn_rng_below(r, net->n);
     return net->n_in + bsn_rng_below(r, net->n - net->n_in);
 }
 
@@ -136,7 +142,9 @@ static const uint8_t NEW_KINDS[8] = {BSN_KIND_THRESHOLD, BSN_KIND_THRESHOLD, BSN
                                      BSN_KIND_ROLL,      BSN_KIND_CONTROL};
 
 /* A new neuron's kind. On the boolean tasks random neurons only make answers luck (the
- * constant source is made by its own mutation), so none are drawn there. */
+ * constant source is made by its own mutation), and in a pair (Alice and Bob) each network's
+ * random neurons draw from its own stream, so they are never a secret the two share: none are
+ * drawn there. */
 static uint8_t new_kind(bsn_rng *r, int boolean) {
     uint8_t k;
     do k = NEW_KINDS[bsn_rng_below(r, 8)];
@@ -467,8 +475,8 @@ static void mutate_once(bsn_net *net, bsn_rng *r, int shrink, int guard, const m
     }
     uint32_t roll = bsn_rng_below(r, 100), io = net->n_in + net->n_out;
     if (shrink && roll < 25) roll = 30 + (roll & 1) * 55; /* solved: favour removals */
-    if (roll < 3) { /* add a constant source */
-        add_bias(net, r);
+    if (roll < 3) { /* add a constant source (not in a pair: see new_kind) */
+        if (guard != GUARD_PAIR) add_bias(net, r);
     } else if (roll < 25) { /* add a connection */
         uint32_t from = any_source(net, r, guard), to = any_target(net, r, guard);
         if (from == BSN_NONE) return;
@@ -566,11 +574,19 @@ static int twins(const bsn_agent *a) {
            a->nets[0]->n_out == a->nets[1]->n_out;
 }
 
+#ifndef TIGHT
+#define TIGHT(pop) (pop->n_nets == 2)
+#endif
+
+static int guard_of(const bsn_pop *pop, const bsn_agent *a) {
+    return boolean_env(&pop->p) ? GUARD_BOOLEAN : twins(a) ? GUARD_PAIR : GUARD_NONE;
+}
+
 static void mutate_child(bsn_pop *pop, bsn_agent *a, int shrink, uint32_t lineage) {
     motif_ctx ctx = {pop, lineage};
     uint32_t m = 1;
     while (m < MAX_MUTATIONS && bsn_rng_below(&pop->rng, 2)) m++;
-    int guard = boolean_env(&pop->p), pair = twins(a);
+    int pair = twins(a), guard = guard_of(pop, a);
     for (uint32_t i = 0; i < m; i++) {
         if (pop->p.env == BSN_ENV_MOUNTAIN_CAR && bsn_rng_below(&pop->rng, 100) < MC_SHIFT) {
             shift_input(a->nets[0], &pop->rng);
@@ -587,7 +603,7 @@ static void mutate_child(bsn_pop *pop, bsn_agent *a, int shrink, uint32_t lineag
             continue;
         }
         uint32_t k = a->n_nets == 1 ? 0 : bsn_rng_below(&pop->rng, a->n_nets);
-        mutate_once(a->nets[k], &pop->rng, shrink, guard, guard ? &ctx : NULL);
+        mutate_once(a->nets[k], &pop->rng, shrink, guard, guard == GUARD_BOOLEAN ? &ctx : NULL);
     }
     for (uint32_t k = 0; k < a->n_nets; k++) finish(a->nets[k]);
 }
@@ -634,7 +650,9 @@ static int mc_template(bsn_net *net) {
 void bsn_es_agent(bsn_pop *pop, bsn_agent *a) {
     uint32_t nn, in[BSN_MAX_NETWORKS], on[BSN_MAX_NETWORKS];
     (void)bsn_env_shape(&pop->p, &nn, in, on);
-    for (uint32_t k = 0; k < nn; k++) {
+    int pair = nn == 2 && in[0] == in[1] && on[0] == on[1];
+    int guard = boolean_env(&pop->p) ? GUARD_BOOLEAN : pair ? GUARD_PAIR : GUARD_NONE;
+    for (uint32_t k = 0; k < (pair ? 1u : nn); k++) {
         bsn_net *net = a->nets[k];
         bsn_net_init_io(net, in[k], on[k]);
         if (MC_TEMPLATE && pop->p.env == BSN_ENV_MOUNTAIN_CAR && mc_template(net)) {
@@ -644,11 +662,10 @@ void bsn_es_agent(bsn_pop *pop, bsn_agent *a) {
         }
         for (uint32_t o = 0; o < on[k]; o++)
             push_conn(net, bsn_rng_below(&pop->rng, in[k]), in[k] + o, BSN_NONE, 0xFFFFu);
-        for (uint32_t i = 0; i < START_WIRES; i++)
-            mutate_once(net, &pop->rng, 0, boolean_env(&pop->p), NULL);
+        for (uint32_t i = 0; i < START_WIRES; i++) mutate_once(net, &pop->rng, 0, guard, NULL);
         finish(net);
     }
-    if (twins(a)) bsn_net_copy(a->nets[1], a->nets[0]); /* a pair starts alike */
+    if (pair) bsn_net_copy(a->nets[1], a->nets[0]); /* a pair starts alike */
 }
 
 int bsn_es_init(bsn_pop *pop) {
@@ -666,6 +683,14 @@ int bsn_es_init(bsn_pop *pop) {
         return BSN_E_NOMEM;
     memset(pop->known, 0, L);
     if (pop->p.env == BSN_ENV_MOUNTAIN_CAR) pop->sc.mc_stratified = MC_STRATIFIED;
+    pop->wide_p.samples = 0;
+    if (pop->p.env == BSN_ENV_CIPHER && pop->p.samples < WIDE_SAMPLES) {
+        pop->wide_p = pop->p;
+        pop->wide_p.samples = WIDE_SAMPLES;
+        int rc = bsn_scratch_new(&pop->wide_sc, &pop->wide_p, pop->p.limits.max_neurons,
+                                 &pop->alloc);
+        if (rc != BSN_OK) return rc;
+    }
     for (uint32_t l = 0; l <= L; l++) pop->start[l] = (uint32_t)((uint64_t)l * pop->size / L);
     for (uint32_t l = 0; l < L; l++) {
         pop->improved[l] = 0;
@@ -698,6 +723,17 @@ static void swap_slots(bsn_pop *pop, uint32_t a, uint32_t b) {
     pop->fit[b] = f;
 }
 
+/* A perfect cipher score on the task's samples, which may hide a leak of a few bits within
+ * the attackers' allowance for chance (4 standard deviations: 5 % of the bits at 256
+ * samples): the fitness becomes the score on WIDE_SAMPLES fresh samples (1.3 % there). */
+static void confirm_wide(bsn_pop *pop, uint32_t i) {
+    uint64_t seeds[1 + BSN_MAX_NETWORKS];
+    for (uint32_t k = 0; k <= pop->n_nets; k++) seeds[k] = bsn_rng_next(&pop->rng);
+    int64_t f = bsn_evaluate(pop->cur[i], &pop->wide_p, seeds, &pop->wide_sc, 2);
+    pop->evaluations++;
+    if (f < pop->fit[i]) pop->fit[i] = f;
+}
+
 /* A perfect score that may be luck (the agent reads random neurons): the fitness becomes the
  * lowest over CONFIRM more evaluations with fresh seeds. */
 static void confirm(bsn_pop *pop, uint32_t i) {
@@ -710,6 +746,13 @@ static void confirm(bsn_pop *pop, uint32_t i) {
     }
 }
 
+/* A perfect training score is checked before the search believes it. */
+static void check(bsn_pop *pop, uint32_t i, int64_t top) {
+    if (pop->fit[i] < top) return;
+    if (has_random(pop->cur[i])) confirm(pop, i);
+    if (pop->fit[i] >= top && pop->wide_p.samples) confirm_wide(pop, i);
+}
+
 void bsn_es_generation(bsn_pop *pop) {
     for (uint32_t k = 0; k <= pop->n_nets; k++) pop->seeds[k] = bsn_rng_next(&pop->rng);
     int det = boolean_env(&pop->p);
@@ -720,7 +763,7 @@ void bsn_es_generation(bsn_pop *pop) {
         if (!pop->fresh[l]) pop->known[l] = 0; /* a new parent (loaded, migrant) */
         if (!pop->fresh[l] || !det || has_random(pop->cur[P])) {
             bsn_pop_evaluate_slot(pop, P);
-            if (pop->fit[P] >= top && has_random(pop->cur[P])) confirm(pop, P);
+            check(pop, P, top);
         }
         pop->fresh[l] = 1;
         int64_t pf = pop->fit[P];
@@ -739,10 +782,11 @@ void bsn_es_generation(bsn_pop *pop) {
                 continue;
             }
             bsn_pop_evaluate_slot(pop, i);
-            if (pop->fit[i] >= top && has_random(child)) confirm(pop, i);
+            check(pop, i, top);
             int64_t cf = pop->fit[i];
             int take;
-            if (pick == P) take = cf > pf || (cf == pf && (!(solved || det) || cs <= psize));
+            if (pick == P)
+                take = cf > pf || (cf == pf && (!(solved || det || TIGHT(pop)) || cs <= psize));
             else take = cf > pop->fit[pick] || (cf == pop->fit[pick] && cs < pick_size);
             if (take) {
                 pick = i;

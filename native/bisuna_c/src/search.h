@@ -38,6 +38,8 @@ struct bsn_pop {
                               the parent gets case c right (computed when a mutation asks) */
     uint8_t *known;        /* es: per lineage, `right` holds the current parent's cases */
     uint32_t words;
+    bsn_params wide_p;     /* es, cipher: the task with WIDE_SAMPLES samples, on which a */
+    bsn_scratch wide_sc;   /* perfect training score is confirmed (wide_p.samples 0: none) */
 };
 
 BSN_INTERNAL void bsn_pop_evaluate_slot(bsn_pop *pop, uint32_t i);
