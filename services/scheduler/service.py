@@ -228,14 +228,20 @@ class EpochDispatcher:
         return value
 
     def wait(self, islands: list[Island], timeout: float) -> None:
-        """Block until the oldest epoch in flight finishes (the result backend pushes it),
-        for at most `timeout` seconds; just sleep when none is."""
-        oldest = min((i for i in islands if i.sent), key=lambda i: i.sent_at, default=None)
-        if oldest is None:
+        """Block until the epoch in flight expected to finish first finishes (the result
+        backend pushes it), for at most `timeout` seconds; just sleep when none is. Expected
+        first, not oldest: a short epoch sent after a long one is back first, and its worker
+        waits for its next epoch until this returns."""
+        due = min(
+            (i for i in islands if i.sent),
+            key=lambda i: (i.sent_at + i.expected_seconds, i.sent_at),
+            default=None,
+        )
+        if due is None:
             time.sleep(timeout)
             return
         with contextlib.suppress(CeleryTimeout):
-            oldest.sent[-1].get(timeout=timeout, propagate=False)
+            due.sent[-1].get(timeout=timeout, propagate=False)
 
     @staticmethod
     def _first_done(island: Island, task_id: int) -> JsonObject | None:

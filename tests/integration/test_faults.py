@@ -140,3 +140,30 @@ def test_pool_process_killed_mid_epoch_is_requeued_at_once(
     assert result["best"] == run_epoch(spec, epoch_seed(seed, 2), 200, [], 2, carry=private)["best"]
     assert not any("sending it again" in r.getMessage() for r in caplog.records)
     procs.check_alive()
+
+
+def test_the_loop_wakes_for_the_epoch_due_first_not_the_oldest(
+    pool: tuple[Procs, SolverSettings], tmp_path: Path
+) -> None:
+    """Two islands on two workers: the older one's epoch is long, the younger one's short. The
+    work loop's wait returns when the short one is back (its worker then gets its next epoch),
+    not when the older one is: blocking on the oldest left that worker idle until the wait's
+    timeout (a quarter second a turn in the loop)."""
+    procs, settings = pool
+    spec_cid = LocalContentStore(tmp_path / "content").put(parse_spec(json.dumps(HEAVY)).to_bytes())
+    procs.start("worker-a", "worker", "--concurrency", "1", "--loglevel", "WARNING")
+    procs.start("worker-b", "worker", "--concurrency", "1", "--loglevel", "WARNING")
+    app = make_app(settings)
+    wait_until("two workers", lambda: len(app.control.ping(timeout=0.5)) >= 2, procs, 60)
+    dispatcher = EpochDispatcher(app, queue=settings.queue, epoch_timeout=600)
+    older = Island(index=0, seed=b"\x0b" * 32, strategy="suna")
+    younger = Island(index=1, seed=b"\x0c" * 32, strategy="suna")
+    # As the work loop sends them: each with the time its generations should take.
+    dispatcher.send(older, epoch_args(spec_cid, older, 1000, [], 1))
+    older.expected_seconds = 1000 * 0.01
+    dispatcher.send(younger, epoch_args(spec_cid, younger, 1, [], 1))
+    younger.expected_seconds = 0.01
+    dispatcher.wait([older, younger], 300)
+    assert younger.sent[-1].ready()
+    assert not older.sent[-1].ready()  # still evolving: the wait was not for it
+    assert gather(dispatcher, older) is not None

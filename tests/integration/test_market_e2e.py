@@ -201,10 +201,12 @@ def test_task_goes_from_created_to_paid_through_kills(
     wait_until("the scheduler's commit", lambda: market.solution_count(tid) >= 1, procs, 180)
     procs.kill9("scheduler")
     assert market.get_solution(tid, 0).solver == solver.address
+    scheduler_log = tmp_path / "logs" / "scheduler.log"
+    before = len(scheduler_log.read_bytes())  # the log is appended to: its successor's lines follow
     procs.start("scheduler", "run", "scheduler", key=solver)
     wait_until(
         "the restarted scheduler at work",
-        lambda: "working on task" in (tmp_path / "logs" / "scheduler.log").read_text(),
+        lambda: b"working on task" in scheduler_log.read_bytes()[before:],
         procs,
         60,
     )

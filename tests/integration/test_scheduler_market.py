@@ -85,7 +85,11 @@ class Market:
         spec: dict[str, Any],
         commit_seconds: int,
         reveal_seconds: int = 600,
+        at: int | None = None,
     ) -> int:
+        """Create a task; `at` pins the chain time of its block (its deadlines count from it)."""
+        if at is not None:
+            self.chain.rpc("evm_setNextBlockTimestamp", [at])
         created = create_task(
             self.node(requester),
             self.content,
@@ -423,8 +427,15 @@ def test_reveals_go_out_the_task_whose_reveal_window_closes_first_first(market: 
 
     requester, solver, evaluator = market.chain.accounts[23:26]
     s = market.scheduler(solver)
-    early = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=600)
-    late = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=10)
+    # Both in blocks of the same second, so both commit windows close together. Were late's to
+    # close even 1 s after early's, a reveal pass at early's deadline would send early's two
+    # reveals before late's window opens, leaving late's 10 s too little for three reveals at
+    # 3 s each: the scheduler rightly declines late's second commitment (a slow machine took
+    # more than a second between the two creates about one run in three).
+    at = market.chain.next_time() + 1
+    early = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=600, at=at)
+    late = market.create(requester, evaluator.address, SLOW, 3600, reveal_seconds=10, at=at)
+    assert s.market.get_task(early).commit_deadline == s.market.get_task(late).commit_deadline
     pop = bisuna.Population(parse_spec(json.dumps(SLOW)).to_dict(), 5)
     pop.evolve(2)
     agents = [a.to_bytes() for a in pop.export_best(4)]

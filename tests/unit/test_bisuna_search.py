@@ -180,6 +180,61 @@ def test_suna_solves_multiplexer_6() -> None:
         pop.evolve(100)
 
 
+def test_es_solves_multiplexer_11_with_lexicase_parents_and_the_winner_holds() -> None:
+    # Known answer: with lexicase parents (tasks of 128 cases or more), seed 7 solves
+    # multiplexer-11 in 150 generations (18.7 k evaluations, 2026-12-02); the es before them
+    # stood at 945,312 after 600 generations from this seed, so a regression fails.
+    task = {"env": {"name": "multiplexer-11"}, "budget": {"population": 100}}
+    pop = solve(task, 7, "es", 300)
+    best = pop.best()
+    assert [bisuna.score(best, task, bytes([k]) * 32) for k in range(4)] == [1_000_000] * 4
+
+
+def cipher_task(words: int, samples: int = 256) -> dict[str, object]:
+    return {
+        "env": {"name": "cipher", "params": {"payload_words": words, "mix": "none"}},
+        "eval": {"samples": samples},
+        "budget": {"population": 100},
+    }
+
+
+def previous_key_cipher(words: int, keyed: bool = True) -> bisuna.Agent:
+    """Alice and Bob alike: input i (P or C) also reads key input i, so it holds the word plus
+    the complement of the previous sample's key (inputs run first, so a wire into an input
+    reads the last step's state); output i reads it, complemented again. Alice writes
+    C = K' - P, Bob P = K' - C."""
+    conns = [Connection(i, 2 * words + i) for i in range(words)]
+    if keyed:
+        conns += [Connection(words + i, i) for i in range(words)]
+    net = Network(2 * words, words, (), tuple(conns))
+    return bisuna.Agent.from_networks([net, net])
+
+
+@pytest.mark.parametrize("words", [3, 8])
+def test_a_wire_from_each_key_into_its_word_is_a_perfect_cipher(words: int) -> None:
+    # What es finds on the cipher (mix none): the model's one arithmetic is an input adding its
+    # observation to what its wires carry, and those carry the previous step's states.
+    task = cipher_task(words, 4096)
+    assert [bisuna.score(previous_key_cipher(words), task, bytes([k]) * 32) for k in range(4)] == [
+        1_000_000
+    ] * 4
+    # without the key wires C = ~P: Bob still decrypts, but every attacker reads it
+    assert bisuna.score(previous_key_cipher(words, keyed=False), task, b"\x01" * 32) == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_es_solves_the_cipher_without_mixing_and_the_winner_holds(seed: int) -> None:
+    # Known answers (2026-12-02): payload 3, 256 samples, seeds 1-6 reach a perfect training
+    # fitness (confirmed on 16,384 samples) within 250 generations, 0.4-2.1 CPU-s. Before
+    # connections into inputs and Alice and Bob mutating alike, es reached about 0.8 M.
+    task = cipher_task(3)
+    pop = solve(task, seed, "es", 1_000)
+    best = pop.best()
+    assert [bisuna.score(best, task, bytes([k, 3]) * 16) for k in range(8)] == [1_000_000] * 8
+    # Alice and Bob are one network: they start alike and every mutation changes both
+    assert best.network(0) == best.network(1)
+
+
 # ---- mountain-car ----------------------------------------------------------------------------
 
 MOUNTAIN_CAR = {"env": {"name": "mountain-car"}, "budget": {"population": 100}}

@@ -9,6 +9,9 @@
  * and, once the parent is perfect, only when it is no larger, so a solved lineage keeps
  * shrinking its agent (the contract prefers the smaller agent on equal scores). A lineage that
  * has not improved for STALL generations restarts from a fresh agent, except the best one.
+ * On the boolean tasks with many cases (multiplexer-11), a lineage's children come from a
+ * parent chosen by lexicase selection over every lineage's per-case outcomes (its own parent
+ * or another lineage's); the child still replaces the lineage's own parent only as above.
  * Agents are evaluated through bsn_evaluate, the function bsn_score uses (on mountain-car
  * with training starts stratified). Mountain-car lineages start from a policy template whose
  * two input shifts the search tunes (mc_template, shift_input). */
@@ -20,6 +23,9 @@
 #ifndef LAMBDA_BOOLEAN
 #define LAMBDA_BOOLEAN 9u /* boolean tasks: fewer, wider lineages (multiplexer-11 3/3 in a
                              median 26 CPU-s against 2/3 with LAMBDA, 45 s cap) */
+#endif
+#ifndef LAMBDA_PAIR
+#define LAMBDA_PAIR 4u /* cipher: lineages of (1 + 4); few lineages solve fastest (payload 8, seeds 1-4, 60 CPU-s: population 24, 4 lineages, 4/4 in 28-46 s; population 100: 20 lineages 2/4, 10 of (1 + 9) 3/4, 5 of (1 + 19) 2/4) */
 #endif
 #ifndef STALL
 #define STALL 4000u
@@ -37,14 +43,25 @@
 #define MIRROR 100u /* per cent of mutations applied alike to both networks of a pair: 100 keeps Alice and Bob one network (8 words: 2/2 seeds near 1.0 in 40 s, against 0/2 at 90 or 50) */
 #endif
 #ifndef WIDE_SAMPLES
-#define WIDE_SAMPLES 4096u /* cipher: a perfect score is confirmed on this many samples */
+#define WIDE_SAMPLES 16384u /* cipher: a perfect score is confirmed on this many samples */
 #endif
 #ifndef CONFIRM
 #define CONFIRM 64u
 #endif
+#ifndef LEXICASE
+#define LEXICASE 100u /* boolean tasks of LEXICASE_CASES cases or more: per cent of lineages a
+                         generation whose children come from a parent chosen by lexicase
+                         selection over every lineage's parent */
+#endif
+#ifndef LEXICASE_CASES
+#define LEXICASE_CASES 128u /* multiplexer-11 (2,048 cases), seeds 1-10: 10/10 in a median
+                               of 8.8 CPU-s, against 10/10 in 35.0 without; on parity-3 and
+                               parity-4 (8, 16 cases) it was 4-7x slower, on multiplexer-6
+                               (64) even */
+#endif
 #ifndef MC_TEMPLATE
 #define MC_TEMPLATE 1 /* mountain-car: start from mc_template (0: as elsewhere; 10/10 seeds
-                         solved in a median 0.8 CPU-s with it, winners 892-897 k on 1,024
+                         solved in a median 0.8 CPU-s with it, winners 890-897 k on 1,024
                          held-out episodes; without it the search stalls near 890 k) */
 #endif
 #ifndef MC_SHIFT
@@ -294,6 +311,28 @@ static uint32_t missed_one(const motif_ctx *m, bsn_rng *r) {
         if (bsn_rng_below(r, ++n) == 0) pick = c; /* reservoir: uniform over the misses */
     }
     return pick;
+}
+
+/* Lexicase selection over the lineages' parents (boolean tasks): cases drawn at random, each
+ * keeping the candidates that get it right (all of them when none does), until one is left or
+ * as many cases as the task has were drawn; then any of those left. */
+static uint32_t lexicase_parent(bsn_pop *pop) {
+    uint32_t cand[256], n = pop->lineages < 256 ? pop->lineages : 256;
+    for (uint32_t l = 0; l < n; l++) {
+        motif_ctx m = {pop, l};
+        (void)lineage_right(&m);
+        cand[l] = l;
+    }
+    uint32_t cases = cases_of(&pop->p);
+    for (uint32_t draw = 0; draw < cases && n > 1; draw++) {
+        uint32_t c = bsn_rng_below(&pop->rng, cases), kept = 0;
+        for (uint32_t j = 0; j < n; j++) {
+            const uint64_t *right = pop->right + (size_t)cand[j] * pop->words;
+            if ((right[c / 64] >> (c % 64)) & 1u) cand[kept++] = cand[j];
+        }
+        if (kept > 0) n = kept; /* else nobody is right on c: it does not discriminate */
+    }
+    return cand[bsn_rng_below(&pop->rng, n)];
 }
 
 /* Adds a conjunction of 1-4 literals feeding the output (or another term): literals of a case
@@ -669,7 +708,9 @@ void bsn_es_agent(bsn_pop *pop, bsn_agent *a) {
 }
 
 int bsn_es_init(bsn_pop *pop) {
-    uint32_t L = pop->size / (1 + (boolean_env(&pop->p) ? LAMBDA_BOOLEAN : LAMBDA));
+    uint32_t lambda = boolean_env(&pop->p) ? LAMBDA_BOOLEAN
+                      : pop->p.env == BSN_ENV_CIPHER ? LAMBDA_PAIR : LAMBDA;
+    uint32_t L = pop->size / (1 + lambda);
     if (L == 0) L = 1;
     pop->lineages = L;
     pop->start = bsn_alloc(&pop->alloc, (L + 1) * sizeof(uint32_t));
@@ -725,7 +766,8 @@ static void swap_slots(bsn_pop *pop, uint32_t a, uint32_t b) {
 
 /* A perfect cipher score on the task's samples, which may hide a leak of a few bits within
  * the attackers' allowance for chance (4 standard deviations: 5 % of the bits at 256
- * samples): the fitness becomes the score on WIDE_SAMPLES fresh samples (1.3 % there). */
+ * samples): the fitness becomes the score on WIDE_SAMPLES fresh samples (0.65 % there, below
+ * one bit in 128: a one-bit leak of an 8-word payload). */
 static void confirm_wide(bsn_pop *pop, uint32_t i) {
     uint64_t seeds[1 + BSN_MAX_NETWORKS];
     for (uint32_t k = 0; k <= pop->n_nets; k++) seeds[k] = bsn_rng_next(&pop->rng);
@@ -769,12 +811,15 @@ void bsn_es_generation(bsn_pop *pop) {
         int64_t pf = pop->fit[P];
         size_t psize = bsn_agent_size(pop->cur[P]);
         int solved = pf >= top;
-        uint32_t pick = P;
+        uint32_t pick = P, src = l;
+        if (LEXICASE && det && !solved && cases_of(&pop->p) >= LEXICASE_CASES &&
+            bsn_rng_below(&pop->rng, 100) < LEXICASE)
+            src = lexicase_parent(pop);
         size_t pick_size = psize;
         for (uint32_t i = P + 1; i < end; i++) {
             bsn_agent *child = pop->cur[i];
-            copy_into(child, pop->cur[P]);
-            mutate_child(pop, child, solved, l);
+            copy_into(child, pop->cur[pop->start[src]]);
+            mutate_child(pop, child, solved, src);
             size_t cs = bsn_agent_size(child);
             if (cs > pop->p.limits.max_agent_bytes) {
                 copy_into(child, pop->cur[P]);
