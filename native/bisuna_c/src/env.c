@@ -350,7 +350,9 @@ static int64_t mountain_car_eval(bsn_agent *a, const bsn_params *p, const uint64
     int64_t total = 0;
     uint16_t in[2], out[1];
     for (uint32_t e = 0; e < p->samples; e++) {
-        int64_t x = -600000 + (int64_t)bsn_rng_below(&r, 200001), v = 0;
+        int64_t x = (int64_t)bsn_rng_below(&r, 200001), v = 0;
+        if (sc->mc_stratified) x = ((int64_t)e * 200001 + x) / p->samples; /* training only */
+        x -= 600000;
         bsn_net_reset(net, seeds[1] + e);
         uint32_t t = 0;
         int reached = 0;

@@ -167,6 +167,10 @@ typedef struct bsn_scratch {
      * out_of_fuel and returns 0. bsn_scratch_new: no limit, not counted on the lanes. */
     uint64_t fuel_limit, fuel_used;
     int count_fuel, out_of_fuel;
+    /* mountain-car training (the es sets it; 0 everywhere else, and always when scoring):
+     * episode e of n starts at a draw within the e-th n-th of the start interval, in place
+     * of a draw over all of it (same mean, much less noise between agents' fitness). */
+    int mc_stratified;
 } bsn_scratch;
 
 /* Scratch for evaluating agents of up to `neurons` neurons per network. */

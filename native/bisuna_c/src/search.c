@@ -12,7 +12,9 @@
  * On the boolean tasks with many cases (multiplexer-11), a lineage's children come from a
  * parent chosen by lexicase selection over every lineage's per-case outcomes (its own parent
  * or another lineage's); the child still replaces the lineage's own parent only as above.
- * Agents are evaluated through bsn_evaluate, the function bsn_score uses. */
+ * Agents are evaluated through bsn_evaluate, the function bsn_score uses (on mountain-car
+ * with training starts stratified). Mountain-car lineages start from a policy template whose
+ * two input shifts the search tunes (mc_template, shift_input). */
 #include "search.h"
 
 #ifndef LAMBDA
@@ -56,6 +58,20 @@
                                of 8.8 CPU-s, against 10/10 in 35.0 without; on parity-3 and
                                parity-4 (8, 16 cases) it was 4-7x slower, on multiplexer-6
                                (64) even */
+#endif
+#ifndef MC_TEMPLATE
+#define MC_TEMPLATE 1 /* mountain-car: start from mc_template (0: as elsewhere; 10/10 seeds
+                         solved in a median 0.8 CPU-s with it, winners 890-897 k on 1,024
+                         held-out episodes; without it the search stalls near 890 k) */
+#endif
+#ifndef MC_SHIFT
+#define MC_SHIFT 30u /* mountain-car: per cent of mutations that shift an input */
+#endif
+#ifndef MC_STEP_BITS
+#define MC_STEP_BITS 4u /* a shift moves by 256 times 1, 2, 4 or 8 */
+#endif
+#ifndef MC_STRATIFIED
+#define MC_STRATIFIED 1 /* mountain-car: training episodes start stratified (env.c) */
 #endif
 
 /* What a mutation must keep out (the `guard` argument below). */
@@ -424,6 +440,43 @@ static void change_literal(bsn_net *net, bsn_rng *r) {
     if (s != BSN_NONE) net->c[i].from = (uint16_t)s;
 }
 
+/* ---- mountain-car -------------------------------------------------------------------------
+ * An input adds to its observation what its incoming connections carry (the previous step's
+ * states), and the action is the output's top bit: so a constant added to an input moves the
+ * point where a bit of it flips, e.g. the velocity at which the car pushes right, and a second
+ * constant on the position input makes a bit that says which side of a point the car is on.
+ * A good policy (see tests/unit/test_bisuna_search.py) is little more than two such shifts.
+ * This mutation adds a constant source's connection into an input, or changes the shift of
+ * one: a high-byte weight (the constant's state is 0xFF00, so shifts are multiples of 256). */
+static void shift_input(bsn_net *net, bsn_rng *r) {
+    uint32_t in = bsn_rng_below(r, net->n_in), k = find_const(net);
+    if (k != BSN_NONE) {
+        for (uint32_t i = 0; i < net->nc; i++) {
+            bsn_conn *c = &net->c[i];
+            if (c->from != k || c->to != in || c->mod != BSN_NONE) continue;
+            uint32_t step = 0x100u << bsn_rng_below(r, MC_STEP_BITS);
+            if (bsn_rng_below(r, 4) == 0) c->weight = (uint16_t)(bsn_rng_word(r) & 0xFF00u);
+            else if (bsn_rng_below(r, 2)) c->weight = (uint16_t)((c->weight & 0xFF00u) + step);
+            else c->weight = (uint16_t)((c->weight & 0xFF00u) - step);
+            return;
+        }
+    } else {
+        if (net->n + 3 > net->cap_n || net->nc + 5 > net->cap_c) return;
+        k = net->n + 2;
+        for (uint32_t j = 0; j < 2; j++) {
+            uint32_t id = net->n++;
+            net->kind[id] = BSN_KIND_RANDOM;
+            net->rate[id] = 0;
+            push_conn(net, bsn_rng_below(r, net->n_in), id, BSN_NONE, 0xFFFFu);
+            push_conn(net, id, k, BSN_NONE, 0xFFFFu);
+        }
+        net->n++;
+        net->kind[k] = BSN_KIND_THRESHOLD;
+        net->rate[k] = 0;
+    }
+    push_conn(net, k, in, BSN_NONE, (uint16_t)(0x100u << bsn_rng_below(r, 8)));
+}
+
 /* On the boolean tasks (guard): random neurons matter only inside constant sources, so no
  * mutation reads a random neuron anew, touches a connection into or out of one, or removes one;
  * any other use makes an answer luck, and a winner that holds on 65 seeds by luck still loses
@@ -574,6 +627,10 @@ static void mutate_child(bsn_pop *pop, bsn_agent *a, int shrink, uint32_t lineag
     while (m < MAX_MUTATIONS && bsn_rng_below(&pop->rng, 2)) m++;
     int pair = twins(a), guard = guard_of(pop, a);
     for (uint32_t i = 0; i < m; i++) {
+        if (pop->p.env == BSN_ENV_MOUNTAIN_CAR && bsn_rng_below(&pop->rng, 100) < MC_SHIFT) {
+            shift_input(a->nets[0], &pop->rng);
+            continue;
+        }
         if (pair && bsn_rng_below(&pop->rng, 100) < MIRROR) {
             /* the same mutation in both networks (the same draws on the same shapes) */
             bsn_rng at = pop->rng;
@@ -590,8 +647,45 @@ static void mutate_child(bsn_pop *pop, bsn_agent *a, int shrink, uint32_t lineag
     for (uint32_t k = 0; k < a->n_nets; k++) finish(a->nets[k]);
 }
 
+/* The mountain-car start (0 when the limits leave no room for it): push right when the
+ * velocity input's sum (the velocity plus a shift b) has its top bit and either its second or
+ * its third bit (a velocity well above -b) or the position input's top bit clear (the
+ * position plus a shift c is left of a point): right iff v > θ(x), θ one level left of the
+ * point and another right of it. An identity neuron holds the velocity sum (the complement of
+ * the input's state), two rolls and an identity bring bits 14 and 13 to the top, and the
+ * output ANDs through modulated connections. Both shifts start at 0 (the push-with-the-
+ * velocity policy from the second step on, about 135 steps); shift_input tunes them, and the
+ * other mutations may change anything. By hand, c = 0x1600 and b = 0x300 average about 102.6
+ * steps (a score of about 897,400; tests/unit/test_bisuna_search.py). */
+static int mc_template(bsn_net *net) {
+    enum { X, V, O, HV, R1, R2, I, A, B, K };
+    static const uint8_t kinds[] = {BSN_KIND_IDENTITY, BSN_KIND_ROLL,   BSN_KIND_ROLL,
+                                    BSN_KIND_IDENTITY, BSN_KIND_RANDOM, BSN_KIND_RANDOM,
+                                    BSN_KIND_THRESHOLD};
+    if (net->n != HV || net->cap_n < K + 1 || net->cap_c < 13) return 0;
+    for (uint32_t h = 0; h < sizeof kinds; h++) {
+        net->kind[HV + h] = kinds[h];
+        net->rate[HV + h] = 0;
+    }
+    net->n = K + 1;
+    push_conn(net, V, HV, BSN_NONE, 0xFFFFu);
+    push_conn(net, V, R1, BSN_NONE, 0xFFFFu);
+    push_conn(net, R1, R2, BSN_NONE, 0xFFFFu);
+    push_conn(net, R2, I, BSN_NONE, 0xFFFFu);
+    push_conn(net, X, A, BSN_NONE, 0xFFFFu); /* A, B, K: a constant source (add_bias) */
+    push_conn(net, X, B, BSN_NONE, 0xFFFFu);
+    push_conn(net, A, K, BSN_NONE, 0xFFFFu);
+    push_conn(net, B, K, BSN_NONE, 0xFFFFu);
+    push_conn(net, K, X, BSN_NONE, 0); /* the shifts c and b */
+    push_conn(net, K, V, BSN_NONE, 0);
+    push_conn(net, HV, O, R1, 0);
+    push_conn(net, HV, O, I, 0);
+    push_conn(net, HV, O, X, 0);
+    return 1;
+}
+
 /* A starting agent: inputs and outputs, each output wired from a random neuron, then a few
- * more connections. */
+ * more connections (mountain-car: mc_template). */
 void bsn_es_agent(bsn_pop *pop, bsn_agent *a) {
     uint32_t nn, in[BSN_MAX_NETWORKS], on[BSN_MAX_NETWORKS];
     (void)bsn_env_shape(&pop->p, &nn, in, on);
@@ -600,6 +694,11 @@ void bsn_es_agent(bsn_pop *pop, bsn_agent *a) {
     for (uint32_t k = 0; k < (pair ? 1u : nn); k++) {
         bsn_net *net = a->nets[k];
         bsn_net_init_io(net, in[k], on[k]);
+        if (MC_TEMPLATE && pop->p.env == BSN_ENV_MOUNTAIN_CAR && mc_template(net)) {
+            finish(net);
+            if (bsn_agent_size(a) <= pop->p.limits.max_agent_bytes) continue;
+            bsn_net_init_io(net, in[k], on[k]); /* no room for it: as elsewhere */
+        }
         for (uint32_t o = 0; o < on[k]; o++)
             push_conn(net, bsn_rng_below(&pop->rng, in[k]), in[k] + o, BSN_NONE, 0xFFFFu);
         for (uint32_t i = 0; i < START_WIRES; i++) mutate_once(net, &pop->rng, 0, guard, NULL);
@@ -624,6 +723,7 @@ int bsn_es_init(bsn_pop *pop) {
         pop->known == NULL || pop->right == NULL)
         return BSN_E_NOMEM;
     memset(pop->known, 0, L);
+    if (pop->p.env == BSN_ENV_MOUNTAIN_CAR) pop->sc.mc_stratified = MC_STRATIFIED;
     pop->wide_p.samples = 0;
     if (pop->p.env == BSN_ENV_CIPHER && pop->p.samples < WIDE_SAMPLES) {
         pop->wide_p = pop->p;
