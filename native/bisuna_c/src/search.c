@@ -607,25 +607,22 @@ static void finish(bsn_net *net) {
     bsn_net_prepare(net);
 }
 
-/* Two networks of one shape (the cipher's Alice and Bob). */
-static int twins(const bsn_agent *a) {
-    return a->n_nets == 2 && a->nets[0]->n_in == a->nets[1]->n_in &&
-           a->nets[0]->n_out == a->nets[1]->n_out;
+/* The task's agents are a pair of networks of one shape (the cipher's Alice and Bob). */
+static int pair_env(const bsn_params *p) {
+    uint32_t nn, in[BSN_MAX_NETWORKS], on[BSN_MAX_NETWORKS];
+    (void)bsn_env_shape(p, &nn, in, on);
+    return nn == 2 && in[0] == in[1] && on[0] == on[1];
 }
 
-#ifndef TIGHT
-#define TIGHT(pop) (pop->n_nets == 2)
-#endif
-
-static int guard_of(const bsn_pop *pop, const bsn_agent *a) {
-    return boolean_env(&pop->p) ? GUARD_BOOLEAN : twins(a) ? GUARD_PAIR : GUARD_NONE;
+static int guard_of(const bsn_params *p) {
+    return boolean_env(p) ? GUARD_BOOLEAN : pair_env(p) ? GUARD_PAIR : GUARD_NONE;
 }
 
 static void mutate_child(bsn_pop *pop, bsn_agent *a, int shrink, uint32_t lineage) {
     motif_ctx ctx = {pop, lineage};
     uint32_t m = 1;
     while (m < MAX_MUTATIONS && bsn_rng_below(&pop->rng, 2)) m++;
-    int pair = twins(a), guard = guard_of(pop, a);
+    int guard = guard_of(&pop->p), pair = guard == GUARD_PAIR;
     for (uint32_t i = 0; i < m; i++) {
         if (pop->p.env == BSN_ENV_MOUNTAIN_CAR && bsn_rng_below(&pop->rng, 100) < MC_SHIFT) {
             shift_input(a->nets[0], &pop->rng);
@@ -689,8 +686,7 @@ static int mc_template(bsn_net *net) {
 void bsn_es_agent(bsn_pop *pop, bsn_agent *a) {
     uint32_t nn, in[BSN_MAX_NETWORKS], on[BSN_MAX_NETWORKS];
     (void)bsn_env_shape(&pop->p, &nn, in, on);
-    int pair = nn == 2 && in[0] == in[1] && on[0] == on[1];
-    int guard = boolean_env(&pop->p) ? GUARD_BOOLEAN : pair ? GUARD_PAIR : GUARD_NONE;
+    int guard = guard_of(&pop->p), pair = guard == GUARD_PAIR;
     for (uint32_t k = 0; k < (pair ? 1u : nn); k++) {
         bsn_net *net = a->nets[k];
         bsn_net_init_io(net, in[k], on[k]);
@@ -798,6 +794,7 @@ static void check(bsn_pop *pop, uint32_t i, int64_t top) {
 void bsn_es_generation(bsn_pop *pop) {
     for (uint32_t k = 0; k <= pop->n_nets; k++) pop->seeds[k] = bsn_rng_next(&pop->rng);
     int det = boolean_env(&pop->p);
+    int pair = pair_env(&pop->p); /* a pair takes ties only when no larger: it bloated */
     int64_t top = perfect(&pop->p);
     uint32_t best_l = 0;
     for (uint32_t l = 0; l < pop->lineages; l++) {
@@ -831,7 +828,7 @@ void bsn_es_generation(bsn_pop *pop) {
             int64_t cf = pop->fit[i];
             int take;
             if (pick == P)
-                take = cf > pf || (cf == pf && (!(solved || det || TIGHT(pop)) || cs <= psize));
+                take = cf > pf || (cf == pf && (!(solved || det || pair) || cs <= psize));
             else take = cf > pop->fit[pick] || (cf == pop->fit[pick] && cs < pick_size);
             if (take) {
                 pick = i;
