@@ -14,6 +14,11 @@ import pytest
 
 from services.cli.up import StackError, Supervisor, wait_until
 
+# How long `up` may take to stop: stop_all's own bound is 10 s for SIGTERM, then SIGKILL and up
+# to 5 s per child, and 10 s for the groups to empty; a loaded machine uses much of it (60 s
+# was too short for the SIGINT test on a CI-like load).
+STOP_BOUND_S = 120
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -125,9 +130,7 @@ def test_up_stops_every_child_on_sigterm(tmp_path: Path) -> None:
             time.sleep(0.1)
         assert children, "edgemarket up started no child"
         proc.send_signal(signal.SIGTERM)
-        # stop_all's own bound: 10 s for SIGTERM, then SIGKILL and up to 5 s per child, and
-        # 10 s for the groups to empty; a loaded machine can use much of it
-        proc.wait(120)
+        proc.wait(STOP_BOUND_S)
         time.sleep(0.2)
         assert not any(_alive(p) for p in children)
     finally:
@@ -184,7 +187,7 @@ def test_up_serves_the_api_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert chain["chain_id"] == 31337 and chain["contract"].startswith("0x")
         assert len(_processes_of(run_dir)) >= 8  # anvil, redis, indexer, projector, ... api
         proc.send_signal(signal.SIGINT)
-        proc.wait(60)
+        proc.wait(STOP_BOUND_S)
         assert proc.returncode == 0
         assert _processes_of(run_dir) == []
     finally:

@@ -188,8 +188,13 @@ def test_undecodable_log_stops_the_line(
             pass
     # the loop publishes every block before the bad one, then retries it with backoff and
     # never skips it
+    # (until the blocks before the bad one are out and the bad one has failed twice since:
+    # run_until returns at its deadline too, and then the asserts below say what is missing)
+    def published_and_retried() -> bool:
+        return client.xlen(stream) >= 3 and len(caplog.records) >= 2
+
     with caplog.at_level(logging.ERROR, "edgemarket.indexer"):
-        run_until(ix, lambda: len(caplog.records) >= 2, seconds=60)  # returns once done
+        run_until(ix, published_and_retried, seconds=120)
     assert client.xlen(stream) == 3
     checkpoint = json.loads(client.get(stream + ":checkpoint") or b"{}")
     assert checkpoint["number"] == bad_block - 1
