@@ -75,8 +75,7 @@ static void pack(const uint16_t *w, uint32_t n, uint64_t *v, uint32_t nv) {
 }
 
 /* The attackers' advantage in 0..1e6: each fitted on the first half of (C, P), measured on
- * the second half, pooled over all bit positions. */
-/* The attackers' advantage (parts per million), less 4 standard deviations of chance; *raw
+ * the second half, pooled over all bit positions, less 4 standard deviations of chance; *raw
  * (if not NULL) gets it without that allowance. */
 static int64_t advantage(const uint16_t *P, const uint16_t *C, uint32_t S, uint32_t N,
                          bsn_scratch *sc, int64_t *raw) {
@@ -198,7 +197,8 @@ static int64_t advantage(const uint16_t *P, const uint16_t *C, uint32_t S, uint3
     for (int k = 0; k < 3; k++) {
         int64_t d = 2 * (int64_t)h[k] - (int64_t)T;
         if (d < 0) d = -d;
-        if (raw != NULL && d * MILLION / (int64_t)T > *raw) *raw = d * MILLION / (int64_t)T;
+        int64_t r = d * MILLION / (int64_t)T;
+        if (raw != NULL && r > *raw) *raw = r;
         d -= s4;
         if (d <= 0) continue;
         int64_t x = d * MILLION / den;

@@ -186,7 +186,7 @@ static void add_bias(bsn_net *net, bsn_rng *r) {
     net->n++;
     net->kind[t] = BSN_KIND_THRESHOLD;
     net->rate[t] = 0;
-    push_conn(net, t, any_target(net, r, 1), BSN_NONE, any_weight(r));
+    push_conn(net, t, any_target(net, r, GUARD_BOOLEAN), BSN_NONE, any_weight(r));
 }
 
 /* ---- boolean motifs ------------------------------------------------------------------------
