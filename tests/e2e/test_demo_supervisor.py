@@ -114,7 +114,7 @@ def test_up_stops_every_child_on_sigterm(tmp_path: Path) -> None:
             "--api-port",
             "0",
         ],
-        stdout=subprocess.PIPE,
+        stdout=(tmp_path / "up.log").open("wb"),  # a file: an unread pipe can block `up`
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -151,6 +151,7 @@ def test_up_serves_the_api_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     run_dir = tmp_path / "up"
+    output = tmp_path / "up.log"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -166,14 +167,16 @@ def test_up_serves_the_api_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
             "--evaluators",
             "1",
         ],
-        stdout=subprocess.PIPE,
+        # to a file, not a pipe: nobody reads a pipe here, and once its 64 KiB fill up `up`
+        # blocks writing its shutdown lines and never exits
+        stdout=output.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
         while True:
-            assert proc.poll() is None, proc.stdout.read().decode()[-3000:] if proc.stdout else ""
+            assert proc.poll() is None, output.read_text(errors="replace")[-3000:]
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                     break
