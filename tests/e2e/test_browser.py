@@ -174,7 +174,9 @@ def test_task_list_filters_and_links(site: tuple[str, Scenario], page: Any) -> N
     page.locator("h1", has_text="Agent").wait_for()
     assert "alice" in page.locator("table").inner_text()
     page.locator("#graph-img").wait_for()
-    page.wait_for_function("document.getElementById('graph-img').complete")
+    # renders run at nice +10 (below the API), so on a loaded machine one can take well over
+    # Playwright's default 30 s
+    page.wait_for_function("document.getElementById('graph-img').complete", timeout=120_000)
     assert page.evaluate("document.getElementById('graph-img').naturalWidth") > 100
     page.screenshot(path=str(SCREENSHOTS / "agent.png"), full_page=True)
 
