@@ -172,6 +172,9 @@ def test_up_serves_the_api_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         stdout=output.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        # Ctrl-C as a terminal has it: a test run started in the background (nohup, `&`)
+        # ignores SIGINT, and the child would inherit that and never see the signal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 120
