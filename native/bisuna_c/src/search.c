@@ -173,19 +173,26 @@ static uint8_t new_kind(bsn_rng *r, int boolean) {
  * that it runs) fires in all but about one step in a million, so its state is a constant
  * 0xFF00. Nothing else is nonzero when every input is 1, and parity-3 and the multiplexers
  * must answer 1 there. */
-static void add_bias(bsn_net *net, bsn_rng *r) {
-    if (net->n + 3 > net->cap_n || net->nc + 5 > net->cap_c) return;
-    uint32_t t = net->n + 2;
-    for (uint32_t k = 0; k < 2; k++) {
+/* Adds a constant source (see add_bias) and returns its threshold neuron; the caller has
+ * checked there is room for 3 neurons and 4 connections. */
+static uint32_t new_const(bsn_net *net, bsn_rng *r) {
+    uint32_t k = net->n + 2;
+    for (uint32_t j = 0; j < 2; j++) {
         uint32_t id = net->n++;
         net->kind[id] = BSN_KIND_RANDOM;
         net->rate[id] = 0;
         push_conn(net, bsn_rng_below(r, net->n_in), id, BSN_NONE, 0xFFFFu);
-        push_conn(net, id, t, BSN_NONE, 0xFFFFu);
+        push_conn(net, id, k, BSN_NONE, 0xFFFFu);
     }
     net->n++;
-    net->kind[t] = BSN_KIND_THRESHOLD;
-    net->rate[t] = 0;
+    net->kind[k] = BSN_KIND_THRESHOLD;
+    net->rate[k] = 0;
+    return k;
+}
+
+static void add_bias(bsn_net *net, bsn_rng *r) {
+    if (net->n + 3 > net->cap_n || net->nc + 5 > net->cap_c) return;
+    uint32_t t = new_const(net, r);
     push_conn(net, t, any_target(net, r, GUARD_BOOLEAN), BSN_NONE, any_weight(r));
 }
 
@@ -231,17 +238,7 @@ static uint32_t positive_literal(bsn_net *net, bsn_rng *r, uint32_t v) {
     uint32_t k = find_const(net);
     if (k == BSN_NONE) {
         if (net->n + 4 > net->cap_n || net->nc + 6 > net->cap_c) return BSN_NONE;
-        k = net->n + 2;
-        for (uint32_t j = 0; j < 2; j++) {
-            uint32_t id = net->n++;
-            net->kind[id] = BSN_KIND_RANDOM;
-            net->rate[id] = 0;
-            push_conn(net, bsn_rng_below(r, net->n_in), id, BSN_NONE, 0xFFFFu);
-            push_conn(net, id, k, BSN_NONE, 0xFFFFu);
-        }
-        net->n++;
-        net->kind[k] = BSN_KIND_THRESHOLD;
-        net->rate[k] = 0;
+        k = new_const(net, r);
     }
     if (net->n + 1 > net->cap_n || net->nc + 2 > net->cap_c) return BSN_NONE;
     uint32_t id = net->n++;
@@ -462,17 +459,7 @@ static void shift_input(bsn_net *net, bsn_rng *r) {
         }
     } else {
         if (net->n + 3 > net->cap_n || net->nc + 5 > net->cap_c) return;
-        k = net->n + 2;
-        for (uint32_t j = 0; j < 2; j++) {
-            uint32_t id = net->n++;
-            net->kind[id] = BSN_KIND_RANDOM;
-            net->rate[id] = 0;
-            push_conn(net, bsn_rng_below(r, net->n_in), id, BSN_NONE, 0xFFFFu);
-            push_conn(net, id, k, BSN_NONE, 0xFFFFu);
-        }
-        net->n++;
-        net->kind[k] = BSN_KIND_THRESHOLD;
-        net->rate[k] = 0;
+        k = new_const(net, r);
     }
     push_conn(net, k, in, BSN_NONE, (uint16_t)(0x100u << bsn_rng_below(r, 8)));
 }
